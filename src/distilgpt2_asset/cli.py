@@ -1,0 +1,44 @@
+"""`distilgpt2-asset`: the command line. Thin: each subcommand lives in commands/<name>.py."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import AssetError
+
+# Subcommand modules under distilgpt2_asset.commands, in the order `--help` lists them.
+COMMANDS = (
+    "build",
+    "register",
+    "validate",
+    "testing_model",
+)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="distilgpt2-asset",
+        description="Package, serve, evaluate, finetune and publish distilgpt2 as an Azure ML model asset.",
+    )
+    subparsers = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f".commands.{name}", __package__).add_parser(subparsers)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.handler(args) or 0
+    except AssetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

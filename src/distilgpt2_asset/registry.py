@@ -1,0 +1,128 @@
+"""The local MLflow model registry (SQLite, the embedded default) holding spec.yaml's versions.
+
+MLflow numbers versions 1, 2, 3…; the asset's own version (spec.yaml) is kept as the
+`asset_version` tag, and the content digest as `content_sha256`, so that registering is
+idempotent and a content change under an existing asset version is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from textgen.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
+
+from .errors import AssetError
+from .paths import home
+from .spec import AssetSpec
+
+ASSET_VERSION_TAG = "asset_version"
+CONTENT_TAG = "content_sha256"
+PROPERTY_PREFIX = "properties/"
+
+
+def registry_uri(explicit: str | None = None) -> str:
+    """--registry-uri, else MLFLOW_TRACKING_URI, else a SQLite file under the local home."""
+    if explicit:
+        return explicit
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    home().mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{home() / 'registry.db'}"
+
+
+def _artifact_root(uri: str) -> Path:
+    if uri.startswith("sqlite:///"):
+        return Path(uri[len("sqlite:///"):]).resolve().parent / "registry-artifacts"
+    return home() / "registry-artifacts"
+
+
+def content_digest(model_dir: Path) -> str:
+    """One digest for the whole model: sha256 of its verified manifest's file list."""
+    files = verify_manifest(model_dir)
+    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+
+
+def version_tags(spec: AssetSpec, digest: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    tags = dict(spec.string_tags())
+    tags.update({PROPERTY_PREFIX + k: v for k, v in spec.string_properties().items()})
+    tags.update({ASSET_VERSION_TAG: spec.version, CONTENT_TAG: digest})
+    tags.update(extra or {})
+    return tags
+
+
+@dataclass(frozen=True)
+class Registration:
+    name: str
+    asset_version: str
+    mlflow_version: str
+    outcome: str  # "created" | "unchanged" | "tags-updated"
+    source: str
+
+    @property
+    def model_uri(self) -> str:
+        return f"models:/{self.name}/{self.mlflow_version}"
+
+
+class LocalRegistry:
+    def __init__(self, uri: str | None = None):
+        from mlflow.tracking import MlflowClient
+
+        self.uri = registry_uri(uri)
+        self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+
+    def find(self, name: str, asset_version: str):
+        """The MLflow model version registered for an asset version, or None."""
+        found = self.client.search_model_versions(f"name = '{name}' and tag.{ASSET_VERSION_TAG} = '{asset_version}'")
+        return found[0] if found else None
+
+    def register(self, spec: AssetSpec, model_dir: Path, extra_tags: dict[str, str] | None = None) -> Registration:
+        try:
+            model_dir = locate_mlflow_folder(Path(model_dir))
+            digest = content_digest(model_dir)
+        except ModelFilesError as exc:
+            raise AssetError(str(exc)) from None
+        tags = version_tags(spec, digest, extra_tags)
+        existing = self.find(spec.name, spec.version)
+        if existing is not None:
+            return self._update_existing(spec, existing, tags, digest)
+        return self._create(spec, model_dir, tags)
+
+    def _update_existing(self, spec: AssetSpec, existing, tags: dict[str, str], digest: str) -> Registration:
+        if existing.tags.get(CONTENT_TAG) != digest:
+            raise AssetError(
+                f"{spec.name} version {spec.version} is already registered with different content "
+                f"(sha256 {existing.tags.get(CONTENT_TAG, '?')[:12]}… vs {digest[:12]}…); "
+                "bump `version` in spec.yaml to register the new content"
+            )
+        changed = {k: v for k, v in tags.items() if existing.tags.get(k) != v}
+        for key, value in changed.items():
+            self.client.set_model_version_tag(spec.name, existing.version, key, value)
+        outcome = "tags-updated" if changed else "unchanged"
+        return Registration(spec.name, spec.version, str(existing.version), outcome, existing.source)
+
+    def _create(self, spec: AssetSpec, model_dir: Path, tags: dict[str, str]) -> Registration:
+        # Copy into the registry's own store first (staged, then renamed), and create the
+        # version with all its tags in one call: an interruption leaves no half-made version.
+        target = _artifact_root(self.uri) / spec.name / spec.version
+        staging = target.with_name(target.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(target, ignore_errors=True)  # a copy no registry entry points at
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(model_dir, staging)
+        staging.rename(target)
+        try:
+            if not self.client.search_registered_models(f"name = '{spec.name}'"):
+                self.client.create_registered_model(spec.name, description=spec.description)
+            created = self.client.create_model_version(
+                spec.name, source=str(target), tags=tags, description=f"{spec.name} {spec.version}"
+            )
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+        return Registration(spec.name, spec.version, str(created.version), "created", str(target))
+

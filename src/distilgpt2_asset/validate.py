@@ -1,0 +1,253 @@
+"""Whole-asset validation: Azure's asset-CI rules on spec.yaml, plus every Azure ML YAML loaded
+with the real azure.ai.ml loaders and checked against the matching compute allow-list.
+
+Each check returns problems as `Problem(rule, message)`; the CLI lists them all.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import yaml
+
+from .spec import SCENARIOS, AssetSpec
+from .skus import per_field_minimum, sku_catalog, supported_inference_skus
+
+NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,254}$")
+SHA_PATTERN = re.compile(r"^[0-9a-f]{40}$")
+YAML_FOLDERS = ("jobs", "environments")
+
+
+@dataclass(frozen=True)
+class Problem:
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"[{self.rule}] {self.message}"
+
+
+# spec.yaml rules -----------------------------------------------------------------------------
+
+
+def _identity(spec: AssetSpec) -> Iterator[Problem]:
+    if not NAME_PATTERN.match(spec.name):
+        yield Problem("name", f"name {spec.name!r} must match {NAME_PATTERN.pattern}")
+    if not spec.version.isdigit():
+        yield Problem("version", f"version {spec.version!r} must be a whole number")
+    for tag in ("task", "license"):
+        if not spec.tags.get(tag):
+            yield Problem("required-tag", f"tag {tag!r} is missing")
+    if not spec.hf_model_id:
+        yield Problem("required-tag", "tag 'huggingface_model_id' is missing")
+    if not SHA_PATTERN.match(spec.revision):
+        yield Problem("sha", f"property SHA {spec.revision!r} must be a 40-character commit SHA")
+    if "SharedComputeCapacityEnabled" not in spec.tags or "SharedComputeCapacityEnabled" not in spec.properties:
+        yield Problem("shared-compute", "SharedComputeCapacityEnabled must be set as both a tag and a property")
+    try:
+        spec.model_specific_defaults
+    except Exception as exc:
+        yield Problem("model-specific-defaults", str(exc))
+
+
+def _scenario(spec: AssetSpec, scenario: str) -> Iterator[Problem]:
+    allow = spec.allow_list(scenario)
+    if not allow:
+        return
+    catalog = sku_catalog()
+    duplicates = sorted({s for s in allow if allow.count(s) > 1})
+    if duplicates:
+        yield Problem("allow-list-duplicates", f"{scenario}_compute_allow_list repeats {', '.join(duplicates)}")
+    unknown = [s for s in allow if s not in catalog]
+    if unknown:
+        yield Problem("sku-catalog", f"{scenario}_compute_allow_list names SKUs missing from the catalog: {', '.join(unknown)}")
+    recommended = spec.recommended_skus(scenario)
+    if set(recommended) != set(allow):
+        extra = sorted(set(recommended) - set(allow))
+        missing = sorted(set(allow) - set(recommended))
+        yield Problem(
+            "recommended-sku",
+            f"{scenario}-recommended-sku must equal the allow-list as a set; "
+            f"not in allow-list: {extra or 'none'}; missing: {missing or 'none'}",
+        )
+    try:
+        declared = spec.min_sku_spec(scenario)
+    except ValueError as exc:
+        yield Problem("min-sku-spec", f"{scenario}-min-sku-spec: {exc}")
+        return
+    known = [s for s in allow if s in catalog]
+    if known:
+        computed = per_field_minimum(known)
+        if declared != computed:
+            yield Problem(
+                "min-sku-spec",
+                f"{scenario}-min-sku-spec is {declared} but the per-field minimum over the allow-list is {computed}",
+            )
+
+
+def _inference_support(spec: AssetSpec) -> Iterator[Problem]:
+    supported = supported_inference_skus()
+    unsupported = [s for s in spec.allow_list("inference") if s.lower() not in supported]
+    if unsupported:
+        yield Problem("inference-sku-supported", f"managed online endpoints do not support: {', '.join(unsupported)}")
+
+
+def _finetune_tasks(spec: AssetSpec) -> Iterator[Problem]:
+    if spec.allow_list("finetune") and not spec.finetuning_tasks:
+        yield Problem("finetuning-tasks", "property finetuning-tasks is required when finetune_compute_allow_list exists")
+
+
+def _companion_files(spec: AssetSpec) -> Iterator[Problem]:
+    root = spec.path.parent
+    asset = _read_yaml(root / "asset.yaml")
+    if not isinstance(asset, dict) or asset.get("spec") != spec.path.name or asset.get("type") != "model":
+        yield Problem("asset-yaml", f"asset.yaml must have type: model and spec: {spec.path.name}")
+    extra = _read_yaml(root / str((asset or {}).get("extra_config", "model/model.yaml")))
+    publish = (extra or {}).get("publish", {}) if isinstance(extra, dict) else {}
+    if publish.get("type") != "mlflow_model":
+        yield Problem("model-yaml", "model.yaml must publish as type mlflow_model")
+    if not spec.description_path.is_file():
+        yield Problem("description", f"{spec.description_path} is missing")
+    else:
+        try:
+            spec.sample_request
+        except Exception as exc:
+            yield Problem("description", f"model card sample request: {exc}")
+    try:
+        from azure.ai.ml import load_model
+
+        loaded = load_model(spec.path)
+        if str(loaded.version) != spec.version or loaded.name != spec.name:
+            yield Problem("version-agree", "azure.ai.ml reads a different name or version from spec.yaml")
+    except Exception as exc:
+        yield Problem("azure-loader", f"spec.yaml does not load with azure.ai.ml load_model: {_first_line(exc)}")
+
+
+SPEC_RULES: tuple[Callable[[AssetSpec], Iterator[Problem]], ...] = (
+    _identity,
+    _inference_support,
+    _finetune_tasks,
+    _companion_files,
+)
+
+
+def validate_spec(spec: AssetSpec) -> list[Problem]:
+    problems = [p for rule in SPEC_RULES for p in rule(spec)]
+    problems += [p for scenario in SCENARIOS for p in _scenario(spec, scenario)]
+    return problems
+
+
+# Azure ML YAML files ----------------------------------------------------------------------------
+
+
+def _loaders() -> dict[str, Callable[[Path], Any]]:
+    from azure.ai.ml import (
+        load_batch_deployment,
+        load_batch_endpoint,
+        load_compute,
+        load_component,
+        load_environment,
+        load_job,
+        load_model,
+        load_online_deployment,
+        load_online_endpoint,
+    )
+
+    return {
+        "managedOnlineEndpoint": load_online_endpoint,
+        "managedOnlineDeployment": load_online_deployment,
+        "batchEndpoint": load_batch_endpoint,
+        "batchDeployment": load_batch_deployment,
+        "environment": load_environment,
+        "commandJob": load_job,
+        "pipelineJob": load_job,
+        "commandComponent": load_component,
+        "model": load_model,
+        "amlCompute": load_compute,
+    }
+
+
+def _schema_kind(data: Any) -> str | None:
+    schema = data.get("$schema", "") if isinstance(data, dict) else ""
+    match = re.search(r"/([A-Za-z]+)\.schema\.json$", str(schema))
+    return match.group(1) if match else None
+
+
+def yaml_scenario(path: Path, kind: str) -> str | None:
+    """Which allow-list governs a file's compute: deployments serve (inference); jobs by name."""
+    if kind in ("managedOnlineDeployment", "batchDeployment"):
+        return "inference"
+    name = path.name.lower()
+    if "evaluat" in name:
+        return "evaluation"
+    if "finetune" in name or "fine-tune" in name:
+        return "finetune"
+    return None
+
+
+def instance_types(entity: Any) -> list[str]:
+    """Every VM size an entity names: deployments, job resources, pipeline nodes, clusters."""
+    found: list[str] = []
+    for attr in ("instance_type", "size"):
+        if isinstance(getattr(entity, attr, None), str):
+            found.append(getattr(entity, attr))
+    resources = getattr(entity, "resources", None)
+    if resources is not None and isinstance(getattr(resources, "instance_type", None), str):
+        found.append(resources.instance_type)
+    for node in (getattr(entity, "jobs", None) or {}).values():
+        found += instance_types(node)
+    return found
+
+
+def validate_yaml_file(path: Path, spec: AssetSpec) -> list[Problem]:
+    data = _read_yaml(path)
+    kind = _schema_kind(data)
+    if kind is None:
+        return []  # not an Azure ML entity (a conda file, an evaluation config)
+    loader = _loaders().get(kind)
+    if loader is None:
+        return [Problem("azure-loader", f"{path}: no azure.ai.ml loader for schema {kind!r}")]
+    try:
+        entity = loader(path)
+    except Exception as exc:
+        return [Problem("azure-loader", f"{path}: {_first_line(exc)}")]
+    sizes = instance_types(entity)
+    if not sizes:
+        return []
+    scenario = yaml_scenario(path, kind)
+    if scenario is None:
+        return [Problem("allow-list", f"{path}: names {sizes} but no scenario (evaluation/finetune) is in its file name")]
+    allow = {s.lower() for s in spec.allow_list(scenario)}
+    return [
+        Problem("allow-list", f"{path}: {size} is not in {scenario}_compute_allow_list")
+        for size in sizes
+        if size.lower() not in allow
+    ]
+
+
+def asset_yaml_files(root: Path) -> list[Path]:
+    return sorted(p for folder in YAML_FOLDERS for p in (root / folder).rglob("*.y*ml") if p.suffix in (".yml", ".yaml"))
+
+
+def validate_asset(spec: AssetSpec) -> list[Problem]:
+    root = spec.path.parent
+    problems = validate_spec(spec)
+    for path in asset_yaml_files(root):
+        problems += validate_yaml_file(path, spec)
+    return problems
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.split())[:400]
+
