@@ -35,7 +35,7 @@ def registry_uri(explicit: str | None = None) -> str:
     return f"sqlite:///{home() / 'registry.db'}"
 
 
-def _artifact_root(uri: str) -> Path:
+def artifact_root(uri: str) -> Path:
     if uri.startswith("sqlite:///"):
         return Path(uri[len("sqlite:///"):]).resolve().parent / "registry-artifacts"
     return home() / "registry-artifacts"
@@ -43,7 +43,10 @@ def _artifact_root(uri: str) -> Path:
 
 def content_digest(model_dir: Path) -> str:
     """One digest for the whole model: sha256 of its verified manifest's file list."""
-    files = verify_manifest(model_dir)
+    return manifest_digest(verify_manifest(model_dir))
+
+
+def manifest_digest(files: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
 
 
@@ -80,7 +83,14 @@ class LocalRegistry:
         found = self.client.search_model_versions(f"name = '{name}' and tag.{ASSET_VERSION_TAG} = '{asset_version}'")
         return found[0] if found else None
 
-    def register(self, spec: AssetSpec, model_dir: Path, extra_tags: dict[str, str] | None = None) -> Registration:
+    def register(
+        self, spec: AssetSpec, model_dir: Path, extra_tags: dict[str, str] | None = None, replace_tags: bool = False
+    ) -> Registration:
+        """Create the version, or update its tags if the content is the same; refuse other content.
+
+        replace_tags: also delete tags the version holds that are no longer wanted (Azure's
+        publisher replaces tags the same way); by default other tags are left alone.
+        """
         try:
             model_dir = locate_mlflow_folder(Path(model_dir))
             digest = content_digest(model_dir)
@@ -89,10 +99,12 @@ class LocalRegistry:
         tags = version_tags(spec, digest, extra_tags)
         existing = self.find(spec.name, spec.version)
         if existing is not None:
-            return self._update_existing(spec, existing, tags, digest)
+            return self._update_existing(spec, existing, tags, digest, replace_tags)
         return self._create(spec, model_dir, tags)
 
-    def _update_existing(self, spec: AssetSpec, existing, tags: dict[str, str], digest: str) -> Registration:
+    def _update_existing(
+        self, spec: AssetSpec, existing, tags: dict[str, str], digest: str, replace_tags: bool
+    ) -> Registration:
         if existing.tags.get(CONTENT_TAG) != digest:
             raise AssetError(
                 f"{spec.name} version {spec.version} is already registered with different content "
@@ -100,15 +112,18 @@ class LocalRegistry:
                 "bump `version` in spec.yaml to register the new content"
             )
         changed = {k: v for k, v in tags.items() if existing.tags.get(k) != v}
+        stale = sorted(existing.tags.keys() - tags.keys()) if replace_tags else []
         for key, value in changed.items():
             self.client.set_model_version_tag(spec.name, existing.version, key, value)
-        outcome = "tags-updated" if changed else "unchanged"
+        for key in stale:
+            self.client.delete_model_version_tag(spec.name, existing.version, key)
+        outcome = "tags-updated" if changed or stale else "unchanged"
         return Registration(spec.name, spec.version, str(existing.version), outcome, existing.source)
 
     def _create(self, spec: AssetSpec, model_dir: Path, tags: dict[str, str]) -> Registration:
         # Copy into the registry's own store first (staged, then renamed), and create the
         # version with all its tags in one call: an interruption leaves no half-made version.
-        target = _artifact_root(self.uri) / spec.name / spec.version
+        target = artifact_root(self.uri) / spec.name / spec.version
         staging = target.with_name(target.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(target, ignore_errors=True)  # a copy no registry entry points at

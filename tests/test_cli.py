@@ -1,0 +1,63 @@
+"""The `distilgpt2-asset` command line: build -> register -> load, and one clear line on errors."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def cli(*args, env_extra=None, timeout=600):
+    env = dict(os.environ, **(env_extra or {}))
+    return subprocess.run(
+        [sys.executable, "-m", "distilgpt2_asset.cli", *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+def test_help_lists_the_foundation_commands():
+    out = cli("--help").stdout
+    for command in ("build", "register", "validate", "testing-model"):
+        assert command in out
+
+
+def test_build_register_then_load_from_the_registry(tiny_model_dir, tmp_path):
+    home = {"DISTILGPT2_ASSET_HOME": str(tmp_path / "home")}
+    built = cli("build", "--source", str(tiny_model_dir), "--output", str(tmp_path / "m"), env_extra=home)
+    assert built.returncode == 0, built.stderr
+    assert f"built distilgpt2 15: {tmp_path / 'm'}" in built.stdout
+
+    registered = cli("register", "--model", str(tmp_path / "m"), env_extra=home)
+    assert registered.returncode == 0, registered.stderr
+    assert "created: distilgpt2 15 as models:/distilgpt2/1" in registered.stdout
+    again = cli("register", "--model", str(tmp_path / "m"), env_extra=home)
+    assert "unchanged: distilgpt2 15" in again.stdout
+
+    load = (
+        "import mlflow; mlflow.set_registry_uri('sqlite:///{db}');"
+        "print(mlflow.pyfunc.load_model('models:/distilgpt2/1').predict(['The river runs'],"
+        " params={{'max_new_tokens': 4, 'do_sample': False, 'return_full_text': True}}))"
+    ).format(db=tmp_path / "home" / "registry.db")
+    loaded = subprocess.run([sys.executable, "-c", load], capture_output=True, text=True, timeout=300)
+    assert "['The river runs past the mill,']" in loaded.stdout, loaded.stderr
+
+
+def test_build_offline_without_a_source_is_one_clear_line(tmp_path):
+    result = cli("build", "--output", str(tmp_path / "never"), env_extra={"HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith("error: cannot fetch distilgpt2@38cc92ec4331")
+    assert "--source DIR" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "never").exists()
+
+
+def test_register_without_a_built_model_is_one_clear_line(tmp_path):
+    result = cli("register", "--model", str(tmp_path / "missing"), env_extra={"DISTILGPT2_ASSET_HOME": str(tmp_path)})
+    assert result.returncode == 2
+    assert "error: no MLflow model" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args", [["testing-model", "--shape", "gpt4", "--output", "x"], ["no-such-command"]])
+def test_bad_arguments_are_refused_by_name(args):
+    result = cli(*args)
+    assert result.returncode == 2
+    assert "invalid choice" in result.stderr and "Traceback" not in result.stderr

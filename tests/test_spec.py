@@ -1,0 +1,77 @@
+"""spec.yaml carries every tag and property of the model card, read through AssetSpec."""
+
+import pytest
+
+from distilgpt2_asset.errors import AssetError
+from distilgpt2_asset.spec import SkuSpec, load_spec
+
+
+def test_identity_matches_the_model_card(asset_spec):
+    assert (asset_spec.name, asset_spec.version) == ("distilgpt2", "15")
+    assert asset_spec.data["$schema"].endswith("/model.schema.json")
+    assert asset_spec.task == "text-generation"
+    assert asset_spec.tags["license"] == "apache-2.0"
+    assert asset_spec.tags["datasets"] == "openwebtext"
+    assert asset_spec.hf_model_id == "distilgpt2"
+    assert asset_spec.revision == "38cc92ec43315abd5136313225e95acc5986876c"
+    assert asset_spec.properties["languages"] == "en"
+    assert asset_spec.finetuning_tasks == ["text-classification"]
+
+
+def test_shared_compute_and_hidden_layers_scanned_are_set(asset_spec):
+    assert asset_spec.tags["SharedComputeCapacityEnabled"] == ""
+    assert asset_spec.properties["SharedComputeCapacityEnabled"] is True
+    assert asset_spec.tags["hiddenlayerscanned"] == ""
+
+
+def test_model_specific_defaults_parse_to_booleans(asset_spec):
+    assert asset_spec.model_specific_defaults == {"apply_deepspeed": True, "apply_lora": True, "apply_ort": True}
+
+
+@pytest.mark.parametrize(
+    "scenario, minimum, first, count",
+    [
+        ("inference", "2|0|8|28", "Standard_DS3_v2", 49),
+        ("evaluation", "4|0|28|56", "Standard_DS4_v2", 44),
+        ("finetune", "4|1|28|64", "Standard_NV12s_v3", 16),
+    ],
+)
+def test_allow_lists_keep_the_cards_order_and_minimums(asset_spec, scenario, minimum, first, count):
+    allow = asset_spec.allow_list(scenario)
+    assert allow[0] == first and len(allow) == count
+    assert str(asset_spec.min_sku_spec(scenario)) == minimum
+    assert asset_spec.recommended_skus(scenario) == allow
+
+
+def test_sample_request_is_read_from_the_model_card(asset_spec):
+    assert asset_spec.sample_request == {
+        "input_data": ["I believe the meaning of life is"],
+        "params": {"top_p": 0.9, "temperature": 0.2, "max_new_tokens": 100, "do_sample": True, "return_full_text": True},
+    }
+
+
+def test_model_card_states_uses_bias_and_perplexities(asset_spec):
+    card = asset_spec.description
+    for phrase in ("Intended uses", "Limitations and biases", "16.3", "21.1", "WikiText-103", "Sample output"):
+        assert phrase in card
+
+
+def test_string_tags_turn_lists_into_json_arrays(asset_spec):
+    tags = asset_spec.string_tags()
+    assert tags["inference_compute_allow_list"].startswith('["Standard_DS3_v2", ')
+    assert asset_spec.string_properties()["SharedComputeCapacityEnabled"] == "true"
+
+
+def test_sku_spec_parses_and_prints_the_pipe_format():
+    assert SkuSpec.parse("4|1|28|64") == SkuSpec(4, 1, 28, 64)
+    assert str(SkuSpec(2, 0, 8, 28)) == "2|0|8|28"
+    with pytest.raises(ValueError, match="vCPUs"):
+        SkuSpec.parse("4|1|28")
+
+
+def test_a_missing_or_broken_spec_is_one_clear_error(tmp_path):
+    with pytest.raises(AssetError, match="no such file"):
+        load_spec(tmp_path / "spec.yaml")
+    (tmp_path / "spec.yaml").write_text("name: [unclosed")
+    with pytest.raises(AssetError, match="not valid YAML"):
+        load_spec(tmp_path / "spec.yaml")
