@@ -1,0 +1,63 @@
+"""The Azure ML workspace a command talks to, and the one place an MLClient is made.
+
+Settings come from flags, else these environment variables (the names azure-identity and the
+azureml-examples notebooks use): AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME.
+Credentials come from azure-identity's DefaultAzureCredential (az login, managed identity,
+AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, ...); nothing secret is read or stored here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from .errors import AssetError
+
+# field -> (flag, environment variable)
+SETTINGS = {
+    "subscription_id": ("--subscription-id", "AZURE_SUBSCRIPTION_ID"),
+    "resource_group": ("--resource-group", "AZURE_RESOURCE_GROUP"),
+    "workspace_name": ("--workspace-name", "AZUREML_WORKSPACE_NAME"),
+}
+
+
+@dataclass(frozen=True)
+class Workspace:
+    subscription_id: str
+    resource_group: str
+    workspace_name: str
+
+    @property
+    def arm_prefix(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.MachineLearningServices/workspaces/{self.workspace_name}"
+        )
+
+
+# What a dry run without workspace settings prints in their place.
+PLACEHOLDER_WORKSPACE = Workspace("{subscriptionId}", "{resourceGroupName}", "{workspaceName}")
+
+
+def resolve_workspace(
+    flags: Mapping[str, str | None], environ: Mapping[str, str] = os.environ, required: bool = True
+) -> Workspace | None:
+    """Flags first, then environment variables; every missing setting named in one line."""
+    values = {field: flags.get(field) or environ.get(env, "") for field, (_, env) in SETTINGS.items()}
+    missing = [f"{flag} or {env}" for field, (flag, env) in SETTINGS.items() if not values[field]]
+    if not missing:
+        return Workspace(**values)
+    if required:
+        raise AssetError(f"missing Azure ML workspace settings: {'; '.join(missing)}")
+    return None
+
+
+def ml_client(workspace: Workspace) -> Any:
+    """An MLClient for the workspace, signed in with DefaultAzureCredential (no call is made yet)."""
+    from azure.ai.ml import MLClient
+    from azure.identity import DefaultAzureCredential
+
+    return MLClient(
+        DefaultAzureCredential(), workspace.subscription_id, workspace.resource_group, workspace.workspace_name
+    )

@@ -1,0 +1,64 @@
+"""`deploy`: the online endpoint + deployment of jobs/deploy/ through the Azure ML SDK.
+
+Same YAML and the same --set overrides as `az ml online-deployment create --set ...`; every
+refusal happens before any Azure call. --dry-run prints the requests as JSON and needs no
+credentials, no workspace and no network.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..azure_workspace import SETTINGS
+from ..spec import load_spec
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "deploy",
+        help="deploy to an Azure ML managed online endpoint (az ml's YAML and --set), or print the requests",
+    )
+    p.add_argument(
+        "--set", dest="overrides", nargs="+", action="extend", metavar="KEY=VALUE", default=[],
+        help="override a deployment field as az ml's --set does, e.g. instance_type=Standard_F8s_v2 "
+        "request_settings.request_timeout_ms=120000 environment_variables.TEXTGEN_ENGINE=transformers",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the REST requests the SDK would send; no credentials or network")
+    p.add_argument("--endpoint-name", help="endpoint to create or reuse (default: the YAML's; unique per Azure region)")
+    p.add_argument("--deployment-name", help="deployment name (default: the YAML's, 'blue')")
+    p.add_argument("--registry", help="registry holding spec.yaml's model version (default: the YAML's, 'azureml')")
+    p.add_argument("--deployment-file", type=Path, help="deployment YAML, relative to the asset root "
+                   "(default: jobs/deploy/online-deployment.yml; the no-code MLflow one: jobs/deploy/online-deployment-mlflow.yml)")
+    p.add_argument("--endpoint-file", type=Path, help="endpoint YAML (default: jobs/deploy/online-endpoint.yml)")
+    p.add_argument("--location", help="dry run only: the workspace's Azure region shown in the bodies (the SDK looks it up)")
+    for field, (flag, env) in SETTINGS.items():
+        p.add_argument(flag, dest=field, help=f"default: ${env}")
+    p.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from ..azure_workspace import ml_client, resolve_workspace
+    from ..deploy import dry_run_requests, parse_overrides, plan_deployment, submit
+
+    spec = load_spec()
+    plan = plan_deployment(
+        spec,
+        parse_overrides(args.overrides),
+        endpoint_file=args.endpoint_file,
+        deployment_file=args.deployment_file,
+        endpoint_name=args.endpoint_name,
+        deployment_name=args.deployment_name,
+        registry=args.registry,
+    )
+    flags = {field: getattr(args, field) for field in SETTINGS}
+    workspace = resolve_workspace(flags, required=not args.dry_run)
+    if args.dry_run:
+        print(json.dumps(dry_run_requests(plan, workspace, args.location), indent=2))
+        return 0
+    submit(plan, ml_client(workspace))
+    print(
+        f"deployed {spec.name} {spec.version} to {plan.endpoint.name}/{plan.deployment.name}; try:\n"
+        f"  az ml online-endpoint invoke --name {plan.endpoint.name} --request-file jobs/deploy/sample-request.json"
+    )
+    return 0

@@ -1,0 +1,385 @@
+"""Deploy the asset to an Azure ML managed online endpoint from jobs/deploy/*.yml.
+
+load  (the real azure.ai.ml loaders; --set overrides applied exactly as `az ml ... --set` does)
+  -> check against spec.yaml and the serving limits: an AssetError before any Azure call
+  -> dry run: the requests the SDK would send (REST bodies, no credentials, no network)
+     or submit: endpoint, deployment, then all traffic to the deployment, through MLClient.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .azure_workspace import PLACEHOLDER_WORKSPACE, Workspace
+from .errors import AssetError
+from .skus import meets, sku_catalog
+from .spec import AssetSpec
+
+DEPLOY_DIR = Path("jobs") / "deploy"
+ENDPOINT_FILE = DEPLOY_DIR / "online-endpoint.yml"
+DEPLOYMENT_FILE = DEPLOY_DIR / "online-deployment.yml"
+
+# Decode throughput of a distilgpt2-shaped model on 2 vCPUs (AVX-512/VNNI), 100 new tokens, greedy,
+# {batch size: tokens/s summed over the batch}: REFERENCE.md section 6. ctranslate2 is int8.
+# 2 vCPUs is inference-min-sku-spec's floor; bigger SKUs decode no slower.
+MEASURED_TOKENS_PER_SECOND = {
+    "transformers": {1: 42.0, 8: 190.0},
+    "ctranslate2": {1: 145.0, 8: 610.0},
+}
+TIMEOUT_HEADROOM = 1.5  # prompt prefill, queueing for a batch slot, a noisy neighbour
+MAX_REQUEST_TIMEOUT_MS = 180_000  # Azure's ceiling for request_settings.request_timeout_ms
+AZURE_DEFAULT_TIMEOUT_MS = 5_000  # what Azure uses when request_settings leaves it out
+NO_CODE_ENGINE = "transformers"  # Azure's no-code MLflow scoring runs the transformers pipeline
+
+MODEL_REFERENCE = re.compile(
+    r"^azureml://registries/(?P<registry>[^/]+)/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$"
+    r"|^(?:azureml:)?(?P<ws_name>[^:/]+):(?P<ws_version>[^:/]+)$"  # the loader drops "azureml:"
+)
+
+
+def model_reference(spec: AssetSpec, registry: str) -> str:
+    """spec.yaml's name and version in a registry, as a deployment's `model`."""
+    return f"azureml://registries/{registry}/models/{spec.name}/versions/{spec.version}"
+
+
+def parse_overrides(pairs: list[str] | None) -> list[dict[str, str]]:
+    """`key=value` (dotted keys reach nested fields) -> params_override, as the az ml CLI's --set."""
+    overrides = []
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise AssetError(f"--set {pair!r}: expected key=value, e.g. instance_type=Standard_F8s_v2")
+        overrides.append({key.strip(): value})
+    return overrides
+
+
+# serving profile -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServingProfile:
+    """What a deployment will do per instance, as far as timeouts and concurrency go."""
+
+    engine: str
+    max_new_tokens: int
+    batch_size: int  # sequences decoded together at most
+    concurrency: int  # requests one instance serves at once (gunicorn workers x threads)
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Per-sequence decode speed, a lower bound: batch 1 as measured; a bigger batch gets at
+        least its share of batch 8's throughput (throughput only grows with batch size)."""
+        measured = MEASURED_TOKENS_PER_SECOND[self.engine]
+        return measured[1] if self.batch_size <= 1 else measured[8] / max(self.batch_size, 8)
+
+    @property
+    def required_timeout_ms(self) -> int:
+        return math.ceil(self.max_new_tokens / self.tokens_per_second * 1000 * TIMEOUT_HEADROOM)
+
+
+def _gunicorn_concurrency(variables: dict[str, str]) -> int:
+    """WORKER_COUNT x gunicorn --threads (azmlinfsrv's gunicorn reads GUNICORN_CMD_ARGS)."""
+    gunicorn = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    gunicorn.add_argument("--threads", type=int, default=1)
+    try:
+        workers = int(variables.get("WORKER_COUNT", "1"))
+        threads = gunicorn.parse_known_args(shlex.split(variables.get("GUNICORN_CMD_ARGS", "")))[0].threads
+    except (ValueError, argparse.ArgumentError) as exc:
+        raise AssetError(f"environment_variables WORKER_COUNT / GUNICORN_CMD_ARGS --threads: {exc}") from None
+    if workers < 1 or threads < 1:
+        raise AssetError(f"WORKER_COUNT ({workers}) and GUNICORN_CMD_ARGS --threads ({threads}) must be at least 1")
+    return workers * threads
+
+
+def _serving_settings(variables: dict[str, str]):
+    """The deployment's TEXTGEN_* variables, validated by the scoring code's own settings model."""
+    from pydantic import ValidationError
+    from textgen.settings import ENV_PREFIX, ServingSettings
+
+    values = {k[len(ENV_PREFIX):].lower(): v for k, v in variables.items() if k.startswith(ENV_PREFIX)}
+    unknown = sorted(ENV_PREFIX + k.upper() for k in values if k not in ServingSettings.model_fields)
+    if unknown:
+        raise AssetError(f"environment_variables: unknown serving setting(s) {', '.join(unknown)}")
+    try:
+        # model_validate, not the constructor: only the deployment's values, never this shell's env.
+        return ServingSettings.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]).upper() or "*"  # no loc: a check across fields
+        raise AssetError(f"environment_variables {ENV_PREFIX}{field}: {first['msg']}") from None
+
+
+def serving_profile(spec: AssetSpec, deployment: Any) -> ServingProfile:
+    variables = {str(k): str(v) for k, v in (deployment.environment_variables or {}).items()}
+    concurrency = _gunicorn_concurrency(variables)
+    if deployment.code_configuration is None:
+        # Azure's own MLflow scoring: no cap on max_new_tokens; the card's request must fit.
+        card_tokens = int(spec.sample_request.get("params", {}).get("max_new_tokens", 0))
+        return ServingProfile(NO_CODE_ENGINE, card_tokens, concurrency, concurrency)
+    settings = _serving_settings(variables)
+    return ServingProfile(settings.engine, settings.max_new_tokens, settings.max_batch_size, concurrency)
+
+
+# checks ----------------------------------------------------------------------------------------
+
+
+def _check_names(endpoint: Any, deployment: Any) -> None:
+    from azure.ai.ml.entities._endpoint._endpoint_helpers import validate_endpoint_or_deployment_name
+
+    try:
+        validate_endpoint_or_deployment_name(endpoint.name)
+        validate_endpoint_or_deployment_name(deployment.name, is_deployment=True)
+    except Exception as exc:
+        raise AssetError(_one_line(exc)) from None
+
+
+def _check_model(spec: AssetSpec, deployment: Any) -> None:
+    model = deployment.model
+    match = MODEL_REFERENCE.match(model) if isinstance(model, str) else None
+    if not match:
+        raise AssetError(
+            f"model must reference a registered version, e.g. {model_reference(spec, 'azureml')}; got {model!r}"
+        )
+    name = match["name"] or match["ws_name"]
+    version = match["version"] or match["ws_version"]
+    if name != spec.name or version != spec.version:
+        raise AssetError(
+            f"model {model} is not defined by spec.yaml, which defines {spec.name} version {spec.version}"
+        )
+
+
+def _check_compute(spec: AssetSpec, deployment: Any) -> None:
+    sku = deployment.instance_type
+    allow = {s.lower(): s for s in spec.allow_list("inference")}
+    if not sku or sku.lower() not in allow:
+        raise AssetError(
+            f"instance_type {sku!r} is not in spec.yaml's inference_compute_allow_list "
+            f"(default {spec.allow_list('inference')[0]})"
+        )
+    catalog = {name.lower(): name for name in sku_catalog()}
+    if sku.lower() not in catalog:
+        raise AssetError(f"instance_type {sku} has no entry in model/sku_catalog.csv")
+    minimum = spec.min_sku_spec("inference")
+    if not meets(catalog[sku.lower()], minimum):
+        have = sku_catalog()[catalog[sku.lower()]]
+        raise AssetError(
+            f"instance_type {sku} ({have}) is below inference-min-sku-spec {minimum} (vCPUs|GPUs|memoryGB|tempDiskGB)"
+        )
+    if deployment.instance_count is None or deployment.instance_count < 1:
+        raise AssetError(f"instance_count must be at least 1, got {deployment.instance_count}")
+
+
+def _check_code(deployment: Any) -> None:
+    code = deployment.code_configuration
+    if code is None:
+        if deployment.environment is not None:
+            raise AssetError("a deployment with an environment needs code_configuration (scoring_script)")
+        return
+    if str(code.code).startswith("azureml:"):
+        return  # an already registered code version
+    script = Path(deployment.base_path, code.code, code.scoring_script or "")
+    if not script.is_file():
+        raise AssetError(f"code_configuration: scoring script {script} does not exist")
+
+
+def _check_requests(profile: ServingProfile, deployment: Any) -> None:
+    settings = deployment.request_settings
+    concurrency = getattr(settings, "max_concurrent_requests_per_instance", None) or 1
+    timeout_ms = getattr(settings, "request_timeout_ms", None) or AZURE_DEFAULT_TIMEOUT_MS
+    if concurrency != profile.concurrency:
+        raise AssetError(
+            f"request_settings.max_concurrent_requests_per_instance is {concurrency} but the server runs "
+            f"{profile.concurrency} at once (WORKER_COUNT x GUNICORN_CMD_ARGS --threads); make them equal"
+        )
+    if timeout_ms > MAX_REQUEST_TIMEOUT_MS:
+        raise AssetError(
+            f"request_settings.request_timeout_ms {timeout_ms} is over Azure's maximum {MAX_REQUEST_TIMEOUT_MS}"
+        )
+    if timeout_ms < profile.required_timeout_ms:
+        raise AssetError(
+            f"request_settings.request_timeout_ms {timeout_ms} is too short: {profile.max_new_tokens} new tokens at "
+            f"{profile.tokens_per_second:.1f} tokens/s ({profile.engine}, batch {profile.batch_size}, 2 vCPUs) "
+            f"need {profile.required_timeout_ms} ms with {TIMEOUT_HEADROOM}x headroom; raise it or lower max_new_tokens"
+        )
+
+
+# plan ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DeploymentPlan:
+    endpoint: Any  # ManagedOnlineEndpoint
+    deployment: Any  # ManagedOnlineDeployment
+    profile: ServingProfile
+
+
+def plan_deployment(
+    spec: AssetSpec,
+    overrides: list[dict[str, str]] | None = None,
+    *,
+    endpoint_file: Path | None = None,
+    deployment_file: Path | None = None,
+    endpoint_name: str | None = None,
+    deployment_name: str | None = None,
+    registry: str | None = None,
+) -> DeploymentPlan:
+    """Load both YAMLs with the real loaders, apply overrides and spec defaults, check everything."""
+    from azure.ai.ml import load_online_deployment, load_online_endpoint
+
+    root = spec.path.parent
+    deployment_overrides = list(overrides or [])
+    if registry:
+        deployment_overrides.append({"model": model_reference(spec, registry)})
+    if endpoint_name:
+        deployment_overrides.append({"endpoint_name": endpoint_name})
+    if deployment_name:
+        deployment_overrides.append({"name": deployment_name})
+    deployment = _load(load_online_deployment, root / (deployment_file or DEPLOYMENT_FILE), deployment_overrides)
+    # The endpoint is the one the deployment names, so --set endpoint_name=... moves both.
+    try:
+        endpoint_path = root / (endpoint_file or ENDPOINT_FILE)
+        endpoint = _load(load_online_endpoint, endpoint_path, [{"name": deployment.endpoint_name}])
+    except AssetError as exc:
+        if "name:" not in str(exc):
+            raise
+        raise AssetError(
+            f"endpoint name {deployment.endpoint_name!r}: 3-32 letters, digits and hyphens, starting with a letter"
+        ) from None
+
+    _check_names(endpoint, deployment)
+    _check_model(spec, deployment)
+    _check_compute(spec, deployment)
+    _check_code(deployment)
+    profile = serving_profile(spec, deployment)
+    _check_requests(profile, deployment)
+    return DeploymentPlan(endpoint, deployment, profile)
+
+
+def _load(loader: Callable[..., Any], path: Path, overrides: list[dict[str, str]]) -> Any:
+    if not path.is_file():
+        raise AssetError(f"{path}: no such file")
+    try:
+        return loader(path, params_override=overrides)
+    except Exception as exc:
+        raise AssetError(f"{path}: {_one_line(exc)}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    """azure.ai.ml's schema errors embed a JSON dict of field -> messages: flatten it to one line;
+    other errors: their first line."""
+    text = str(exc)
+    try:
+        match = re.search(r"\{.*\}", text, re.S)
+        text = "; ".join(f"{field}: {msg}" for field, msg in _flatten(json.loads(match.group(0))))
+    except (AttributeError, ValueError):
+        text = next((line for line in text.splitlines() if line.strip()), "")
+    return " ".join(text.split()) or type(exc).__name__
+
+
+def _flatten(errors: Any, prefix: str = ""):
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            yield from _flatten(value, f"{prefix}{key}.")
+    elif isinstance(errors, list) and all(isinstance(e, str) for e in errors):
+        yield prefix.rstrip("."), " ".join(errors)
+    else:
+        for item in errors if isinstance(errors, list) else [errors]:
+            yield from _flatten(item, prefix)
+
+
+# dry run: what the SDK would send ---------------------------------------------------------------
+
+
+# The MLClient service clients that online endpoints, and deployments + environments, go through.
+ENDPOINTS_API, DEPLOYMENTS_API = "ServiceClient022022Preview", "ServiceClient042023Preview"
+
+
+def _api_version(client_name: str) -> str:
+    """The REST API version MLClient uses for an operation group (read from the SDK, not repeated)."""
+    from azure.ai.ml import _ml_client
+
+    return getattr(_ml_client, client_name).keywords["api_version"]
+
+
+def _wire(rest_object: Any) -> dict:
+    """A REST model as the SDK serializes it onto the wire (read-only fields dropped)."""
+    from azure.ai.ml._restclient.arm_ml_service._utils.model_base import SdkJSONEncoder
+
+    return json.loads(json.dumps(rest_object, cls=SdkJSONEncoder, exclude_readonly=True))
+
+
+def _request(step: str, url: str, api: str, body: dict) -> dict:
+    return {"step": step, "method": "PUT", "url": f"{url}?api-version={_api_version(api)}", "body": body}
+
+
+def dry_run_requests(plan: DeploymentPlan, workspace: Workspace | None, location: str | None) -> list[dict]:
+    """Every request `submit` makes through the SDK, in order, with the bodies it would send.
+
+    The SDK uploads scoring/ and names the resulting code version only at run time; that one id is
+    shown as a placeholder, with the content hash the SDK computes for the upload.
+    """
+    from azure.ai.ml.entities._assets import Code
+
+    workspace = workspace or PLACEHOLDER_WORKSPACE
+    location = location or "{workspaceLocation}"
+    endpoint_url = f"{workspace.arm_prefix}/onlineEndpoints/{plan.endpoint.name}"
+    endpoint_body = _wire(plan.endpoint._to_rest_online_endpoint(location))
+    requests = [_request("create endpoint (skipped when it exists)", endpoint_url, ENDPOINTS_API, endpoint_body)]
+    deployment = copy.deepcopy(plan.deployment)
+    if deployment.code_configuration is not None:
+        code = Code(path=str(Path(deployment.base_path, deployment.code_configuration.code).resolve()))
+        requests.append({"step": "upload code", "source": code.path, "hash_sha256": code._hash_sha256})
+        deployment.code_configuration.code = f"{{code version created from the upload of {code.path}}}"
+    environment = deployment.environment
+    if environment is not None and not isinstance(environment, str):  # inline: an anonymous version
+        env_url = f"{workspace.arm_prefix}/environments/{environment.name}/versions/{environment.version}"
+        requests.append(_request("create environment", env_url, DEPLOYMENTS_API, _wire(environment._to_rest_object())))
+        deployment.environment = f"azureml:{env_url}"
+    deployment_url = f"{endpoint_url}/deployments/{deployment.name}"
+    deployment_body = _wire(deployment._to_rest_object(location=location))
+    requests.append(_request("create deployment", deployment_url, DEPLOYMENTS_API, deployment_body))
+    routed = copy.deepcopy(plan.endpoint)
+    routed.traffic = {deployment.name: 100}
+    routed_body = _wire(routed._to_rest_online_endpoint(location))
+    requests.append(_request("route all traffic", endpoint_url, ENDPOINTS_API, routed_body))
+    return requests
+
+
+# submit -----------------------------------------------------------------------------------------
+
+
+def submit(plan: DeploymentPlan, client: Any, log: Callable[[str], None] = print) -> Any:
+    """Create the endpoint (unless it exists), the deployment, then route all traffic to it.
+
+    The requests are those of `dry_run_requests`; an endpoint that already exists is kept as Azure
+    returns it (its auth mode, tags, other deployments) and only its traffic changes.
+    """
+    from azure.ai.ml.exceptions import MlException
+    from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+    endpoints, deployments = client.online_endpoints, client.online_deployments
+    name, deployment_name = plan.endpoint.name, plan.deployment.name
+    try:
+        try:
+            endpoint = endpoints.get(name)
+            log(f"endpoint {name} exists; adding deployment {deployment_name}")
+        except ResourceNotFoundError:
+            log(f"creating endpoint {name}")
+            endpoints.begin_create_or_update(plan.endpoint).result()
+            endpoint = copy.deepcopy(plan.endpoint)
+        size = f"{plan.deployment.instance_count} x {plan.deployment.instance_type}"
+        log(f"creating deployment {deployment_name} ({size}); this takes minutes")
+        deployments.begin_create_or_update(plan.deployment).result()
+        endpoint.traffic = {deployment_name: 100}
+        log(f"routing all traffic of {name} to {deployment_name}")
+        return endpoints.begin_create_or_update(endpoint).result()
+    except (AzureError, MlException) as exc:
+        raise AssetError(f"Azure ML: {_one_line(exc)}") from None
