@@ -1,0 +1,257 @@
+"""Local text-generation evaluation, as Azure ML's model_evaluation_pipeline does it, through our own
+scoring code (textgen.service: the same validation, engines and batching as the HTTP server).
+
+One model, or two side by side (e.g. finetuned vs base) on the same rows and settings:
+  rows (JSONL) -> batched generation (requests of batch_size prompts, progress bar)
+  -> rouge / bleu against the ground truth (metrics.py) -> optional perplexity of a text file
+  (perplexity.py, the model's own fp32 weights) -> metrics.json, predictions.jsonl, metrics.png.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from tqdm import tqdm
+
+from .errors import AssetError
+from .evaluation_data import EvaluationRow, read_evaluation_rows
+from .evaluation_report import (
+    CHART_FILE,
+    METRICS_FILE,
+    PREDICTIONS_FILE,
+    check_output_folder,
+    plot_metrics,
+    staged_folder,
+    write_json,
+    write_jsonl,
+)
+from .metrics import METRIC_DEFINITIONS, METRIC_NAMES, text_generation_metrics
+from .perplexity import DEFAULT_STRIDE, PerplexityResult, load_causal_lm, text_perplexity
+
+TASK = "text-generation"
+# Evaluation decodes greedily unless told otherwise: the same data gives the same scores on
+# every run. Everything else (max_new_tokens, return_full_text, ...) is the model's signature default.
+EVALUATION_PARAMS = {"do_sample": False}
+DEFAULT_BATCH_SIZE = 16
+ROLES = ("model", "compare_model")
+
+
+@dataclass
+class EvaluationOptions:
+    input_column: str = "input_string"
+    label_column: str = "ground_truth"
+    params: dict[str, Any] = field(default_factory=dict)  # request params over EVALUATION_PARAMS
+    batch_size: int = DEFAULT_BATCH_SIZE
+    engine: str | None = None  # None: the serving default (TEXTGEN_ENGINE, else ctranslate2)
+    limit: int | None = None
+    perplexity_text: Path | None = None
+    stride: int = DEFAULT_STRIDE
+
+
+@dataclass
+class ModelResult:
+    role: str
+    path: Path
+    engine: str
+    params: dict[str, Any]
+    predictions: list[str]
+    per_row: list[dict[str, float]]
+    metrics: dict[str, float]
+    generation_seconds: float
+    perplexity: PerplexityResult | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "metrics": self.metrics,
+            "perplexity": self.perplexity.as_dict() if self.perplexity else None,
+            "generation": {
+                "engine": self.engine,
+                "params": self.params,
+                "seconds": round(self.generation_seconds, 3),
+                "rows_per_second": round(len(self.predictions) / max(self.generation_seconds, 1e-9), 3),
+            },
+        }
+
+
+def verified_mlflow_folder(model_root: Path) -> Path:
+    """The MLflow folder under model_root, its sha256 manifest checked, its task text-generation."""
+    from textgen.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
+    from textgen.tasks import model_task
+
+    try:
+        folder = locate_mlflow_folder(Path(model_root))
+        verify_manifest(folder)
+        task = model_task(folder)
+    except ModelFilesError as exc:
+        raise AssetError(str(exc)) from None
+    if task != TASK:
+        raise AssetError(f"{folder}: the model's task is {task!r}; evaluate scores {TASK} models")
+    return folder
+
+
+def _load_service(folder: Path, options: EvaluationOptions):
+    from pydantic import ValidationError
+
+    from textgen.service import TextGenerationService
+    from textgen.settings import ServingSettings
+
+    overrides = {"max_batch_size": options.batch_size, "max_prompts": options.batch_size}
+    if options.engine:
+        overrides["engine"] = options.engine
+    try:
+        settings = ServingSettings(**overrides)
+    except ValidationError as exc:
+        raise AssetError(
+            f"serving settings (--batch-size, --engine, TEXTGEN_* variables): {exc.errors()[0]['msg']}"
+        ) from None
+    return TextGenerationService.load(folder, settings)
+
+
+def _resolved_params(service, request_params: dict) -> dict[str, Any]:
+    """The generation params the service applies to these requests (signature defaults + ours)."""
+    from textgen.params import parse_params
+
+    return asdict(parse_params(request_params, service.defaults, service.settings.max_new_tokens))
+
+
+def _generate(service, rows: Sequence[EvaluationRow], request_params: dict, batch_size: int, data: Path, role: str):
+    """Predictions for every row, in requests of batch_size prompts; client errors name the row."""
+    from textgen.errors import ServingError
+
+    predictions: list[str] = []
+    with tqdm(total=len(rows), desc=f"generating ({role})", unit="row") as progress:
+        for start in range(0, len(rows), batch_size):
+            batch = rows[start : start + batch_size]
+            payload = {"input_data": [row.prompt for row in batch], "params": request_params}
+            try:
+                predictions += service.predict(payload)
+            except ServingError as exc:
+                raise AssetError(_serving_error_message(exc, batch, data)) from None
+            progress.update(len(batch))
+    return predictions
+
+
+def _serving_error_message(exc, batch: Sequence[EvaluationRow], data: Path) -> str:
+    field_name = exc.field or ""
+    if field_name.startswith("input_data["):
+        index = int(field_name[len("input_data[") : field_name.index("]")])
+        return f"{data}:{batch[index].line}: the service refused this prompt: {exc.message}"
+    return f"the service refused the generation settings (--params): {exc.message}"
+
+
+def evaluate_model(role: str, model_root: Path, rows: Sequence[EvaluationRow], data: Path, options: EvaluationOptions) -> ModelResult:
+    folder = verified_mlflow_folder(model_root)
+    request_params = {**EVALUATION_PARAMS, **options.params}
+    service = _load_service(folder, options)
+    try:
+        started = time.perf_counter()
+        predictions = _generate(service, rows, request_params, options.batch_size, data, role)
+        seconds = time.perf_counter() - started
+        engine, params = service.engine.name, _resolved_params(service, request_params)
+    finally:
+        service.close()
+    metrics, per_row = text_generation_metrics(predictions, [row.ground_truth for row in rows])
+    result = ModelResult(role, Path(model_root), engine, params, predictions, per_row, metrics, seconds)
+    if options.perplexity_text:
+        model, tokenizer = load_causal_lm(folder)
+        result.perplexity = text_perplexity(model, tokenizer, options.perplexity_text, options.stride)
+        result.metrics["perplexity"] = result.perplexity.perplexity
+    return result
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _metrics_payload(data: Path, rows: Sequence[EvaluationRow], options: EvaluationOptions, results: list[ModelResult]) -> dict:
+    payload: dict[str, Any] = {
+        "task": TASK,
+        "data": {
+            "path": str(data),
+            "sha256": _sha256(data),
+            "rows": len(rows),
+            "input_column": options.input_column,
+            "label_column": options.label_column,
+        },
+        "perplexity_text": (
+            {"path": str(options.perplexity_text), "sha256": _sha256(options.perplexity_text)}
+            if options.perplexity_text
+            else None
+        ),
+        "definitions": {
+            **METRIC_DEFINITIONS,
+            "prediction": "the service's answer: prompt + continuation when params.return_full_text "
+            "(the model's default, as in Azure's evaluation), the continuation alone otherwise",
+        },
+    }
+    payload.update({result.role: result.summary() for result in results})
+    if len(results) == 2:
+        model, other = results
+        payload["difference"] = {
+            name: other.metrics[name] - model.metrics[name] for name in model.metrics if name in other.metrics
+        }
+    return payload
+
+
+def _prediction_records(rows: Sequence[EvaluationRow], results: list[ModelResult]) -> list[dict]:
+    records = []
+    for index, row in enumerate(rows):
+        record: dict[str, Any] = {"line": row.line, "input": row.prompt, "ground_truth": row.ground_truth}
+        for result in results:
+            prefix = "" if result.role == "model" else "compare_"
+            record[f"{prefix}prediction"] = result.predictions[index]
+            record.update({f"{prefix}{name}": score for name, score in result.per_row[index].items()})
+        records.append(record)
+    return records
+
+
+def run_evaluation(
+    model: Path, data: Path, output: Path, options: EvaluationOptions, compare_model: Path | None = None
+) -> dict:
+    """Evaluate model (and compare_model) on data; write the report to output; return metrics.json's content."""
+    check_output_folder(Path(output))  # fail before minutes of generation, not after
+    rows = read_evaluation_rows(data, options.input_column, options.label_column, options.limit)
+    if options.perplexity_text and not Path(options.perplexity_text).is_file():
+        raise AssetError(f"{options.perplexity_text}: no such text file for --perplexity-text")
+    roots = [model] + ([compare_model] if compare_model else [])
+    results = [evaluate_model(role, root, rows, data, options) for role, root in zip(ROLES, roots)]
+    payload = _metrics_payload(data, rows, options, results)
+    with staged_folder(Path(output)) as staging:
+        write_json(staging / METRICS_FILE, payload)
+        write_jsonl(staging / PREDICTIONS_FILE, _prediction_records(rows, results))
+        chart = {f"{r.role}: {r.path.name}": {"metrics": r.metrics} for r in results}
+        plot_metrics(staging / CHART_FILE, chart, f"{TASK} on {Path(data).name} ({len(rows)} rows)")
+    return payload
+
+
+def format_table(payload: dict) -> str:
+    """A plain-text table of the metrics for the terminal."""
+    roles = [role for role in ROLES if payload.get(role)]
+    names = [n for n in (*METRIC_NAMES, "perplexity") if n in payload["model"]["metrics"]]
+    header = ["metric", *roles] + (["difference"] if "difference" in payload else [])
+    lines = [header]
+    for name in names:
+        line = [name] + [f"{payload[role]['metrics'][name]:.4f}" for role in roles]
+        if "difference" in payload:
+            line.append(f"{payload['difference'][name]:+.4f}")
+        lines.append(line)
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths)) for line in lines)
+
+
+def parse_params_argument(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AssetError(f"--params is not valid JSON: {exc.msg} (column {exc.colno})") from None
+    if not isinstance(params, dict):
+        raise AssetError('--params must be a JSON object, e.g. \'{"max_new_tokens": 100}\'')
+    return params
