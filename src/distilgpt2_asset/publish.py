@@ -1,0 +1,267 @@
+"""Publish the asset under spec.yaml's name and version, with the rules of Azure's own publisher.
+
+validate -> verify the built model (sha256 manifest, pinned source) -> payload -> registry:
+  * a new version is created (files uploaded, then the version made in one call);
+  * the same content under an existing version updates its metadata only: tags are replaced,
+    new properties added, the description refreshed; a property may not change its value;
+  * different content under an existing version is refused: bump `version` in spec.yaml.
+"Same content" is decided by the `content_sha256` property: the digest of the model's manifest.
+
+Two registries: the local MLflow registry (registry.LocalRegistry, the default) and an Azure ML
+registry (azure_registry, the only module that talks to Azure).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from textgen.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
+
+from .errors import AssetError
+from .registry import ASSET_VERSION_TAG, CONTENT_TAG, PROPERTY_PREFIX, LocalRegistry, manifest_digest
+from .spec import AssetSpec
+
+CONTENT_PROPERTY = CONTENT_TAG  # one name for the content digest in both registries
+MANIFEST_PROPERTY = "sha256_manifest"
+COMMIT_PROPERTY = "git_commit"
+# Where a version came from, not what it is: kept from the first publish, never a conflict.
+PROVENANCE_PROPERTIES = (COMMIT_PROPERTY,)
+UNKNOWN_COMMIT = "unknown"
+_GIT_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+@dataclass(frozen=True)
+class Payload:
+    """Everything a registry receives for one model version."""
+
+    name: str
+    version: str
+    type: str
+    path: Path  # the verified MLflow folder
+    description: str
+    description_source: Path
+    tags: dict[str, str]
+    properties: dict[str, str]
+
+    @property
+    def content_digest(self) -> str:
+        return self.properties[CONTENT_PROPERTY]
+
+    def summary(self) -> dict[str, Any]:
+        """The payload as JSON-ready fields (the description by source and digest, not in full)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "type": self.type,
+            "path": str(self.path),
+            "description_source": str(self.description_source),
+            "description_sha256": hashlib.sha256(self.description.encode()).hexdigest(),
+            "tags": self.tags,
+            "properties": self.properties,
+        }
+
+
+@dataclass(frozen=True)
+class Published:
+    """What a registry already holds under the payload's name and version."""
+
+    tags: dict[str, str]
+    properties: dict[str, str]
+    description: str | None = None  # None: this registry does not keep a per-version card
+
+
+@dataclass(frozen=True)
+class MetadataUpdate:
+    tags: dict[str, str]
+    properties: dict[str, str]
+    description: str | None
+    changes: list[str]  # e.g. ["tag license", "new property languages", "description"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action: str  # "created" | "unchanged" | "metadata-updated"
+    where: str  # the model's URI in its registry
+    changes: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        detail = f" ({', '.join(self.changes)})" if self.changes else ""
+        return f"{self.action}: {self.where}{detail}"
+
+
+# checks before anything is sent -----------------------------------------------------------------
+
+
+def check_version(spec: AssetSpec, expected: str | None) -> None:
+    """--version (CI passes the git tag, `v15` or `15`) must name spec.yaml's version."""
+    if expected is None:
+        return
+    wanted = expected.strip().removeprefix("v")
+    if not wanted.isdigit():
+        raise AssetError(f"unknown version {expected!r}: expected a whole number such as {spec.version} or v{spec.version}")
+    if wanted != spec.version:
+        raise AssetError(
+            f"unknown version {expected!r}: spec.yaml is at version {spec.version}; "
+            f"set `version: {wanted}` in spec.yaml (and commit it) before publishing {wanted}"
+        )
+
+
+def refuse_invalid(spec: AssetSpec) -> None:
+    """Publish nothing that `distilgpt2-asset validate` rejects; list every problem."""
+    from .validate import validate_asset
+
+    problems = validate_asset(spec)
+    if problems:
+        listed = "\n".join(f"  {problem}" for problem in problems)
+        raise AssetError(f"{spec.path} has {len(problems)} problem(s); refusing to publish:\n{listed}")
+
+
+def verified_model(model_dir: Path, spec: AssetSpec, allow_unpinned: bool) -> tuple[Path, dict[str, str]]:
+    """The MLflow folder and its verified manifest; refused if not built from the pinned revision."""
+    try:
+        folder = locate_mlflow_folder(Path(model_dir))
+        manifest = verify_manifest(folder)
+    except ModelFilesError as exc:
+        raise AssetError(str(exc)) from None
+    metadata = (yaml.safe_load((folder / "MLmodel").read_text()) or {}).get("metadata") or {}
+    built_from = (str(metadata.get("source_model_id")), str(metadata.get("source_revision")))
+    if built_from != (spec.hf_model_id, spec.revision) and not allow_unpinned:
+        raise AssetError(
+            f"{folder} was built from {built_from[0]}@{built_from[1]}, not spec.yaml's "
+            f"{spec.hf_model_id}@{spec.revision}; rebuild it with `distilgpt2-asset build`, "
+            "or pass --allow-unpinned to publish a testing model on purpose"
+        )
+    return folder, manifest
+
+
+def git_commit(checkout: Path) -> str:
+    """HEAD of the asset checkout; else GITHUB_SHA (CI); else "unknown". Never fails."""
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(checkout), "rev-parse", "--verify", "HEAD"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )
+        if result.returncode == 0 and _GIT_SHA.match(result.stdout.strip()):
+            return result.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return os.environ.get("GITHUB_SHA") or UNKNOWN_COMMIT
+
+
+def publish_type(spec: AssetSpec) -> str:
+    """model.yaml's `publish.type` (azureml-assets layout: asset.yaml -> extra_config)."""
+    root = spec.path.parent
+    asset = yaml.safe_load((root / "asset.yaml").read_text()) or {}
+    extra = yaml.safe_load((root / asset.get("extra_config", "model/model.yaml")).read_text()) or {}
+    return str((extra.get("publish") or {}).get("type", ""))
+
+
+def build_payload(spec: AssetSpec, model_dir: Path, manifest: dict[str, str], commit: str) -> Payload:
+    recorded = {
+        CONTENT_PROPERTY: manifest_digest(manifest),
+        MANIFEST_PROPERTY: json.dumps(manifest, sort_keys=True, separators=(",", ":")),
+        COMMIT_PROPERTY: commit,
+    }
+    clashes = sorted(recorded.keys() & spec.properties.keys())
+    if clashes:
+        raise AssetError(f"{spec.path}: properties {clashes} are recorded by publish; remove them from spec.yaml")
+    properties = {**spec.string_properties(), **recorded}
+    return Payload(
+        name=spec.name,
+        version=spec.version,
+        type=publish_type(spec),
+        path=Path(model_dir).resolve(),
+        description=spec.description,
+        description_source=_relative(spec.description_path, spec.path.parent),
+        tags=dict(spec.string_tags()),
+        properties=properties,
+    )
+
+
+def _relative(path: Path, root: Path) -> Path:
+    return path.relative_to(root) if path.is_relative_to(root) else path
+
+
+# the publishing rules ---------------------------------------------------------------------------
+
+
+def metadata_update(existing: Published, payload: Payload, where: str) -> MetadataUpdate:
+    """Azure's rules for a version that exists: same content or refuse; tags replaced; properties add-only."""
+    held = existing.properties.get(CONTENT_PROPERTY)
+    bump = f"bump `version` in spec.yaml (now {payload.version}) to publish"
+    if held is None:
+        raise AssetError(f"{where} exists without a {CONTENT_PROPERTY} property, so its content cannot be compared; {bump}")
+    if held != payload.content_digest:
+        raise AssetError(
+            f"{where} already holds different content (sha256 {held[:12]}… vs {payload.content_digest[:12]}…); "
+            f"{bump} the new content"
+        )
+    conflicts = [
+        f"{key} {existing.properties[key]!r} -> {value!r}"
+        for key, value in payload.properties.items()
+        if key in existing.properties and key not in PROVENANCE_PROPERTIES and existing.properties[key] != value
+    ]
+    if conflicts:
+        raise AssetError(f"properties of {where} cannot change ({'; '.join(conflicts)}); {bump} the new values")
+    added = {k: v for k, v in payload.properties.items() if k not in existing.properties}
+    changes = [f"tag {k}" for k in sorted(payload.tags.keys() | existing.tags.keys()) if payload.tags.get(k) != existing.tags.get(k)]
+    changes += [f"new property {k}" for k in sorted(added)]
+    if existing.description is not None and existing.description != payload.description:
+        changes.append("description")
+    return MetadataUpdate(
+        tags=dict(payload.tags),
+        properties={**existing.properties, **added},
+        description=payload.description,
+        changes=changes,
+    )
+
+
+def publish_local(payload: Payload, spec: AssetSpec, registry: LocalRegistry) -> Outcome:
+    """The local MLflow registry: properties live as `properties/<key>` version tags."""
+    where = f"{payload.name} {payload.version} in {registry.uri}"
+    properties = {k: v for k, v in payload.properties.items() if k != CONTENT_PROPERTY}  # kept as CONTENT_TAG
+    changes: tuple[str, ...] = ()
+    existing = registry.find(payload.name, payload.version)
+    if existing is not None:
+        update = metadata_update(_local_view(existing.tags), payload, where)
+        properties = {k: update.properties[k] for k in properties}
+        changes = tuple(update.changes)
+    registration = registry.register(
+        spec, payload.path, {PROPERTY_PREFIX + k: v for k, v in properties.items()}, replace_tags=True
+    )
+    action = {"tags-updated": "metadata-updated"}.get(registration.outcome, registration.outcome)
+    return Outcome(action, f"{payload.name} {payload.version} as {registration.model_uri} in {registry.uri}", changes)
+
+
+def _local_view(version_tags: dict[str, str]) -> Published:
+    properties = {k.removeprefix(PROPERTY_PREFIX): v for k, v in version_tags.items() if k.startswith(PROPERTY_PREFIX)}
+    if CONTENT_TAG in version_tags:
+        properties[CONTENT_PROPERTY] = version_tags[CONTENT_TAG]
+    bookkeeping = (ASSET_VERSION_TAG, CONTENT_TAG)
+    tags = {k: v for k, v in version_tags.items() if not k.startswith(PROPERTY_PREFIX) and k not in bookkeeping}
+    return Published(tags, properties)
+
+
+def publish_azure(payload: Payload, registry) -> Outcome:
+    """An Azure ML registry (azure_registry.AzureRegistry): look up the version, then create or update."""
+    where = registry.model_uri(payload.name, payload.version)
+    existing = registry.get(payload.name, payload.version)
+    if existing is None:
+        registry.create(payload)
+        return Outcome("created", where)
+    update = metadata_update(
+        Published(dict(existing.tags or {}), dict(existing.properties or {}), existing.description), payload, where
+    )
+    if not update.changes:
+        return Outcome("unchanged", where)
+    registry.update(existing, update)
+    return Outcome("metadata-updated", where, tuple(update.changes))
