@@ -1,11 +1,8 @@
 #!/usr/bin/env bash
-# Install the package with its test extras into .venv and run the test suite.
+# Install with the test extras and run the whole test suite (offline). Extra args go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[test]'
-.venv/bin/python -m ipykernel install --user --name python3 >/dev/null
+bash scripts/install.sh test
 export HF_HUB_OFFLINE=1
 status=0
 .venv/bin/python -m pytest "$@" || status=$?
