@@ -14,6 +14,7 @@ import socket
 import uuid
 from importlib.metadata import version as installed_version
 from pathlib import Path
+from typing import Callable
 from urllib.parse import urlparse
 
 import yaml
@@ -78,7 +79,7 @@ def _resolves(host: str) -> bool:
         return False
 
 
-def _check_snapshot(folder: Path) -> None:
+def check_snapshot(folder: Path) -> None:
     if not (folder / "config.json").is_file():
         raise AssetError(f"{folder}: no config.json; not a Hugging Face model folder")
     if not list(folder.glob("*.safetensors")):
@@ -107,11 +108,11 @@ def _signature():
     )
 
 
-def _model_card(spec: AssetSpec):
+def model_card(spec: AssetSpec, description: str | None = None):
     from huggingface_hub import ModelCard
 
     header = yaml.safe_dump({"license": spec.tags.get("license"), "language": spec.properties.get("languages")})
-    return ModelCard(f"---\n{header}---\n{spec.description}")
+    return ModelCard(f"---\n{header}---\n{description or spec.description}")
 
 
 def _metadata(spec: AssetSpec, source: str, revision: str) -> dict:
@@ -125,7 +126,7 @@ def _metadata(spec: AssetSpec, source: str, revision: str) -> dict:
     }
 
 
-def _normalise_mlmodel(folder: Path, source: str) -> None:
+def normalise_mlmodel(folder: Path, source: str) -> None:
     """Replace what MLflow makes up per save (uuid, clock, local path) with content-derived values."""
     mlmodel = folder / "MLmodel"
     data = yaml.safe_load(mlmodel.read_text())
@@ -137,17 +138,24 @@ def _normalise_mlmodel(folder: Path, source: str) -> None:
     mlmodel.write_text(yaml.safe_dump(data, sort_keys=True))
 
 
-def build_mlflow_model(spec: AssetSpec, source: str | None, revision: str | None, output: Path) -> Path:
-    """Build the MLflow model folder at output (replaced atomically); return it."""
+def save_mlflow_model(
+    pipe,
+    output: Path,
+    *,
+    task: str,
+    signature,
+    metadata: dict,
+    model_card,
+    source: str,
+    add_files: Callable[[Path], None] | None = None,
+) -> Path:
+    """Save a transformers pipeline as an MLflow model at output, the way every model here is saved.
+
+    Staged then renamed (nothing half-written), pinned pip requirements, normalised MLmodel and a
+    sha256 manifest; add_files(staging) may add files (metrics, plots) before the manifest is written.
+    """
     import mlflow.transformers
 
-    source = source or spec.hf_model_id
-    from_hub = not Path(source).expanduser().is_dir()
-    revision = revision or (spec.revision if from_hub else "local")
-    folder = resolve_source(source, revision)
-    _check_snapshot(folder)
-    print(f"loading {folder}", flush=True)
-    pipe = _load_pipeline(folder)
     output = Path(output).resolve()
     staging = output.with_name(output.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
@@ -157,15 +165,37 @@ def build_mlflow_model(spec: AssetSpec, source: str | None, revision: str | None
     mlflow.transformers.save_model(
         transformers_model=pipe,
         path=str(staging),
-        task=spec.task,
-        signature=_signature(),
-        metadata=_metadata(spec, source, revision),
+        task=task,
+        signature=signature,
+        metadata=metadata,
         pip_requirements=pip_requirements(),
-        model_card=_model_card(spec),
+        model_card=model_card,
     )
-    _normalise_mlmodel(staging, source)
+    if add_files is not None:
+        add_files(staging)
+    normalise_mlmodel(staging, source)
     write_manifest(staging)
     if output.exists():
         shutil.rmtree(output)
     staging.rename(output)
     return output
+
+
+def build_mlflow_model(spec: AssetSpec, source: str | None, revision: str | None, output: Path) -> Path:
+    """Build the MLflow model folder at output (replaced atomically); return it."""
+    source = source or spec.hf_model_id
+    from_hub = not Path(source).expanduser().is_dir()
+    revision = revision or (spec.revision if from_hub else "local")
+    folder = resolve_source(source, revision)
+    check_snapshot(folder)
+    print(f"loading {folder}", flush=True)
+    pipe = _load_pipeline(folder)
+    return save_mlflow_model(
+        pipe,
+        output,
+        task=spec.task,
+        signature=_signature(),
+        metadata=_metadata(spec, source, revision),
+        model_card=model_card(spec),
+        source=source,
+    )
