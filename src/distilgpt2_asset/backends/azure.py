@@ -1,0 +1,219 @@
+"""The Azure backend: the same steps as LocalBackend, sent to Azure ML through MLClient.
+
+Registry model: azure_registry.AzureRegistry (MLClient(registry_name=...)); endpoints: deploy.py's
+checked plan and submit(); jobs: the YAML files under jobs/ loaded with azure.ai.ml's load_job,
+sized with pick_sku, then jobs.create_or_update + jobs.stream + jobs.download. Credentials:
+DefaultAzureCredential (az login, managed identity, ...); nothing secret is read or printed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..azure_workspace import Workspace, ml_client
+from ..errors import AssetError
+from ..paths import home
+from ..skus import sku_catalog
+from ..spec import AssetSpec
+from .base import Backend, Endpoint, EvaluationReport, FinetuneRun, ModelInfo, pick_sku
+
+EVALUATION_JOB = Path("jobs") / "evaluate-model-text-generation.yml"
+FINETUNE_JOB = Path("jobs") / "finetune-text-classification.yml"
+NAMED_OUTPUTS = "named-outputs"  # where jobs.download puts an output: DIR/named-outputs/<output>
+
+
+class AzureBackend(Backend):
+    def __init__(
+        self, spec: AssetSpec, workspace: Workspace, registry_name: str, client: Any = None, registry: Any = None
+    ):
+        """client: an MLClient for the workspace, registry: an AzureRegistry (both made on first use)."""
+        from ..azure_registry import AzureRegistry
+
+        super().__init__(spec)
+        self.workspace = workspace
+        self.registry = registry or AzureRegistry(registry_name)
+        self.registry_name = self.registry.name
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = ml_client(self.workspace)
+        return self._client
+
+    # registry ------------------------------------------------------------------------------------
+
+    def find_model(self) -> ModelInfo:
+        name, version = self.spec.name, self.spec.version
+        model = self.registry.get(name, version)
+        if model is None:
+            raise AssetError(
+                f"{name} {version} is not in the Azure ML registry {self.registry_name!r}; "
+                f"publish it with `distilgpt2-asset publish --registry {self.registry_name}`"
+            )
+        uri = self.registry.model_uri(name, version)
+        return ModelInfo(model.name, str(model.version), uri, _strings(model.tags), _strings(model.properties))
+
+    # endpoints -----------------------------------------------------------------------------------
+
+    def deploy(self, model: ModelInfo, instance_type: str, name: str | None = None) -> Endpoint:
+        from ..deploy import submit
+
+        plan = self.plan(model, instance_type, name)
+        if model.name != self.spec.name:
+            plan.deployment.model = model.uri  # a finetuned classifier, after the checks (see Backend.plan)
+        endpoint = Endpoint(plan.endpoint.name, plan.deployment.name, model, instance_type, "")
+        self.endpoints.append(endpoint)  # before submit: close() also removes a half-made endpoint
+        submit(plan, self.client)
+        with self._errors():
+            endpoint.scoring_uri = self.client.online_endpoints.get(plan.endpoint.name).scoring_uri
+        return endpoint
+
+    def invoke(self, endpoint: Endpoint, request: dict) -> Any:
+        with tempfile.TemporaryDirectory(prefix="request-") as folder:
+            request_file = Path(folder) / "request.json"
+            request_file.write_text(json.dumps(request))
+            with self._errors():
+                answer = self.client.online_endpoints.invoke(
+                    endpoint_name=endpoint.name, deployment_name=endpoint.deployment, request_file=str(request_file)
+                )
+        return json.loads(answer)
+
+    def _remove(self, endpoint: Endpoint) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        print(f"deleting endpoint {endpoint.name} (its deployments go with it)", flush=True)
+        with self._errors():
+            try:
+                self.client.online_endpoints.begin_delete(name=endpoint.name).result()
+            except ResourceNotFoundError:
+                pass
+
+    # jobs ----------------------------------------------------------------------------------------
+
+    def evaluate(
+        self, model: ModelInfo, data: Path | None = None, rows: int | None = None, params: dict | None = None
+    ) -> EvaluationReport:
+        from ..evaluation_report import CHART_FILE, plot_metrics
+        from ..metrics import METRIC_NAMES
+
+        if data is not None or params:
+            raise AssetError(
+                "data and params apply to the local backend; on Azure the pipeline prepares cnn_dailymail "
+                f"and the metrics come from {EVALUATION_JOB.parent}/evaluation/eval-config.json"
+            )
+        sku = pick_sku(model, "evaluation")
+        overrides = [
+            {"jobs.prepare_data.resources.instance_type": sku},
+            {"jobs.evaluate.inputs.instance_type": sku},
+            {"jobs.evaluate.inputs.mlflow_model.path": model.uri},
+        ]
+        if rows:
+            overrides.append({"jobs.prepare_data.inputs.rows": rows})
+        job = self._run_job(EVALUATION_JOB, overrides)
+        folder = self._download(job, "evaluation_result")
+        label = f"{model.name} {model.version}"
+        metrics = read_metrics(folder)
+        # The job computes the metrics of its eval-config.json; the chart leaves the others' bars empty.
+        plotted = {name: metrics.get(name, math.nan) for name in METRIC_NAMES}
+        plot_metrics(folder / CHART_FILE, {label: {"metrics": plotted}}, f"{model.task} ({job})")
+        return EvaluationReport({label: metrics}, folder, folder / CHART_FILE, job)
+
+    def finetune(
+        self, model: ModelInfo, train: Path | None = None, validation: Path | None = None, epochs: int | None = None
+    ) -> FinetuneRun:
+        from ..finetune import CURVE_FILE, METRICS_FILE
+
+        if (train is None) != (validation is None):
+            raise AssetError("on Azure pass both train and validation files (or neither: the job's sample data)")
+        sku = pick_sku(model, "finetune")
+        overrides = [
+            {"resources.instance_type": sku},
+            {"distribution.process_count_per_instance": sku_catalog()[sku].gpus},  # one process per GPU
+            {"inputs.base_model.path": model.uri},
+        ]
+        if train is not None:
+            overrides += [
+                {"inputs.train.path": str(Path(train).resolve())},
+                {"inputs.validation.path": str(Path(validation).resolve())},
+            ]
+        if epochs:
+            overrides.append({"inputs.epochs": epochs})
+        job = self._run_job(FINETUNE_JOB, overrides)
+        folder = self._download(job, "model")
+        metrics_file, curve = folder / METRICS_FILE, folder / CURVE_FILE
+        metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+        return FinetuneRun(metrics, folder, curve if curve.is_file() else None, job, base=model)
+
+    def register(self, run: FinetuneRun) -> ModelInfo:
+        """The job's `model` output as a workspace model, with the base model's tags and the new task."""
+        from azure.ai.ml.entities import Model
+
+        from ..finetune import REGISTERED_SUFFIX
+        from ..finetune_model import TASK
+
+        base = run.base
+        entity = Model(
+            name=f"{base.name}{REGISTERED_SUFFIX}",
+            path=f"azureml://jobs/{run.job}/outputs/model",
+            type="mlflow_model",
+            description=f"{base.name} {base.version} finetuned for {TASK} by job {run.job}",
+            tags={**base.tags, "task": TASK, "base_model": base.name, "base_model_version": base.version},
+            properties=dict(base.properties),
+        )
+        with self._errors():
+            model = self.client.models.create_or_update(entity)
+        uri = f"azureml:{model.name}:{model.version}"
+        print(f"registered {uri}")
+        return ModelInfo(model.name, str(model.version), uri, _strings(model.tags), _strings(model.properties))
+
+    def _run_job(self, relative_path: Path, overrides: list[dict]) -> str:
+        """Submit a job file (with --set style overrides), stream its log until it ends; its name."""
+        from azure.ai.ml import load_job
+
+        path = self.spec.path.parent / relative_path
+        try:
+            job = load_job(path, params_override=overrides)
+        except Exception as exc:
+            raise AssetError(f"{path}: {exc}") from None
+        with self._errors():
+            submitted = self.client.jobs.create_or_update(job)
+            print(f"submitted {submitted.name}: {submitted.studio_url}", flush=True)
+            self.client.jobs.stream(submitted.name)  # raises when the job fails
+        return submitted.name
+
+    def _download(self, job: str, output: str) -> Path:
+        folder = home() / "azure-jobs" / job
+        with self._errors():
+            self.client.jobs.download(job, download_path=folder, output_name=output)
+        return folder / NAMED_OUTPUTS / output
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        from azure.ai.ml.exceptions import MlException
+        from azure.core.exceptions import AzureError
+
+        try:
+            yield
+        except (AzureError, MlException) as exc:
+            first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+            raise AssetError(f"Azure ML workspace {self.workspace.workspace_name!r}: {first}") from None
+
+
+def read_metrics(folder: Path) -> dict[str, float]:
+    """The numbers of the first metrics.json under an evaluation output: flat, or under "metrics"."""
+    found = sorted(Path(folder).rglob("metrics.json"))
+    if not found:
+        raise AssetError(f"{folder}: the evaluation output holds no metrics.json")
+    data = json.loads(found[0].read_text())
+    data = data.get("metrics", data) if isinstance(data, dict) else {}
+    return {k: float(v) for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def _strings(values: Any) -> dict[str, str]:
+    return {str(k): "" if v is None else str(v) for k, v in dict(values or {}).items()}

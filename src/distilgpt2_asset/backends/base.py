@@ -1,0 +1,213 @@
+"""What both backends share: the model as a registry shows it, SKU choice, the checked deployment plan.
+
+A notebook sees a registry model only through ModelInfo: its tags and properties as the registry
+stores them (strings; lists as JSON, or as Python literals in Azure's own registry), read back
+into allow-lists and minimum SKUs. The deployment plan of either backend is deploy.py's, from
+jobs/deploy/*.yml, so a SKU or timeout that Azure would refuse is refused locally too.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import AssetError
+from ..paths import PACKAGE_DATA
+from ..skus import meets, sku_catalog, supported_inference_skus
+from ..spec import AssetSpec, SkuSpec
+
+SAMPLE_EVALUATION_DATA = PACKAGE_DATA / "evaluation" / "sample.jsonl"
+SAMPLE_CLASSIFICATION_DATA = PACKAGE_DATA / "classification"  # train.jsonl, validation.jsonl
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One registered model version, as its registry describes it."""
+
+    name: str
+    version: str
+    uri: str  # where it lives: models:/NAME/N locally, azureml://... on Azure
+    tags: dict[str, str] = field(repr=False)
+    properties: dict[str, str] = field(repr=False)
+    path: Path | None = field(default=None, repr=False)  # its files, when they are on this machine
+
+    @property
+    def task(self) -> str:
+        return self.tags.get("task", "")
+
+    def allow_list(self, scenario: str) -> list[str]:
+        return parse_list_tag(self.tags.get(f"{scenario}_compute_allow_list", ""))
+
+    def min_sku_spec(self, scenario: str) -> SkuSpec | None:
+        value = self.properties.get(f"{scenario}-min-sku-spec")
+        return SkuSpec.parse(value) if value else None
+
+
+def parse_list_tag(value: str) -> list[str]:
+    """A list tag: JSON (our registries), a Python literal (azureml's), or `[a, b]` / `a, b` unquoted."""
+    text = str(value or "").strip()
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            parsed = parse(text)
+        except (ValueError, SyntaxError):
+            continue
+        if isinstance(parsed, list):
+            return [str(item).strip() for item in parsed]
+    return [item.strip() for item in text.strip("[]").split(",") if item.strip()]
+
+
+@dataclass(frozen=True)
+class SkuFit:
+    sku: str
+    spec: SkuSpec | None  # None: not in model/sku_catalog.csv
+    fits: bool
+    reason: str  # why not, when it does not fit
+
+
+def sku_fits(model: ModelInfo, scenario: str) -> list[SkuFit]:
+    """Every SKU of the model's allow-list for a scenario, smallest first, with whether it fits."""
+    minimum = model.min_sku_spec(scenario)
+    catalog = {name.lower(): name for name in sku_catalog()}
+    fits = []
+    for sku in model.allow_list(scenario):
+        known = catalog.get(sku.lower())
+        spec = sku_catalog()[known] if known else None
+        if spec is None:
+            fits.append(SkuFit(sku, None, False, "not in the SKU catalog"))
+        elif minimum is not None and not meets(known, minimum):
+            fits.append(SkuFit(sku, spec, False, f"below {scenario}-min-sku-spec {minimum}"))
+        elif scenario == "inference" and sku.lower() not in supported_inference_skus():
+            fits.append(SkuFit(sku, spec, False, "not supported by managed online endpoints"))
+        else:
+            fits.append(SkuFit(sku, spec, True, ""))
+    return sorted(fits, key=lambda fit: (not fit.fits, _size(fit.spec)))
+
+
+def _size(spec: SkuSpec | None) -> tuple:
+    """Smallest first, GPUs weighing most (they cost most); unknown SKUs last."""
+    if spec is None:
+        return (1,)
+    return (0, spec.gpus, spec.vcpus, spec.memory_gb, spec.temp_disk_gb)
+
+
+def pick_sku(model: ModelInfo, scenario: str, preferred: str | None = None) -> str:
+    """preferred if it fits, else the smallest SKU of the allow-list that meets the minimum."""
+    fits = sku_fits(model, scenario)
+    fitting = [fit.sku for fit in fits if fit.fits]
+    if preferred:
+        match = next((fit for fit in fits if fit.sku.lower() == preferred.lower()), None)
+        if match is None or not match.fits:
+            why = match.reason if match else f"not in {model.name}'s {scenario}_compute_allow_list"
+            shown = ", ".join(fitting[:8]) + (", ..." if len(fitting) > 8 else "")
+            raise AssetError(f"instance type {preferred} cannot run {scenario}: {why}; fitting: {shown}")
+        return match.sku
+    if not fitting:
+        raise AssetError(
+            f"{model.name} {model.version}: no SKU of its {scenario}_compute_allow_list meets its {scenario}-min-sku-spec"
+        )
+    return fitting[0]
+
+
+def endpoint_name(model: ModelInfo) -> str:
+    """Unique per Azure region, as endpoint names must be: MODEL-NAME-<seconds since epoch>, <= 32 characters."""
+    return f"{model.name[:21].rstrip('-')}-{int(time.time())}"
+
+
+@dataclass
+class Endpoint:
+    name: str
+    deployment: str
+    model: ModelInfo = field(repr=False)
+    instance_type: str
+    scoring_uri: str
+    handle: Any = field(default=None, repr=False)  # the local server, when it runs here
+
+
+@dataclass
+class EvaluationReport:
+    metrics: dict[str, dict[str, float]]  # model label -> metric -> value
+    folder: Path  # metrics.json, predictions (locally), metrics.png
+    chart: Path | None
+    job: str | None = None  # the Azure ML job's name
+
+
+@dataclass
+class FinetuneRun:
+    metrics: dict[str, Any]  # metrics.json of the finetuned model (accuracy, f1_macro, history, ...)
+    folder: Path | None  # the MLflow model here (locally, or as downloaded from the job)
+    curve: Path | None  # training-curve.png
+    job: str | None = None  # the Azure ML job's name; its `model` output is the model
+    base: ModelInfo | None = None  # the model it was finetuned from
+
+
+class Backend(ABC):
+    """The notebooks' API; LocalBackend runs everything here, AzureBackend sends it to Azure ML."""
+
+    registry_name: str | None = None  # None: the registry jobs/deploy/online-deployment.yml names
+
+    def __init__(self, spec: AssetSpec):
+        self.spec = spec
+        self.endpoints: list[Endpoint] = []  # made by this session and not yet deleted
+
+    def plan(self, model: ModelInfo, instance_type: str, name: str | None = None):
+        """jobs/deploy/*.yml with this instance type, checked by deploy.py as an Azure deploy is.
+
+        deploy.py checks the deployment for spec.yaml's model; a finetuned classifier has the same
+        architecture and serving limits, so the backends swap in its reference after the checks.
+        """
+        from ..deploy import plan_deployment
+
+        overrides = [{"instance_type": instance_type}]
+        return plan_deployment(self.spec, overrides, endpoint_name=name or endpoint_name(model), registry=self.registry_name)
+
+    @abstractmethod
+    def find_model(self) -> ModelInfo:
+        """spec.yaml's name and version in the backend's registry."""
+
+    @abstractmethod
+    def deploy(self, model: ModelInfo, instance_type: str, name: str | None = None) -> Endpoint:
+        """An endpoint with one deployment of the model taking all traffic (name: generated if None)."""
+
+    @abstractmethod
+    def invoke(self, endpoint: Endpoint, request: dict) -> Any:
+        """The endpoint's JSON answer to a scoring request; an AssetError for anything but success."""
+
+    @abstractmethod
+    def _remove(self, endpoint: Endpoint) -> None: ...
+
+    @abstractmethod
+    def evaluate(
+        self, model: ModelInfo, data: Path | None = None, rows: int | None = None, params: dict | None = None
+    ) -> EvaluationReport:
+        """Text-generation metrics of the model (data and params: local only; rows: the first N)."""
+
+    @abstractmethod
+    def finetune(
+        self, model: ModelInfo, train: Path | None = None, validation: Path | None = None, epochs: int | None = None
+    ) -> FinetuneRun:
+        """The model finetuned for text classification (train None: the shipped sample data)."""
+
+    @abstractmethod
+    def register(self, run: FinetuneRun) -> ModelInfo:
+        """The finetuned classifier as a model version of its own."""
+
+    def delete(self, endpoint: Endpoint) -> None:
+        if endpoint in self.endpoints:
+            self.endpoints.remove(endpoint)
+        self._remove(endpoint)
+
+    def close(self) -> None:
+        """Delete every endpoint this session made (the notebooks' last cell)."""
+        errors = []
+        for endpoint in list(self.endpoints):
+            try:
+                self.delete(endpoint)
+            except Exception as exc:  # keep deleting the others
+                errors.append(f"{endpoint.name}: {exc}")
+        if errors:
+            raise AssetError("could not delete: " + "; ".join(errors))

@@ -1,0 +1,157 @@
+"""The local backend: the local MLflow registry, the real azmlinfsrv on 127.0.0.1, jobs in this process.
+
+Each step is what the Azure backend asks Azure ML to do, run here: the registry version is built
+from model_source when missing, a "deployment" is azmlinfsrv with the deployment YAML's TEXTGEN_*
+settings, evaluation and finetuning are evaluate.py and finetune.py. Servers are stopped by
+delete()/close(), and at interpreter exit at the latest.
+"""
+
+from __future__ import annotations
+
+import atexit
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import AssetError
+from ..paths import default_build_dir, home
+from ..registry import ASSET_VERSION_TAG, PROPERTY_PREFIX, LocalRegistry
+from ..spec import AssetSpec
+from .base import (
+    SAMPLE_CLASSIFICATION_DATA,
+    SAMPLE_EVALUATION_DATA,
+    Backend,
+    Endpoint,
+    EvaluationReport,
+    FinetuneRun,
+    ModelInfo,
+)
+
+SERVER_SETTINGS_PREFIX = "TEXTGEN_"
+# Deployment settings that name places on the Azure container, not on this machine.
+CONTAINER_ONLY = ("TEXTGEN_CACHE_DIR",)
+LOG_TAIL_LINES = 20
+
+
+class LocalBackend(Backend):
+    def __init__(self, spec: AssetSpec, model_source: str | None = None, registry_uri: str | None = None):
+        super().__init__(spec)
+        self.model_source = str(model_source or spec.hf_model_id)
+        self.registry = LocalRegistry(registry_uri)
+        atexit.register(self._stop_servers)  # a notebook that fails half-way leaves no server behind
+
+    # registry ------------------------------------------------------------------------------------
+
+    def find_model(self) -> ModelInfo:
+        """spec.yaml's version in the local registry; built from model_source and registered if the
+        registry lacks it or holds a build of another source (register refuses different content)."""
+        found = self.registry.find(self.spec.name, self.spec.version)
+        if found is None or not self._built_from(found, self.model_source):
+            from ..build import build_mlflow_model
+
+            output = default_build_dir() / f"{self.spec.name}-{self.spec.version}"
+            build_mlflow_model(self.spec, self.model_source, None, output)
+            registration = self.registry.register(self.spec, output)
+            print(f"{registration.outcome}: {registration.name} {registration.asset_version} as {registration.model_uri}")
+            found = self.registry.find(self.spec.name, self.spec.version)
+        return self._info(found)
+
+    @staticmethod
+    def _built_from(version, source: str) -> bool:
+        mlmodel = Path(version.source) / "MLmodel"
+        if not mlmodel.is_file():
+            return False
+        built = str(((yaml.safe_load(mlmodel.read_text()) or {}).get("metadata") or {}).get("source_model_id", ""))
+        if Path(source).expanduser().is_dir():
+            return Path(built).expanduser().resolve() == Path(source).expanduser().resolve()
+        return built == source
+
+    def _info(self, version) -> ModelInfo:
+        tags = {k: v for k, v in version.tags.items() if not k.startswith(PROPERTY_PREFIX)}
+        properties = {k[len(PROPERTY_PREFIX):]: v for k, v in version.tags.items() if k.startswith(PROPERTY_PREFIX)}
+        asset_version = tags.get(ASSET_VERSION_TAG, str(version.version))
+        uri = f"models:/{version.name}/{version.version}"
+        return ModelInfo(version.name, asset_version, uri, tags, properties, Path(version.source))
+
+    # endpoints -----------------------------------------------------------------------------------
+
+    def deploy(self, model: ModelInfo, instance_type: str, name: str | None = None) -> Endpoint:
+        from ..serve import free_port, start_server
+
+        plan = self.plan(model, instance_type, name)
+        variables = plan.deployment.environment_variables or {}
+        settings = {
+            k: str(v) for k, v in variables.items() if k.startswith(SERVER_SETTINGS_PREFIX) and k not in CONTAINER_ONLY
+        }
+        log_path = home() / "logs" / f"{plan.endpoint.name}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        print(f"starting azmlinfsrv for {model.name} {model.version} ({instance_type} on Azure); log: {log_path}")
+        threads = plan.profile.concurrency
+        try:
+            with open(log_path, "ab") as log:
+                server = start_server(model.path, port=free_port(), threads=threads, env=settings, log=log)
+        except AssetError as exc:
+            raise AssetError(f"{exc}\n--- {log_path} (last lines) ---\n{_tail(log_path)}") from None
+        endpoint = Endpoint(plan.endpoint.name, plan.deployment.name, model, instance_type, server.score_url, server)
+        self.endpoints.append(endpoint)
+        return endpoint
+
+    def invoke(self, endpoint: Endpoint, request: dict) -> Any:
+        import requests
+
+        response = requests.post(endpoint.scoring_uri, json=request, timeout=300)
+        if response.status_code != 200:
+            raise AssetError(f"HTTP {response.status_code} from {endpoint.scoring_uri}: {response.text.strip()}")
+        return response.json()
+
+    def _remove(self, endpoint: Endpoint) -> None:
+        endpoint.handle.stop()
+
+    def _stop_servers(self) -> None:
+        for endpoint in self.endpoints:
+            endpoint.handle.stop()
+
+    # jobs ----------------------------------------------------------------------------------------
+
+    def evaluate(
+        self, model: ModelInfo, data: Path | None = None, rows: int | None = None, params: dict | None = None
+    ) -> EvaluationReport:
+        from ..evaluate import EvaluationOptions, run_evaluation
+        from ..evaluation_report import CHART_FILE
+
+        output = home() / "evaluations" / f"{model.name}-{model.version}"
+        options = EvaluationOptions(params=dict(params or {}), limit=rows)
+        payload = run_evaluation(model.path, Path(data or SAMPLE_EVALUATION_DATA), output, options)
+        metrics = {f"{model.name} {model.version}": payload["model"]["metrics"]}
+        return EvaluationReport(metrics, output, output / CHART_FILE)
+
+    def finetune(
+        self, model: ModelInfo, train: Path | None = None, validation: Path | None = None, epochs: int | None = None
+    ) -> FinetuneRun:
+        from ..finetune import CURVE_FILE, REGISTERED_SUFFIX, FinetuneInputs, FinetuneSettings, finetune
+
+        if train is None:
+            train, validation = SAMPLE_CLASSIFICATION_DATA / "train.jsonl", SAMPLE_CLASSIFICATION_DATA / "validation.jsonl"
+        inputs = FinetuneInputs(
+            train=Path(train),
+            validation=Path(validation) if validation else None,
+            output=default_build_dir() / f"{self.spec.name}{REGISTERED_SUFFIX}",
+            source=str(model.path),
+        )
+        settings = FinetuneSettings(**({"epochs": epochs} if epochs else {}))
+        result = finetune(self.spec, inputs, settings)
+        curve = result.output / CURVE_FILE
+        return FinetuneRun(result.metrics, result.output, curve if curve.is_file() else None, base=model)
+
+    def register(self, run: FinetuneRun) -> ModelInfo:
+        from ..finetune import register_finetuned
+
+        registration = register_finetuned(self.spec, run.folder, self.registry.uri)
+        print(f"{registration.outcome}: {registration.name} {registration.asset_version} as {registration.model_uri}")
+        return self._info(self.registry.find(registration.name, registration.asset_version))
+
+
+def _tail(path: Path) -> str:
+    lines = path.read_text(errors="replace").splitlines() if path.is_file() else []
+    return "\n".join(lines[-LOG_TAIL_LINES:])
