@@ -74,6 +74,8 @@ def plot_metrics(path: Path, results: dict[str, dict], title: str) -> None:
     import matplotlib.pyplot as plt
 
     labels = list(results)
+    # Only the metrics every model has: Azure's evaluation config computes a subset.
+    names = [n for n in METRIC_NAMES if all(n in v["metrics"] for v in results.values())]
     perplexities = {k: v["metrics"]["perplexity"] for k, v in results.items() if "perplexity" in v["metrics"]}
     columns = 2 if perplexities else 1
     figure, axes = plt.subplots(
@@ -83,11 +85,11 @@ def plot_metrics(path: Path, results: dict[str, dict], title: str) -> None:
     overlap = axes[0][0]
     width = 0.8 / len(labels)
     for index, label in enumerate(labels):
-        positions = [m + (index - (len(labels) - 1) / 2) * width for m in range(len(METRIC_NAMES))]
-        values = [results[label]["metrics"][name] for name in METRIC_NAMES]
+        positions = [m + (index - (len(labels) - 1) / 2) * width for m in range(len(names))]
+        values = [results[label]["metrics"][name] for name in names]
         bars = overlap.bar(positions, values, width, label=label)
         overlap.bar_label(bars, fmt="%.2f", fontsize=7)
-    overlap.set_xticks(range(len(METRIC_NAMES)), METRIC_NAMES, rotation=30)
+    overlap.set_xticks(range(len(names)), names, rotation=30)
     overlap.set_ylim(0, 1.05)
     overlap.set_ylabel("score (0-1, higher is better)")
     overlap.legend(fontsize=8)

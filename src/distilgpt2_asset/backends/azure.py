@@ -9,7 +9,6 @@ DefaultAzureCredential (az login, managed identity, ...); nothing secret is read
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -100,7 +99,6 @@ class AzureBackend(Backend):
         self, model: ModelInfo, data: Path | None = None, rows: int | None = None, params: dict | None = None
     ) -> EvaluationReport:
         from ..evaluation_report import CHART_FILE, plot_metrics
-        from ..metrics import METRIC_NAMES
 
         if data is not None or params:
             raise AssetError(
@@ -119,9 +117,8 @@ class AzureBackend(Backend):
         folder = self._download(job, "evaluation_result")
         label = f"{model.name} {model.version}"
         metrics = read_metrics(folder)
-        # The job computes the metrics of its eval-config.json; the chart leaves the others' bars empty.
-        plotted = {name: metrics.get(name, math.nan) for name in METRIC_NAMES}
-        plot_metrics(folder / CHART_FILE, {label: {"metrics": plotted}}, f"{model.task} ({job})")
+        # The job computes the metrics of its eval-config.json; the chart shows those.
+        plot_metrics(folder / CHART_FILE, {label: {"metrics": metrics}}, f"{model.task} ({job})")
         return EvaluationReport({label: metrics}, folder, folder / CHART_FILE, job)
 
     def finetune(
