@@ -13,7 +13,13 @@ COMMANDS = (
     "build",
     "register",
     "validate",
+    "publish",
     "testing_model",
+    "serve",
+    "invoke",
+    "deploy",
+    "evaluate",
+    "finetune",
 )
 
 

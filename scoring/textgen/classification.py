@@ -1,0 +1,97 @@
+"""Text classification as a service: {"input_data": [texts]} -> [{"label", "score"}, ...], one per text.
+
+Serves the MLflow models `distilgpt2-asset finetune` writes (transformers flavor, task
+text-classification, label names in config.json's id2label). Stages as in the generation
+service, each timed in the log: validate, tokenize (texts longer than the model's context
+are truncated, keeping their start), classify in batches of settings.max_batch_size.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from .codec import _checked_prompts
+from .errors import InvalidInput
+from .settings import ServingSettings
+
+logger = logging.getLogger(__name__)
+INPUT_FIELD = "input_data"
+
+
+def decode_texts(payload: Any, max_texts: int) -> list[str]:
+    """The request's texts: a non-empty list of non-empty strings, at most max_texts (422 otherwise)."""
+    unknown = sorted(set(payload) - {INPUT_FIELD})
+    if unknown:
+        raise InvalidInput(f"unknown field(s) {', '.join(unknown)}; a classification request has only input_data", unknown[0])
+    if INPUT_FIELD not in payload:
+        raise InvalidInput('input_data is missing: expected {"input_data": ["text", ...]}', INPUT_FIELD)
+    texts = _checked_prompts(payload[INPUT_FIELD], INPUT_FIELD)
+    if len(texts) > max_texts:
+        raise InvalidInput(f"input_data holds {len(texts)} texts; the limit per request is {max_texts}", INPUT_FIELD)
+    return texts
+
+
+class TextClassificationService:
+    def __init__(self, tokenizer, model, settings: ServingSettings, device):
+        self.tokenizer = tokenizer
+        self.model = model
+        self.settings = settings
+        self.device = device
+        self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        self.pad_id = model.config.pad_token_id
+
+    @classmethod
+    def load(cls, mlflow_dir: Path, settings: ServingSettings | None = None) -> "TextClassificationService":
+        import torch
+        from tokenizers import Tokenizer
+        from transformers import AutoModelForSequenceClassification
+
+        settings = settings or ServingSettings()
+        mlflow_dir = Path(mlflow_dir)
+        started = time.perf_counter()
+        torch.set_num_threads(settings.thread_count)
+        device = torch.device("cuda" if settings.device == "cuda" or (settings.device == "auto" and torch.cuda.is_available()) else "cpu")
+        model = AutoModelForSequenceClassification.from_pretrained(
+            mlflow_dir / "model", use_safetensors=True, trust_remote_code=False
+        ).to(device).eval()  # fmt: skip
+        if model.config.pad_token_id is None:
+            raise ValueError(f"{mlflow_dir}: config.json has no pad_token_id; the classifier cannot find each text's end")
+        tokenizer = Tokenizer.from_file(str(mlflow_dir / "components" / "tokenizer" / "tokenizer.json"))
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(max_length=model.config.n_positions)
+        logger.info("loaded classifier %s (%d labels) on %s in %.1f s", mlflow_dir, model.config.num_labels, device, time.perf_counter() - started)
+        return cls(tokenizer, model, settings, device)
+
+    def predict(self, payload: Any) -> list[dict[str, Any]]:
+        started = time.perf_counter()
+        texts = decode_texts(payload, self.settings.max_prompts)
+        validated = time.perf_counter()
+        encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
+        tokenized = time.perf_counter()
+        results = []
+        size = self.settings.max_batch_size
+        for start in range(0, len(encodings), size):
+            results += self._classify([e.ids for e in encodings[start : start + size]])
+        done = time.perf_counter()
+        logger.debug(
+            "%d texts: validate %.1f ms, tokenize %.1f ms, classify %.1f ms",
+            len(texts), (validated - started) * 1e3, (tokenized - validated) * 1e3, (done - tokenized) * 1e3,
+        )  # fmt: skip
+        return results
+
+    def _classify(self, batch: list[list[int]]) -> list[dict[str, Any]]:
+        import torch
+
+        longest = max(len(ids) for ids in batch)
+        input_ids = torch.full((len(batch), longest), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), longest), dtype=torch.long)
+        for row, ids in enumerate(batch):
+            input_ids[row, : len(ids)] = torch.tensor(ids)
+            mask[row, : len(ids)] = 1
+        with torch.inference_mode():
+            logits = self.model(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)).logits
+        scores, best = torch.softmax(logits.float(), dim=-1).max(dim=-1)
+        return [{"label": self.labels[i], "score": round(float(s), 6)} for i, s in zip(best.tolist(), scores.tolist())]

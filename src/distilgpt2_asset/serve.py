@@ -1,0 +1,235 @@
+"""Serve the model locally with the real azmlinfsrv and scoring/score.py, as a managed endpoint would.
+
+start_server() launches the server in its own process group, waits for GET / to answer
+"Healthy" and returns a handle whose stop() ends it cleanly (SIGTERM, then SIGKILL after a
+grace period). model_for_serving() decides what to serve: a given MLflow folder, a build from
+a given source, or the asset's own registered build (building it from the hub if needed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from textgen.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
+
+from .errors import AssetError
+from .local_server import DEFAULT_HOST
+from .paths import default_build_dir, home, scoring_dir
+from .spec import AssetSpec
+
+DEFAULT_PORT = 5001
+# One worker process (one copy of the weights) whose threads wait on the shared batcher.
+DEFAULT_THREADS = 32
+STARTUP_TIMEOUT_S = 300.0
+STOP_GRACE_S = 15.0
+
+
+@dataclass
+class LocalServer:
+    process: subprocess.Popen
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def score_url(self) -> str:
+        return f"{self.url}/score"
+
+    def stop(self) -> int:
+        """SIGTERM the server's process group, SIGKILL it if it has not exited after the grace period."""
+        if self.process.poll() is None:
+            _signal_group(self.process, signal.SIGTERM)
+            try:
+                self.process.wait(STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.process, signal.SIGKILL)
+                self.process.wait()
+        return self.process.returncode
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(process.pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def server_environment(
+    model_dir: Path, threads: int | None, app_root: Path, extra: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The variables a deployment sets, for a local run (existing TEXTGEN_* values are kept).
+
+    threads=None keeps gunicorn's stock sync worker (one request at a time).
+    """
+    env = {k: v for k, v in os.environ.items() if k != "GUNICORN_CMD_ARGS"}
+    env.update(
+        AZUREML_MODEL_DIR=str(model_dir),
+        AML_APP_ROOT=str(app_root),  # where azmlinfsrv finds swagger.json
+        WORKER_COUNT="1",
+        HF_HUB_OFFLINE=env.get("HF_HUB_OFFLINE", "1"),
+        TOKENIZERS_PARALLELISM="false",
+        # Several local servers (tests, the benchmark) must not share gunicorn's one control socket.
+        GUNICORN_CMD_ARGS="--no-control-socket" + (f" --threads {threads}" if threads else ""),
+    )
+    env.setdefault("TEXTGEN_CACHE_DIR", str(home() / "cache" / "textgen"))
+    env.update(extra or {})
+    return env
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise AssetError(f"port {port} on {host} is in use; pass another --port") from None
+
+
+def free_port(host: str = DEFAULT_HOST) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def start_server(
+    model_dir: Path,
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    threads: int | None = DEFAULT_THREADS,
+    entry_script: Path | None = None,
+    env: dict[str, str] | None = None,
+    log: IO | None = None,
+    timeout_s: float = STARTUP_TIMEOUT_S,
+) -> LocalServer:
+    """Start azmlinfsrv on model_dir and return once it answers its health probe."""
+    _check_port_free(host, port)
+    entry_script = entry_script or scoring_dir() / "score.py"
+    command = [
+        sys.executable, "-m", "distilgpt2_asset.local_server", "--host", host,
+        "--entry_script", str(entry_script), "--model_dir", str(model_dir), "--port", str(port),
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command,
+        env=server_environment(model_dir, threads, entry_script.parent, env),
+        stdout=log,
+        stderr=subprocess.STDOUT if log else None,
+        start_new_session=True,  # its own process group: stop() reaches gunicorn's workers too
+    )
+    server = LocalServer(process, host, port)
+    try:
+        wait_healthy(server, timeout_s)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def wait_healthy(server: LocalServer, timeout_s: float) -> float:
+    """Seconds until GET / answers "Healthy"; AssetError if the server exits or times out first."""
+    import requests
+
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        if server.process.poll() is not None:
+            raise AssetError(
+                f"the server exited with code {server.process.returncode} before becoming healthy; "
+                "its log above says why (e.g. a model file that fails its manifest)"
+            )
+        try:
+            if requests.get(server.url + "/", timeout=2).text.strip() == "Healthy":
+                return time.monotonic() - started
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise AssetError(f"the server did not become healthy within {timeout_s:.0f} s")
+
+
+def curl_command(score_url: str, request: dict) -> str:
+    return f"curl -s {score_url} -H 'Content-Type: application/json' -d {shlex.quote(json.dumps(request))}"
+
+
+# What to serve -----------------------------------------------------------------------------------
+
+
+def _verified(folder: Path) -> Path:
+    try:
+        mlflow_dir = locate_mlflow_folder(folder)
+        verify_manifest(mlflow_dir)
+    except ModelFilesError as exc:
+        raise AssetError(str(exc)) from None
+    return mlflow_dir
+
+
+def _source_fingerprint(source: Path) -> str:
+    """Cheap identity of a local snapshot: its files' names, sizes and modification times."""
+    entries = sorted((p.relative_to(source).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in source.rglob("*") if p.is_file())
+    return hashlib.sha256(json.dumps([str(source), entries]).encode()).hexdigest()[:16]
+
+
+def model_for_serving(spec: AssetSpec, model: Path | None, source: str | None) -> Path:
+    """The MLflow folder to serve: --model as given; --source built once per snapshot; else the registered build."""
+    from .build import build_mlflow_model
+
+    if model is not None:
+        return _verified(Path(model))
+    if source is not None and Path(source).expanduser().is_dir():
+        snapshot = Path(source).expanduser().resolve()
+        output = default_build_dir() / f"serve-{_source_fingerprint(snapshot)}"
+        if not (output / "MLmodel").is_file():
+            build_mlflow_model(spec, str(snapshot), None, output)
+        return _verified(output)
+    return _registered_build(spec, source)
+
+
+def _registered_build(spec: AssetSpec, source: str | None) -> Path:
+    """The asset's version from the local registry, building (from the hub) and registering it first if needed."""
+    from .build import build_mlflow_model
+    from .registry import LocalRegistry
+
+    registry = LocalRegistry()
+    found = registry.find(spec.name, spec.version)
+    if found is not None and source is None:
+        return _verified(Path(found.source))
+    output = default_build_dir() / f"{spec.name}-{spec.version}"
+    if not (output / "MLmodel").is_file() or source is not None:
+        try:
+            build_mlflow_model(spec, source, None, output)
+        except AssetError as exc:
+            raise AssetError(
+                f"{exc}; or serve a local model: distilgpt2-asset serve --source DIR "
+                "(e.g. DIR made by `distilgpt2-asset testing-model --shape tiny --output DIR`)"
+            ) from None
+    registration = registry.register(spec, output)
+    print(f"{registration.outcome}: {registration.name} {registration.asset_version} as {registration.model_uri}")
+    return _verified(Path(registration.source))
+
+
+def write_swagger(spec: AssetSpec) -> Path:
+    """Regenerate scoring/swagger.json (the card's request is its example)."""
+    from textgen.swagger import swagger_document
+
+    path = scoring_dir() / "swagger.json"
+    path.write_text(json.dumps(swagger_document(spec.sample_request), indent=2) + "\n")
+    return path
+
+
+if __name__ == "__main__":  # python -m distilgpt2_asset.serve --write-swagger
+    from .spec import load_spec
+
+    if sys.argv[1:] != ["--write-swagger"]:
+        sys.exit("usage: python -m distilgpt2_asset.serve --write-swagger")
+    print(f"wrote {write_swagger(load_spec())}")

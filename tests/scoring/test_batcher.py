@@ -1,0 +1,118 @@
+"""Dynamic batching with a scripted engine: joining, per-request release, bounded queue, cancellation."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+
+from textgen.batcher import Batcher, ClientGone
+from textgen.connection import peer_closed
+from textgen.engines.base import Generation, Prompt
+from textgen.errors import Overloaded
+from textgen.params import GenerationParams
+
+
+class GatedEngine:
+    """Generates one token per prompt once `gate` is opened; records each batch's size."""
+
+    name = "gated"
+
+    def __init__(self):
+        self.gate = threading.Event()
+        self.batches: list[int] = []
+
+    def generate(self, batch, on_finished=None):
+        self.batches.append(len(batch))
+        self.gate.wait(5)
+        results = []
+        for i, prompt in enumerate(batch):
+            result = Generation([7], "stop" if prompt.should_stop([7]) else "length")
+            if on_finished:
+                on_finished(i, result)
+            results.append(result)
+        return results
+
+
+def prompt() -> Prompt:
+    return Prompt([1, 2], GenerationParams())
+
+
+@pytest.fixture
+def engine():
+    return GatedEngine()
+
+
+@pytest.fixture
+def batcher(engine):
+    batcher = Batcher(engine, max_batch_size=4, max_queue=5)
+    yield batcher
+    engine.gate.set()
+    batcher.close()
+
+
+def test_prompts_arriving_during_a_batch_join_the_next_one(engine, batcher):
+    first = batcher.submit([prompt()])
+    while not engine.batches:
+        threading.Event().wait(0.01)
+    later = [batcher.submit([prompt(), prompt()]), batcher.submit([prompt(), prompt(), prompt()])]
+    engine.gate.set()
+    assert [g.token_ids for g in first.wait()] == [[7]]
+    assert [len(t.wait()) for t in later] == [2, 3]
+    assert engine.batches[:2] == [1, 4]  # 5 waiting prompts -> a batch of max_batch_size, then the rest
+
+
+def test_after_a_batch_the_worker_waits_briefly_for_the_clients_it_just_answered(engine):
+    batcher = Batcher(engine, max_batch_size=4, max_queue=5, batch_wait_s=0.5)
+    try:
+        first = batcher.submit([prompt()])
+        while not engine.batches:
+            threading.Event().wait(0.01)
+        waiting = batcher.submit([prompt()])
+        engine.gate.set()
+        first.wait()
+        returning = batcher.submit([prompt()])  # the answered client's next request
+        waiting.wait(), returning.wait()
+        assert engine.batches == [1, 2]
+    finally:
+        batcher.close()
+
+
+def test_a_full_queue_refuses_at_once_with_retry_after(engine, batcher):
+    batcher.submit([prompt()])
+    while not engine.batches:
+        threading.Event().wait(0.01)
+    batcher.submit([prompt()] * 5)  # the queue holds 5
+    with pytest.raises(Overloaded) as caught:
+        batcher.submit([prompt()])
+    assert caught.value.status == 429 and caught.value.headers() == {"Retry-After": "1"}
+
+
+def test_a_client_that_goes_away_frees_its_slots(engine, batcher):
+    batcher.submit([prompt()])
+    while not engine.batches:
+        threading.Event().wait(0.01)
+    waiting = batcher.submit([prompt()] * 5)
+    with pytest.raises(ClientGone):
+        waiting.wait(client_gone=lambda: True)
+    assert waiting.cancelled
+    batcher.submit([prompt()] * 5)  # accepted: the cancelled prompts no longer count once dropped
+    engine.gate.set()
+
+
+def test_a_cancelled_prompt_stops_at_its_next_token(engine, batcher):
+    running = batcher.submit([prompt()])
+    while not engine.batches:
+        threading.Event().wait(0.01)
+    running.cancel()
+    engine.gate.set()
+    assert [g.finish_reason for g in running.wait()] == ["stop"]  # its should_stop said so
+
+
+def test_peer_closed_tells_a_hung_up_client_from_a_quiet_one():
+    ours, theirs = socket.socketpair()
+    assert not peer_closed(ours)
+    theirs.close()
+    assert peer_closed(ours)
+    ours.close()
