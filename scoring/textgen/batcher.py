@@ -3,8 +3,8 @@
 One worker thread owns the engine. Requests put their prompts on a bounded queue and wait;
 whatever is queued when the engine becomes free forms the next batch (up to max_batch_size),
 so prompts that arrive while a batch runs join the next one (after a batch, the worker waits
-up to batch_wait_s for the clients it just answered, so that closed-loop clients do not settle
-into one small and one large batch). Each prompt keeps its own params
+briefly for that batch's clients to come back, so that closed-loop clients do not split into
+a lone early-comer and the rest). Each prompt keeps its own params
 and its request is released the moment its last prompt finishes. A full queue refuses new
 work at once (Overloaded -> 429 + Retry-After); a request whose client went away is
 cancelled: its queued prompts are dropped and its running ones stop at the next token.
@@ -24,6 +24,9 @@ from .engines.base import Engine, Generation, Prompt
 from .errors import ModelNotReady, Overloaded
 
 POLL_SECONDS = 0.25  # how often a waiting request checks whether its client is still there
+# The wait for returning clients is also capped at this share of the last batch's duration, so
+# short generations never spend a large part of their time waiting for company.
+WAIT_SHARE_OF_BATCH = 0.05
 logger = logging.getLogger(__name__)
 
 
@@ -78,6 +81,8 @@ class Batcher:
         self._queue: deque[tuple[Ticket, int, Prompt]] = deque()
         self._ready = threading.Condition()
         self._closed = False
+        self._expected = 0  # prompts due soon after the last batch: its clients and those queued
+        self._expected_by = 0.0
         self._worker = threading.Thread(target=self._run, name="textgen-batcher", daemon=True)
         self._worker.start()
         # Stop the worker before interpreter teardown destroys the engine under it.
@@ -114,21 +119,23 @@ class Batcher:
 
     def _next_batch(self) -> list[tuple[Ticket, int, Prompt]] | None:
         with self._ready:
-            was_idle = not self._queue
             while not (self._queue or self._closed):
                 self._ready.wait()
-            if not was_idle:  # busy: the clients of the batch that just ended are about to come back
-                deadline = time.monotonic() + self.batch_wait_s
-                while len(self._queue) < self.max_batch_size and not self._closed:
-                    if (left := deadline - time.monotonic()) <= 0:
-                        break
-                    self._ready.wait(left)
+            # Right after a batch its clients are sending their next requests: give them until
+            # batch_wait_s past the batch's end to join, instead of starting the first one alone.
+            # An idle server (that moment long past) starts a lone request at once.
+            expected = min(self.max_batch_size, self._expected)
+            while len(self._queue) < expected and not self._closed:
+                if (left := self._expected_by - time.monotonic()) <= 0:
+                    break
+                self._ready.wait(left)
             if self._closed:
                 return None
             return [self._queue.popleft() for _ in range(min(self.max_batch_size, len(self._queue)))]
 
     def _run(self) -> None:
         while (batch := self._next_batch()) is not None:
+            started = time.monotonic()
             try:
                 self.engine.generate(
                     [prompt for _, _, prompt in batch],
@@ -138,6 +145,10 @@ class Batcher:
                 logger.exception("generation failed for a batch of %d prompts", len(batch))
                 for ticket, _, _ in batch:
                     ticket.fail(RuntimeError(f"generation failed: {type(exc).__name__}"))
+            with self._ready:  # its clients come back behind those already waiting
+                ended = time.monotonic()
+                self._expected = len(self._queue) + len(batch)
+                self._expected_by = ended + min(self.batch_wait_s, WAIT_SHARE_OF_BATCH * (ended - started))
 
 
 def _cancellable(ticket: Ticket, prompt: Prompt):

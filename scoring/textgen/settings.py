@@ -33,10 +33,10 @@ class ServingSettings(BaseSettings):
     max_batch_size: int = Field(16, ge=1)
     """Most prompts decoded together in one batch."""
 
-    batch_wait_ms: float = Field(20.0, ge=0)
-    """When a batch ends with fewer prompts waiting than max_batch_size, wait up to this long for the
-    clients just answered to send their next request, so they share one batch instead of splitting
-    into a small batch and a large one. An idle server starts a lone request at once."""
+    batch_wait_ms: float = Field(100.0, ge=0)
+    """After a batch, how long the worker waits for its clients to send their next requests, so
+    they share one batch instead of a lone early-comer running first; capped at 5% of that
+    batch's duration. An idle server starts a lone request at once."""
 
     max_queue: int = Field(128, ge=1)
     """Most prompts waiting for a batch; when full, new requests get 429 with Retry-After at once."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 import pytest
 
@@ -22,10 +23,12 @@ class GatedEngine:
     def __init__(self):
         self.gate = threading.Event()
         self.batches: list[int] = []
+        self.seconds_per_batch = 0.0
 
     def generate(self, batch, on_finished=None):
         self.batches.append(len(batch))
         self.gate.wait(5)
+        time.sleep(self.seconds_per_batch)
         results = []
         for i, prompt in enumerate(batch):
             result = Generation([7], "stop" if prompt.should_stop([7]) else "length")
@@ -64,6 +67,7 @@ def test_prompts_arriving_during_a_batch_join_the_next_one(engine, batcher):
 
 
 def test_after_a_batch_the_worker_waits_briefly_for_the_clients_it_just_answered(engine):
+    engine.seconds_per_batch = 1.0  # the wait is at most 5% of a batch's duration: 50 ms here
     batcher = Batcher(engine, max_batch_size=4, max_queue=5, batch_wait_s=0.5)
     try:
         first = batcher.submit([prompt()])
@@ -75,6 +79,51 @@ def test_after_a_batch_the_worker_waits_briefly_for_the_clients_it_just_answered
         returning = batcher.submit([prompt()])  # the answered client's next request
         waiting.wait(), returning.wait()
         assert engine.batches == [1, 2]
+    finally:
+        batcher.close()
+
+
+def test_clients_answered_together_come_back_into_one_batch(engine):
+    engine.seconds_per_batch = 1.0  # the wait is at most 5% of a batch's duration: 50 ms here
+    batcher = Batcher(engine, max_batch_size=4, max_queue=5, batch_wait_s=0.5)
+    try:
+        first = batcher.submit([prompt()])
+        while not engine.batches:
+            threading.Event().wait(0.01)
+        waiting = batcher.submit([prompt()])
+        engine.gate.set()
+        first.wait()
+        pair = [waiting, batcher.submit([prompt()])]  # batch 2: the waiting one and the returning one
+        [ticket.wait() for ticket in pair]
+        early = batcher.submit([prompt()])  # the queue was empty when batch 2 ended
+        threading.Event().wait(0.01)
+        late = batcher.submit([prompt()])
+        early.wait(), late.wait()
+        assert engine.batches == [1, 2, 2]
+    finally:
+        batcher.close()
+
+
+def test_a_short_batch_waits_only_a_small_share_of_its_own_duration(engine):
+    batcher = Batcher(engine, max_batch_size=4, max_queue=5, batch_wait_s=5)
+    engine.gate.set()
+    try:
+        pair = [batcher.submit([prompt()]), batcher.submit([prompt()])]
+        [ticket.wait() for ticket in pair]
+        started = time.monotonic()
+        batcher.submit([prompt()]).wait()  # its partner never comes back
+        assert time.monotonic() - started < 1
+    finally:
+        batcher.close()
+
+
+def test_an_idle_server_starts_a_lone_request_at_once(engine):
+    batcher = Batcher(engine, max_batch_size=4, max_queue=5, batch_wait_s=5)
+    engine.gate.set()
+    try:
+        started = time.monotonic()
+        batcher.submit([prompt()]).wait()
+        assert time.monotonic() - started < 1 and engine.batches == [1]
     finally:
         batcher.close()
 
