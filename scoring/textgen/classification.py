@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .codec import _checked_prompts
+from .codec import checked_prompts
 from .errors import InvalidInput
 from .settings import ServingSettings
 
@@ -28,7 +28,7 @@ def decode_texts(payload: Any, max_texts: int) -> list[str]:
         raise InvalidInput(f"unknown field(s) {', '.join(unknown)}; a classification request has only input_data", unknown[0])
     if INPUT_FIELD not in payload:
         raise InvalidInput('input_data is missing: expected {"input_data": ["text", ...]}', INPUT_FIELD)
-    texts = _checked_prompts(payload[INPUT_FIELD], INPUT_FIELD)
+    texts = checked_prompts(payload[INPUT_FIELD], INPUT_FIELD)
     if len(texts) > max_texts:
         raise InvalidInput(f"input_data holds {len(texts)} texts; the limit per request is {max_texts}", INPUT_FIELD)
     return texts

@@ -80,10 +80,10 @@ def _prompts_and_params(payload: dict) -> tuple[str, list[str], str, Any]:
                 raise InvalidInput(f"give the parameters once, not in input_data and in {params_name}", params_name)
             params_name, params = "input_data.parameters", inputs["parameters"]
         input_name, inputs = "input_data.input_string", inputs["input_string"]
-    return input_name, _checked_prompts(inputs, input_name), params_name or "params", params
+    return input_name, checked_prompts(inputs, input_name), params_name or "params", params
 
 
-def _checked_prompts(inputs: Any, field: str) -> list[str]:
+def checked_prompts(inputs: Any, field: str) -> list[str]:
     if not isinstance(inputs, list):
         raise InvalidInput(f"{field} must be a list of strings, got a JSON {_json_type(inputs)}", field)
     if not inputs:
