@@ -66,23 +66,6 @@ def test_prompts_arriving_during_a_batch_join_the_next_one(engine, batcher):
     assert engine.batches[:2] == [1, 4]  # 5 waiting prompts -> a batch of max_batch_size, then the rest
 
 
-def test_after_a_batch_the_worker_waits_briefly_for_the_clients_it_just_answered(engine):
-    engine.seconds_per_batch = 1.0  # the wait is at most 5% of a batch's duration: 50 ms here
-    batcher = Batcher(engine, max_batch_size=4, max_queue=5, batch_wait_s=0.5)
-    try:
-        first = batcher.submit([prompt()])
-        while not engine.batches:
-            threading.Event().wait(0.01)
-        waiting = batcher.submit([prompt()])
-        engine.gate.set()
-        first.wait()
-        returning = batcher.submit([prompt()])  # the answered client's next request
-        waiting.wait(), returning.wait()
-        assert engine.batches == [1, 2]
-    finally:
-        batcher.close()
-
-
 def test_clients_answered_together_come_back_into_one_batch(engine):
     engine.seconds_per_batch = 1.0  # the wait is at most 5% of a batch's duration: 50 ms here
     batcher = Batcher(engine, max_batch_size=4, max_queue=5, batch_wait_s=0.5)
@@ -93,7 +76,7 @@ def test_clients_answered_together_come_back_into_one_batch(engine):
         waiting = batcher.submit([prompt()])
         engine.gate.set()
         first.wait()
-        pair = [waiting, batcher.submit([prompt()])]  # batch 2: the waiting one and the returning one
+        pair = [waiting, batcher.submit([prompt()])]  # batch 2: the one waiting and the answered client's next
         [ticket.wait() for ticket in pair]
         early = batcher.submit([prompt()])  # the queue was empty when batch 2 ended
         threading.Event().wait(0.01)
