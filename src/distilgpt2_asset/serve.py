@@ -25,7 +25,7 @@ from textgen.model_files import ModelFilesError, locate_mlflow_folder, verify_ma
 
 from .errors import AssetError
 from .local_server import DEFAULT_HOST
-from .paths import default_build_dir, home, scoring_dir
+from .paths import default_build_dir, scoring_dir
 from .spec import AssetSpec
 
 DEFAULT_PORT = 5001
@@ -85,7 +85,6 @@ def server_environment(
         # Several local servers (tests, the benchmark) must not share gunicorn's one control socket.
         GUNICORN_CMD_ARGS="--no-control-socket" + (f" --threads {threads}" if threads else ""),
     )
-    env.setdefault("TEXTGEN_CACHE_DIR", str(home() / "cache" / "textgen"))
     env.update(extra or {})
     return env
 
