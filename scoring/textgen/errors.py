@@ -50,15 +50,14 @@ class InvalidInput(ServingError):
 
 
 class Overloaded(ServingError):
-    """The bounded queue is full: come back later (429 by default, as text-generation-inference does)."""
+    """The bounded queue is full: come back later (429, as text-generation-inference does)."""
 
     status = 429
     error_type = "overloaded"
 
-    def __init__(self, message: str, field: str | None = None, retry_after: int = 1, status: int = 429):
+    def __init__(self, message: str, field: str | None = None, retry_after: int = 1):
         super().__init__(message, field)
         self.retry_after = retry_after
-        self.status = status
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}

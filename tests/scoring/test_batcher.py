@@ -87,28 +87,27 @@ def test_clients_answered_together_come_back_into_one_batch(engine):
         batcher.close()
 
 
-def test_a_short_batch_waits_only_a_small_share_of_its_own_duration(engine):
-    batcher = Batcher(engine, max_batch_size=4, max_queue=5, batch_wait_s=5)
+@pytest.fixture
+def patient_batcher(engine):
+    """A batcher willing to wait 5 s for returning clients, over an engine that answers at once."""
     engine.gate.set()
-    try:
-        pair = [batcher.submit([prompt()]), batcher.submit([prompt()])]
-        [ticket.wait() for ticket in pair]
-        started = time.monotonic()
-        batcher.submit([prompt()]).wait()  # its partner never comes back
-        assert time.monotonic() - started < 1
-    finally:
-        batcher.close()
+    batcher = Batcher(engine, max_batch_size=4, max_queue=5, batch_wait_s=5)
+    yield batcher
+    batcher.close()
 
 
-def test_an_idle_server_starts_a_lone_request_at_once(engine):
-    batcher = Batcher(engine, max_batch_size=4, max_queue=5, batch_wait_s=5)
-    engine.gate.set()
-    try:
-        started = time.monotonic()
-        batcher.submit([prompt()]).wait()
-        assert time.monotonic() - started < 1 and engine.batches == [1]
-    finally:
-        batcher.close()
+def test_a_short_batch_waits_only_a_small_share_of_its_own_duration(patient_batcher):
+    pair = [patient_batcher.submit([prompt()]), patient_batcher.submit([prompt()])]
+    [ticket.wait() for ticket in pair]
+    started = time.monotonic()
+    patient_batcher.submit([prompt()]).wait()  # its partner never comes back
+    assert time.monotonic() - started < 1
+
+
+def test_an_idle_server_starts_a_lone_request_at_once(engine, patient_batcher):
+    started = time.monotonic()
+    patient_batcher.submit([prompt()]).wait()
+    assert time.monotonic() - started < 1 and engine.batches == [1]
 
 
 def test_a_full_queue_refuses_at_once_with_retry_after(engine, batcher):
