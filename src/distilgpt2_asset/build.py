@@ -7,7 +7,6 @@ input gives the same file hashes.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import socket
@@ -161,7 +160,6 @@ def save_mlflow_model(
     shutil.rmtree(staging, ignore_errors=True)
     output.parent.mkdir(parents=True, exist_ok=True)
     print(f"saving MLflow model to {output}", flush=True)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the card is passed in; nothing to fetch
     mlflow.transformers.save_model(
         transformers_model=pipe,
         path=str(staging),
