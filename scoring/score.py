@@ -1,6 +1,6 @@
 """azmlinfsrv entry script: init() loads the model's service, run() answers one HTTP request.
 
-Thin on purpose: everything else lives in the textgen package next to this file. run() takes
+Thin on purpose: everything else lives in the distilgpt2_scoring package next to this file. run() takes
 the raw request (@rawhttp) so it can refuse an oversized body before reading it, return 4xx
 answers itself (the server turns every exception into a 500), and notice a client that hangs
 up. AZUREML_MODEL_DIR may hold the MLflow folder at its root or under mlflow_model_folder/.
@@ -13,17 +13,17 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the textgen package ships beside this file
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the distilgpt2_scoring package ships beside this file
 
 from azureml_inference_server_http.api.aml_request import rawhttp  # noqa: E402
 from azureml_inference_server_http.api.aml_response import AMLResponse  # noqa: E402
 
-from textgen.batcher import ClientGone  # noqa: E402
-from textgen.codec import decode_body  # noqa: E402
-from textgen.connection import watching  # noqa: E402
-from textgen.errors import MethodNotAllowed, ModelNotReady, PayloadTooLarge, ServingError  # noqa: E402
-from textgen.settings import ServingSettings  # noqa: E402
-from textgen.tasks import load_service  # noqa: E402
+from distilgpt2_scoring.batcher import ClientGone  # noqa: E402
+from distilgpt2_scoring.codec import decode_body  # noqa: E402
+from distilgpt2_scoring.connection import watching  # noqa: E402
+from distilgpt2_scoring.errors import MethodNotAllowed, ModelNotReady, PayloadTooLarge, ServingError  # noqa: E402
+from distilgpt2_scoring.settings import ServingSettings  # noqa: E402
+from distilgpt2_scoring.tasks import load_service  # noqa: E402
 
 logger = logging.getLogger("azmlinfsrv.score")
 service = None

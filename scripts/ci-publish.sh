@@ -31,7 +31,7 @@ expect unchanged distilgpt2-asset publish --model "$model" "${testing[@]}"
 # Other content under the same version must be refused with exit code 2 and a hint to bump.
 cp -r "$model" "$work/other"
 echo "other content" > "$work/other/NOTES.txt"
-python -c 'import sys; from textgen.model_files import write_manifest; write_manifest(sys.argv[1])' "$work/other"
+python -c 'import sys; from distilgpt2_scoring.model_files import write_manifest; write_manifest(sys.argv[1])' "$work/other"
 status=0
 distilgpt2-asset publish --model "$work/other" "${testing[@]}" 2> "$work/refused.txt" || status=$?
 cat "$work/refused.txt"

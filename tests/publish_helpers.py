@@ -31,7 +31,7 @@ def edit_spec(root: Path, change: Callable[[dict[str, Any]], None]) -> None:
 
 def changed_copy(model: Path, target: Path, mlmodel_metadata: dict[str, str] | None = None) -> Path:
     """A copy with other content (an extra file, or MLmodel metadata), manifest rewritten."""
-    from textgen.model_files import write_manifest
+    from distilgpt2_scoring.model_files import write_manifest
 
     shutil.copytree(model, target)
     if mlmodel_metadata is None:

@@ -8,7 +8,7 @@ import yaml
 
 from distilgpt2_asset.build import GENERATION_PARAMS, build_mlflow_model, pip_requirements, resolve_source
 from distilgpt2_asset.errors import AssetError
-from textgen.model_files import MANIFEST_NAME, compute_manifest, verify_manifest
+from distilgpt2_scoring.model_files import MANIFEST_NAME, compute_manifest, verify_manifest
 
 
 @pytest.fixture(scope="module")

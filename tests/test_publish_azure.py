@@ -16,7 +16,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, Serv
 from distilgpt2_asset import azure_registry
 from distilgpt2_asset.publish import COMMIT_PROPERTY, CONTENT_PROPERTY, MANIFEST_PROPERTY
 from distilgpt2_asset.registry import content_digest
-from textgen.model_files import verify_manifest
+from distilgpt2_scoring.model_files import verify_manifest
 
 from publish_helpers import changed_copy, edit_spec, make_asset_root, publish
 

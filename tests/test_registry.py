@@ -21,7 +21,7 @@ def registry(isolated_home):
 @pytest.fixture
 def changed_model(tiny_mlflow_model, tmp_path):
     """The tiny model with different content (an extra file, manifest rewritten)."""
-    from textgen.model_files import write_manifest
+    from distilgpt2_scoring.model_files import write_manifest
 
     copy = tmp_path / "changed"
     shutil.copytree(tiny_mlflow_model, copy)

@@ -28,7 +28,7 @@ from azure.core.exceptions import (
 )
 from azure.identity import DefaultAzureCredential
 
-from textgen.model_files import MLFLOW_SUBFOLDER
+from distilgpt2_scoring.model_files import MLFLOW_SUBFOLDER
 
 from .errors import AssetError
 from .publish import MetadataUpdate, Payload

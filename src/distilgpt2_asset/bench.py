@@ -104,7 +104,7 @@ class RawCTranslate2:
     def __init__(self, mlflow_dir: Path, cache_dir: Path, prompt: str):
         import ctranslate2
         from tokenizers import Tokenizer
-        from textgen.engines.conversion import converted_model
+        from distilgpt2_scoring.engines.conversion import converted_model
 
         started = time.perf_counter()
         model_dir = converted_model(mlflow_dir, cache_dir)

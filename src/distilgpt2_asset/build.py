@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 import yaml
 
-from textgen.model_files import sha256_file, write_manifest
+from distilgpt2_scoring.model_files import sha256_file, write_manifest
 
 from .errors import AssetError
 from .spec import AssetSpec

@@ -102,7 +102,7 @@ def _gunicorn_concurrency(variables: dict[str, str]) -> int:
 def _serving_settings(variables: dict[str, str]):
     """The deployment's TEXTGEN_* variables, validated by the scoring code's own settings model."""
     from pydantic import ValidationError
-    from textgen.settings import ENV_PREFIX, ServingSettings
+    from distilgpt2_scoring.settings import ENV_PREFIX, ServingSettings
 
     values = {k[len(ENV_PREFIX):].lower(): v for k, v in variables.items() if k.startswith(ENV_PREFIX)}
     unknown = sorted(ENV_PREFIX + k.upper() for k in values if k not in ServingSettings.model_fields)

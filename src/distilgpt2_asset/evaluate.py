@@ -1,5 +1,5 @@
 """Local text-generation evaluation, as Azure ML's model_evaluation_pipeline does it, through our own
-scoring code (textgen.service: the same validation, engines and batching as the HTTP server).
+scoring code (distilgpt2_scoring.service: the same validation, engines and batching as the HTTP server).
 
 One model, or two side by side (e.g. finetuned vs base) on the same rows and settings:
   rows (JSONL) -> batched generation (requests of batch_size prompts, progress bar)
@@ -81,8 +81,8 @@ class ModelResult:
 
 def verified_mlflow_folder(model_root: Path) -> Path:
     """The MLflow folder under model_root, its sha256 manifest checked, its task text-generation."""
-    from textgen.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
-    from textgen.tasks import model_task
+    from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
+    from distilgpt2_scoring.tasks import model_task
 
     try:
         folder = locate_mlflow_folder(Path(model_root))
@@ -98,8 +98,8 @@ def verified_mlflow_folder(model_root: Path) -> Path:
 def _load_service(folder: Path, options: EvaluationOptions):
     from pydantic import ValidationError
 
-    from textgen.service import TextGenerationService
-    from textgen.settings import ServingSettings
+    from distilgpt2_scoring.service import TextGenerationService
+    from distilgpt2_scoring.settings import ServingSettings
 
     overrides = {"max_batch_size": options.batch_size, "max_prompts": options.batch_size}
     if options.engine:
@@ -115,14 +115,14 @@ def _load_service(folder: Path, options: EvaluationOptions):
 
 def _resolved_params(service, request_params: dict) -> dict[str, Any]:
     """The generation params the service applies to these requests (signature defaults + ours)."""
-    from textgen.params import parse_params
+    from distilgpt2_scoring.params import parse_params
 
     return asdict(parse_params(request_params, service.defaults, service.settings.max_new_tokens))
 
 
 def _generate(service, rows: Sequence[EvaluationRow], request_params: dict, batch_size: int, data: Path, role: str):
     """Predictions for every row, in requests of batch_size prompts; client errors name the row."""
-    from textgen.errors import ServingError
+    from distilgpt2_scoring.errors import ServingError
 
     predictions: list[str] = []
     with tqdm(total=len(rows), desc=f"generating ({role})", unit="row") as progress:

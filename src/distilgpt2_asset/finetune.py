@@ -284,7 +284,7 @@ class _FinetunedSpec(AssetSpec):
 def register_finetuned(spec: AssetSpec, model_dir: Path, registry_uri: str | None = None):
     """Register a finetuned model as NAME-text-classification; its version is its content digest, so
     registering the same model twice is a no-op and every different model gets a new version."""
-    from textgen.model_files import ModelFilesError, locate_mlflow_folder
+    from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder
 
     from .registry import LocalRegistry, content_digest
 

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import torch
 
-from textgen.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
+from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
 
 from .build import MLFLOW_INFERENCE_IMAGE, check_snapshot, model_card, resolve_source, save_mlflow_model
 from .errors import AssetError

@@ -39,7 +39,7 @@ def load_causal_lm(model_root: Path):
     """(model, tokenizer) from an MLflow transformers folder, hashes verified, safetensors only."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from textgen.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
+    from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
 
     try:
         folder = locate_mlflow_folder(Path(model_root))

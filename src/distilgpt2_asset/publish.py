@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from textgen.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
+from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
 
 from .errors import AssetError
 from .registry import ASSET_VERSION_TAG, CONTENT_TAG, PROPERTY_PREFIX, LocalRegistry, manifest_digest

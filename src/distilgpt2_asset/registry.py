@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from textgen.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
+from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
 
 from .errors import AssetError
 from .paths import home

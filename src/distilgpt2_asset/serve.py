@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from textgen.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
+from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
 
 from .errors import AssetError
 from .local_server import DEFAULT_HOST
@@ -219,7 +219,7 @@ def _registered_build(spec: AssetSpec, source: str | None) -> Path:
 
 def write_swagger(spec: AssetSpec) -> Path:
     """Regenerate scoring/swagger.json (the card's request is its example)."""
-    from textgen.swagger import swagger_document
+    from distilgpt2_scoring.swagger import swagger_document
 
     path = scoring_dir() / "swagger.json"
     path.write_text(json.dumps(swagger_document(spec.sample_request), indent=2) + "\n")

@@ -61,7 +61,7 @@ def test_training_image_is_gpu_capable():
 
 
 def _third_party_imports(folder: Path) -> set[str]:
-    local = {p.stem for p in folder.iterdir()} | {"textgen"}
+    local = {p.stem for p in folder.iterdir()} | {"distilgpt2_scoring"}
     found = set()
     for path in folder.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):

@@ -71,7 +71,7 @@ def test_custom_deployment_runs_our_scoring_in_the_inference_environment():
 
 
 def test_custom_deployment_sets_every_serving_setting_with_one_threaded_worker():
-    from textgen.settings import ENV_PREFIX, ServingSettings
+    from distilgpt2_scoring.settings import ENV_PREFIX, ServingSettings
 
     variables = load_online_deployment(CUSTOM).environment_variables
     assert {k for k in variables if k.startswith(ENV_PREFIX)} == {ENV_PREFIX + f.upper() for f in ServingSettings.model_fields}

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import requests
 
-from textgen.classification import TextClassificationService
-from textgen.errors import InvalidInput
-from textgen.settings import ServingSettings
-from textgen.tasks import load_service
+from distilgpt2_scoring.classification import TextClassificationService
+from distilgpt2_scoring.errors import InvalidInput
+from distilgpt2_scoring.settings import ServingSettings
+from distilgpt2_scoring.tasks import load_service
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from distilgpt2_asset.finetune import FinetuneSettings, finetune, register_finet
 from distilgpt2_asset.finetune_loop import Encoded, LoopSettings, train
 from distilgpt2_asset.finetune_model import add_lora, load_classifier, load_tokenizer, locate_base
 from distilgpt2_asset.finetune_runtime import Runtime
-from textgen.model_files import verify_manifest
+from distilgpt2_scoring.model_files import verify_manifest
 
 from .conftest import TOY_SETTINGS
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from textgen.service import TextGenerationService
-from textgen.settings import ServingSettings
+from distilgpt2_scoring.service import TextGenerationService
+from distilgpt2_scoring.settings import ServingSettings
 
 @pytest.fixture(scope="session")
 def textgen_cache(tmp_path_factory):

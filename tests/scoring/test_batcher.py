@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from textgen.batcher import Batcher, ClientGone
-from textgen.connection import peer_closed
-from textgen.engines.base import Generation, Prompt
-from textgen.errors import Overloaded
-from textgen.params import GenerationParams
+from distilgpt2_scoring.batcher import Batcher, ClientGone
+from distilgpt2_scoring.connection import peer_closed
+from distilgpt2_scoring.engines.base import Generation, Prompt
+from distilgpt2_scoring.errors import Overloaded
+from distilgpt2_scoring.params import GenerationParams
 
 
 class GatedEngine:

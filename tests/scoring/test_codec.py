@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from textgen.codec import GenerationRequest, decode_body, decode_request, encode_texts
-from textgen.errors import BadRequest, InvalidInput, PayloadTooLarge
-from textgen.params import GenerationParams
+from distilgpt2_scoring.codec import GenerationRequest, decode_body, decode_request, encode_texts
+from distilgpt2_scoring.errors import BadRequest, InvalidInput, PayloadTooLarge
+from distilgpt2_scoring.params import GenerationParams
 
 DEFAULTS = GenerationParams(max_new_tokens=50, do_sample=True, temperature=0.8)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from textgen.errors import InvalidInput
-from textgen.params import GenerationParams, parse_params, signature_defaults
+from distilgpt2_scoring.errors import InvalidInput
+from distilgpt2_scoring.params import GenerationParams, parse_params, signature_defaults
 
 DEFAULTS = GenerationParams(max_new_tokens=50, do_sample=True, temperature=0.8)
 

@@ -143,7 +143,7 @@ def test_swagger_describes_request_and_response(server, asset_spec):
 
 def test_the_committed_swagger_file_is_current(asset_spec):
     from distilgpt2_asset.paths import scoring_dir
-    from textgen.swagger import swagger_document
+    from distilgpt2_scoring.swagger import swagger_document
 
     committed = json.loads((scoring_dir() / "swagger.json").read_text())
     assert committed == swagger_document(asset_spec.sample_request), (

@@ -8,9 +8,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from textgen.errors import InvalidInput
-from textgen.model_files import ModelFilesError
-from textgen.tasks import load_service
+from distilgpt2_scoring.errors import InvalidInput
+from distilgpt2_scoring.model_files import ModelFilesError
+from distilgpt2_scoring.tasks import load_service
 
 # Prompts the tiny model was trained on (decisive output) and some it never saw.
 CORPUS_PROMPTS = [

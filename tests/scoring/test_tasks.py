@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from textgen.model_files import ModelFilesError, write_manifest
-from textgen.tasks import SERVICES, load_service, model_task
+from distilgpt2_scoring.model_files import ModelFilesError, write_manifest
+from distilgpt2_scoring.tasks import SERVICES, load_service, model_task
 
 
 def test_the_built_model_declares_text_generation(tiny_mlflow_model):

@@ -16,8 +16,8 @@ import yaml
 from .model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
 
 SERVICES = {
-    "text-generation": "textgen.service:TextGenerationService",
-    "text-classification": "textgen.classification:TextClassificationService",
+    "text-generation": "distilgpt2_scoring.service:TextGenerationService",
+    "text-classification": "distilgpt2_scoring.classification:TextClassificationService",
 }
 
 
