@@ -1,9 +1,15 @@
 """azmlinfsrv entry script: init() loads the model's service, run() answers one HTTP request.
 
-Thin on purpose: everything else lives in the distilgpt2_scoring package next to this file. run() takes
-the raw request (@rawhttp) so it can refuse an oversized body before reading it, return 4xx
-answers itself (the server turns every exception into a 500), and notice a client that hangs
-up. AZUREML_MODEL_DIR may hold the MLflow folder at its root or under mlflow_model_folder/.
+Thin on purpose: everything else lives in the distilgpt2_scoring package next to this file.
+run() takes the raw request (@rawhttp) so it can refuse an oversized body before reading it,
+return 4xx answers itself (the server turns every exception into a 500), stream server-sent
+events (a flask.Response over a generator, which azmlinfsrv passes through), and notice a client
+that hangs up. AZUREML_MODEL_DIR may hold the MLflow folder at its root or under
+mlflow_model_folder/.
+
+Probes: Azure's liveness and readiness probes call GET /, which azmlinfsrv answers "Healthy"
+by itself; init() adds a check in front of it, so that / answers 503 once the engine thread has
+died and the liveness probe restarts the container instead of sending it traffic it cannot serve.
 """
 
 from __future__ import annotations
@@ -12,42 +18,62 @@ import logging
 import os
 import sys
 from pathlib import Path
+from types import GeneratorType
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the distilgpt2_scoring package ships beside this file
 
+import flask  # noqa: E402
 from azureml_inference_server_http.api.aml_request import rawhttp  # noqa: E402
 from azureml_inference_server_http.api.aml_response import AMLResponse  # noqa: E402
 
-from distilgpt2_scoring.batcher import ClientGone  # noqa: E402
-from distilgpt2_scoring.codec import decode_body  # noqa: E402
-from distilgpt2_scoring.connection import watching  # noqa: E402
-from distilgpt2_scoring.errors import MethodNotAllowed, ModelNotReady, PayloadTooLarge, ServingError  # noqa: E402
+from distilgpt2_scoring.codec import decode_body, read_body  # noqa: E402
+from distilgpt2_scoring.connection import ClientWatch  # noqa: E402
+from distilgpt2_scoring.errors import ClientGone, MethodNotAllowed, ModelNotReady, PayloadTooLarge, ServingError  # noqa: E402
 from distilgpt2_scoring.settings import ServingSettings  # noqa: E402
 from distilgpt2_scoring.tasks import load_service  # noqa: E402
 
 logger = logging.getLogger("azmlinfsrv.score")
 service = None
-settings = ServingSettings()
 
 
 def init() -> None:
-    """Verify the model files against their manifest and load the service (refuses to start otherwise)."""
+    """Open and check the model (refuses to start otherwise), load its service, guard the health probe."""
     global service
     model_dir = os.environ.get("AZUREML_MODEL_DIR")
     if not model_dir:
         raise RuntimeError("AZUREML_MODEL_DIR is not set; start the server with --model_dir")
-    service = load_service(Path(model_dir))
+    _log_with_the_server()
+    service = load_service(Path(model_dir), ServingSettings())
+    _guard_health_probe()
     logger.info("model ready: %s", type(service).__name__)
 
 
-def _read_body(request) -> bytes:
-    limit = settings.max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"request body is {request.content_length} bytes; the limit is {limit}", "body")
-    body = request.stream.read(limit + 1)  # also bounds bodies sent without Content-Length
-    if len(body) > limit:
-        raise PayloadTooLarge(f"request body is over the limit of {limit} bytes", "body")
-    return body
+def _log_with_the_server() -> None:
+    """The package's INFO lines (what is served, conversions, timings) go where azmlinfsrv's go."""
+    package = logging.getLogger("distilgpt2_scoring")
+    package.setLevel(logging.INFO)
+    package.handlers = logging.getLogger("azmlinfsrv").handlers or package.handlers
+    package.propagate = not package.handlers
+
+
+def _guard_health_probe() -> None:
+    """GET / answers 503 while the service cannot serve (init runs while azmlinfsrv registers its
+    routes, so a request hook can still join them)."""
+    from azureml_inference_server_http.server import routes
+
+    @routes.main_blueprint.before_request
+    def _engine_alive():
+        if flask.request.path == "/" and not (service is not None and service.ready):
+            body = {"error": "the engine is not running; the container needs a restart", "field": None, "error_type": "unhealthy"}
+            return AMLResponse(body, 503, json_str=True)
+        return None
+
+
+def _error_response(error: ServingError) -> AMLResponse:
+    response = AMLResponse(error.to_body(), error.status, error.headers(), json_str=True)
+    if isinstance(error, PayloadTooLarge):
+        response.headers["Connection"] = "close"  # the unread rest of the body must not be parsed as a request
+    return response
 
 
 @rawhttp
@@ -55,17 +81,21 @@ def run(request):
     try:
         if request.method != "POST":
             raise MethodNotAllowed(f"use POST with a JSON body; {request.method} /score is not supported", "method")
-        if service is None:
-            raise ModelNotReady("the model is still loading; retry shortly")
-        payload = decode_body(_read_body(request), settings.max_body_bytes)
-        with watching(request.environ.get("gunicorn.socket")):
-            result = service.predict(payload)
+        if service is None or not service.ready:
+            raise ModelNotReady("the model is not ready; retry shortly")
+        settings = service.settings
+        payload = decode_body(read_body(request.stream, request.content_length, settings.max_body_bytes))
+        sock = request.environ.get("gunicorn.socket")
+        watch = ClientWatch(sock, probe=request.environ.get("SERVER_PROTOCOL") == "HTTP/1.1") if sock else None
+        result = service.predict(payload, watch)
+        if isinstance(result, GeneratorType):
+            if watch is not None:
+                watch.probe = False  # the answer's bytes are under way: nothing else may be written
+            headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+            return flask.Response(result, 200, headers, mimetype="text/event-stream")
         return AMLResponse(result, 200, json_str=True)
     except ServingError as error:
-        response = AMLResponse(error.to_body(), error.status, error.headers(), json_str=True)
-        if isinstance(error, PayloadTooLarge):
-            response.headers["Connection"] = "close"  # the unread rest of the body must not be parsed as a request
-        return response
+        return _error_response(error)
     except ClientGone:  # nobody reads this answer; the status only shows in the access log
         logger.info("client disconnected; its generation was cancelled")
         return AMLResponse({"error": "client closed the connection", "field": None, "error_type": "cancelled"}, 499, json_str=True)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .codec import checked_prompts
+from .engines import weights_folder
 from .errors import InvalidInput
+from .model_files import ModelContent
 from .settings import ServingSettings
 
 logger = logging.getLogger(__name__)
@@ -44,19 +45,20 @@ class TextClassificationService:
         self.pad_id = model.config.pad_token_id
 
     @classmethod
-    def load(cls, mlflow_dir: Path, settings: ServingSettings | None = None) -> "TextClassificationService":
+    def load(cls, content: ModelContent, settings: ServingSettings | None = None) -> "TextClassificationService":
         import torch
         from tokenizers import Tokenizer
         from transformers import AutoModelForSequenceClassification
 
         settings = settings or ServingSettings()
-        mlflow_dir = Path(mlflow_dir)
+        mlflow_dir = content.folder
         started = time.perf_counter()
         torch.set_num_threads(settings.thread_count)
-        device = torch.device("cuda" if settings.device == "cuda" or (settings.device == "auto" and torch.cuda.is_available()) else "cpu")
+        device = torch.device(settings.resolved_device())
         model = AutoModelForSequenceClassification.from_pretrained(
-            mlflow_dir / "model", use_safetensors=True, trust_remote_code=False
+            weights_folder(content, settings.cache_dir), use_safetensors=True, trust_remote_code=False
         ).to(device).eval()  # fmt: skip
+        content.recheck()
         if model.config.pad_token_id is None:
             raise ValueError(f"{mlflow_dir}: config.json has no pad_token_id; the classifier cannot find each text's end")
         tokenizer = Tokenizer.from_file(str(mlflow_dir / "components" / "tokenizer" / "tokenizer.json"))
@@ -65,7 +67,14 @@ class TextClassificationService:
         logger.info("loaded classifier %s (%d labels) on %s in %.1f s", mlflow_dir, model.config.num_labels, device, time.perf_counter() - started)
         return cls(tokenizer, model, settings, device)
 
-    def predict(self, payload: Any) -> list[dict[str, Any]]:
+    @property
+    def ready(self) -> bool:
+        return True  # no engine thread: the model answers in the request's own thread
+
+    def close(self) -> None:
+        pass
+
+    def predict(self, payload: Any, client_gone: Callable[[], bool] | None = None) -> list[dict[str, Any]]:
         started = time.perf_counter()
         texts = decode_texts(payload, self.settings.max_prompts)
         validated = time.perf_counter()

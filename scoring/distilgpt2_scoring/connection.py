@@ -1,37 +1,44 @@
-"""Is the HTTP client still there? Lets a waiting request give up its batch slot when it is not.
+"""Is the HTTP client still there? Lets a request give up its place in the batch when it is not.
 
-score.run() sets `client_gone` for the duration of a request (a check on the gunicorn socket);
-the service passes it to the batcher, so the Service contract stays `predict(payload)`.
+poll(), not select(): select() fails on file descriptors above 1023, which a busy server reaches.
+A client that has only finished sending (a half-closed socket: readable, end of file, still
+reading our answer) is still there; one whose connection is reset or fully closed is gone. A full
+close looks like a half close until something is sent, so on end of file one interim
+`100 Continue` response is sent (HTTP/1.1 lets a server send it at any time before the answer,
+and clients skip it): a closed peer answers it with a reset, which the next check sees.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import select
 import socket
-from typing import Callable, Iterator
 
-client_gone: contextvars.ContextVar[Callable[[], bool] | None] = contextvars.ContextVar("client_gone", default=None)
+_GONE = select.POLLERR | select.POLLHUP | select.POLLNVAL
+_INTERIM = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
-def peer_closed(sock: socket.socket) -> bool:
-    """True when the peer has closed the connection (readable, yet nothing to read)."""
-    try:
-        readable, _, _ = select.select([sock], [], [], 0)
-        if not readable:
+class ClientWatch:
+    """`watch()` is True once the client on sock is gone. Probes (once) on end of file only while
+    nothing of the answer has been sent (probe=False after that: the answer's bytes are under way)."""
+
+    def __init__(self, sock: socket.socket, probe: bool = True):
+        self.sock = sock
+        self.probe = probe
+
+    def __call__(self) -> bool:
+        poller = select.poll()
+        poller.register(self.sock, select.POLLIN | select.POLLRDHUP)
+        try:
+            events = dict(poller.poll(0)).get(self.sock.fileno(), 0)
+            if events & _GONE:
+                return True
+            if not events or self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b"":
+                return False  # quiet, or pipelined bytes of a next request: still there
+            if self.probe:
+                self.probe = False
+                self.sock.send(_INTERIM, socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL)
             return False
-        return sock.recv(1, socket.MSG_PEEK) == b""
-    except (BlockingIOError, InterruptedError):
-        return False
-    except (OSError, ValueError):
-        return True
-
-
-@contextlib.contextmanager
-def watching(sock: socket.socket | None) -> Iterator[None]:
-    token = client_gone.set((lambda: peer_closed(sock)) if sock is not None else None)
-    try:
-        yield
-    finally:
-        client_gone.reset(token)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except (OSError, ValueError):  # reset, or the socket is already closed
+            return True

@@ -1,4 +1,4 @@
-"""Errors a client can cause, each carrying its HTTP status (MLServer / KServe style).
+"""Errors a request can meet, each client error carrying its HTTP status (MLServer / KServe style).
 
 score.run() turns a ServingError into an AMLResponse with this status and `to_body()`;
 anything else is a server fault (500, logged, never shown to the client).
@@ -69,3 +69,21 @@ class ModelNotReady(ServingError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": "5"}
+
+
+class DeadlineExceeded(ServingError):
+    """The request's deadline (TEXTGEN_REQUEST_TIMEOUT_MS) passed: it was dropped, never answered late."""
+
+    status = 503
+    error_type = "deadline_exceeded"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}
+
+
+class ClientGone(Exception):
+    """The client disconnected while its request was generated; nobody will read the answer."""
+
+
+class EngineFailed(Exception):
+    """The engine failed while generating (a server fault: 500, logged, never a client's mistake)."""

@@ -1,8 +1,10 @@
-"""Generation parameters: their types, ranges and defaults, checked before anything reaches a model.
+"""Generation parameters, declared once in PARAMS: their types, ranges, defaults and documentation.
 
-Rules follow text-generation-inference (the strictest peer): a bad value is a 422 naming the
-parameter, never a ValueError inside a worker thread. Defaults come from the MLmodel
-signature (the published asset's params schema) and the model's generation_config.
+Validation (parse_params) and the swagger (swagger.py) both read PARAMS. Rules follow
+text-generation-inference (the strictest peer): a bad value is a 422 naming the parameter, never
+an exception inside the engine thread. Every number is bounded, so that no JSON value, however
+large, reaches code that could overflow. Defaults come from the MLmodel signature (the published
+asset's params schema) and the model's generation_config.
 """
 
 from __future__ import annotations
@@ -11,16 +13,18 @@ import json
 import math
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
 from .errors import InvalidInput
+from .messages import name, names, quoted
 
 MAX_STOP_STRINGS = 4
-MAX_SEED = 2**32 - 1  # CTranslate2's random seed is 32-bit
+MAX_SEED = 2**32 - 1  # the engines' random seeds are 32-bit
+MAX_TOP_K = 2**31 - 1  # any k beyond the vocabulary means all of it
 # Positive float params must stay computable in float32 logits: beyond these, values underflow
-# to 0 or overflow and the engines fail (a 500) instead of answering.
+# to 0 or overflow and an engine would fail instead of answering.
 SMALLEST, LARGEST = 1e-6, 1e6
 
 
@@ -38,6 +42,8 @@ class GenerationParams:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     truncate: bool = False
+    stream: bool = False
+    details: bool = False
 
     @property
     def greedy(self) -> bool:
@@ -45,105 +51,113 @@ class GenerationParams:
         return not self.do_sample or self.top_k == 1
 
     def sampling_key(self) -> tuple:
-        """Prompts whose keys are equal can share one sampling pass (max_new_tokens and stop may differ)."""
+        """Sequences whose keys are equal can share one sampling pass (max_new_tokens and stop may differ)."""
         if self.greedy:
             return ("greedy", self.repetition_penalty)
         return ("sample", self.temperature, self.top_p, self.top_k, self.repetition_penalty, self.seed)
 
 
-PARAM_NAMES = tuple(f.name for f in fields(GenerationParams))
-
-
-# Each parser takes the field's name as the client spelled it (e.g. "params.top_k") and its value.
 def _integer(field: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput(f"{field} must be an integer, got {_show(value)}", field)
+        raise InvalidInput(f"{field} must be an integer, got {quoted(value)}", field)
     return value
 
 
 def _number(field: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidInput(f"{field} must be a finite number, got {_show(value)}", field)
-    return float(value)
+    try:
+        number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+    except OverflowError:  # a JSON integer too large for a float
+        number = math.nan
+    if not math.isfinite(number):
+        raise InvalidInput(f"{field} must be a finite number, got {quoted(value)}", field)
+    return number
 
 
 def _boolean(field: str, value: Any) -> bool:
     if not isinstance(value, bool):
-        raise InvalidInput(f"{field} must be true or false, got {_show(value)}", field)
+        raise InvalidInput(f"{field} must be true or false, got {quoted(value)}", field)
     return value
 
 
 def _stop(field: str, value: Any) -> tuple[str, ...]:
     stops = [value] if isinstance(value, str) else value
     if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
-        raise InvalidInput(f"{field} must be a list of non-empty strings, got {_show(value)}", field)
+        raise InvalidInput(f"{field} must be a list of non-empty strings, got {quoted(value)}", field)
     if len(stops) > MAX_STOP_STRINGS:
         raise InvalidInput(f"{field} has {len(stops)} strings; at most {MAX_STOP_STRINGS} are allowed", field)
     return tuple(stops)
 
 
 def _seed(field: str, value: Any) -> int | None:
-    if value is None:
-        return None
-    seed = _integer(field, value)
-    if not 0 <= seed <= MAX_SEED:
-        raise InvalidInput(f"{field} must be between 0 and {MAX_SEED}, got {seed}", field)
-    return seed
+    return None if value is None else _integer(field, value)
 
 
-_PARSERS = {
-    "max_new_tokens": _integer,
-    "do_sample": _boolean,
-    "temperature": _number,
-    "top_p": _number,
-    "top_k": _integer,
-    "repetition_penalty": _number,
-    "return_full_text": _boolean,
-    "stop": _stop,
-    "seed": _seed,
-    "truncate": _boolean,
-}
+@dataclass(frozen=True)
+class Param:
+    """One request parameter. `rule` is (minimum, maximum, words), checked after parsing; a
+    maximum of None is the server's limit for it (TEXTGEN_MAX_NEW_TOKENS)."""
+
+    name: str
+    kind: str  # its JSON schema type
+    parse: Callable[[str, Any], Any]
+    description: str
+    rule: tuple[float, float | None, str] | None = None
 
 
-def _show(value: Any) -> str:
-    text = json.dumps(value) if not isinstance(value, float) or math.isfinite(value) else str(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+PARAMS = (
+    Param("max_new_tokens", "integer", _integer, "Tokens to generate, 1 to TEXTGEN_MAX_NEW_TOKENS ({max_new_tokens}); prompt + new tokens <= the model's context (1024).",
+          (1, None, "between 1 and {high}")),
+    Param("do_sample", "boolean", _boolean, "Sample (true) or greedy decoding (false)."),
+    Param("temperature", "number", _number, "Sampling temperature, > 0 when do_sample is true.",
+          (0, LARGEST, f"> 0 when do_sample is true (between {SMALLEST:g} and {LARGEST:g}; never negative)")),
+    Param("top_p", "number", _number, "Nucleus sampling: 0 < top_p <= 1.", (SMALLEST, 1, f"in (0, 1] (at least {SMALLEST:g})")),
+    Param("top_k", "integer", _integer, "Sample among the k most likely tokens, k >= 1 (1 is greedy).", (1, MAX_TOP_K, ">= 1 (at most {high})")),
+    Param("repetition_penalty", "number", _number, "> 0; above 1 discourages repeating tokens.",
+          (SMALLEST, LARGEST, f"> 0 (between {SMALLEST:g} and {LARGEST:g})")),
+    Param("return_full_text", "boolean", _boolean, "Answer with prompt + generated text (true) or the generated text only."),
+    Param("stop", "array", _stop, "Up to {max_stop} strings; the text ends before the first one generated."),
+    Param("seed", "integer", _seed, "0 to {max_seed}: the same seed (and params) gives the same sampled text.", (0, MAX_SEED, "between 0 and {high}")),
+    Param("truncate", "boolean", _boolean, "Keep only the prompt's last tokens when prompt + max_new_tokens exceeds the context, instead of a 422."),
+    Param("stream", "boolean", _boolean, "Answer as server-sent events (text/event-stream), a piece of text as soon as it is made."),
+    Param("details", "boolean", _boolean, "Answer one object per prompt: generated_text, finish_reason, token counts, seed."),
+)
+PARAM_NAMES = tuple(p.name for p in PARAMS)
+assert PARAM_NAMES == tuple(f.name for f in fields(GenerationParams)), "PARAMS and GenerationParams must list the same names"
+_BY_NAME = {p.name: p for p in PARAMS}
 
 
-def _check_ranges(p: GenerationParams, max_new_tokens: int, prefix: str) -> None:
-    def fail(name: str, rule: str, value: Any) -> None:
-        raise InvalidInput(f"{prefix}.{name} must be {rule}, got {_show(value)}", f"{prefix}.{name}")
-
-    computable = f"between {SMALLEST:g} and {LARGEST:g}"
-    if not 1 <= p.max_new_tokens <= max_new_tokens:
-        fail("max_new_tokens", f"between 1 and {max_new_tokens}", p.max_new_tokens)
-    if p.temperature < 0 or (p.do_sample and not SMALLEST <= p.temperature <= LARGEST):
-        fail("temperature", f"> 0 when do_sample is true ({computable}; never negative)", p.temperature)
-    if not SMALLEST <= p.top_p <= 1:
-        fail("top_p", f"in (0, 1] (at least {SMALLEST:g})", p.top_p)
-    if p.top_k < 1:
-        fail("top_k", ">= 1", p.top_k)
-    if not SMALLEST <= p.repetition_penalty <= LARGEST:
-        fail("repetition_penalty", f"> 0 ({computable})", p.repetition_penalty)
+def _check_ranges(params: GenerationParams, max_new_tokens: int, fields_named: Callable[[str], str]) -> None:
+    for param in PARAMS:
+        value = getattr(params, param.name)
+        if param.rule is None or value is None:
+            continue
+        low, high, words = param.rule
+        high = max_new_tokens if high is None else high
+        if not low <= value <= high or (param.name == "temperature" and params.do_sample and value < SMALLEST):
+            field = fields_named(param.name)
+            raise InvalidInput(f"{field} must be {words.format(high=high)}, got {quoted(value)}", field)
 
 
-def parse_params(raw: Any, defaults: GenerationParams, max_new_tokens: int, field: str = "params") -> GenerationParams:
+def parse_params(
+    raw: Any, defaults: GenerationParams, max_new_tokens: int, field: str = "params", spellings: dict[str, str] | None = None
+) -> GenerationParams:
     """Request params (a JSON object or null) over the defaults, type- and range-checked.
 
-    `field` is where the client put them ("params", "parameters", ...), so messages use its words.
+    `field` is where the client put them ("params", "parameters", ...) and `names` how it spelled
+    each one in `spellings` (OpenAI's max_tokens is our max_new_tokens), so messages use the client's words.
     """
+    spellings = spellings or {}
+    spelled = lambda param: f"{field}.{spellings.get(param, param)}" if field else spellings.get(param, param)  # noqa: E731
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise InvalidInput(f"{field} must be a JSON object, got {_show(raw)}", field)
+        raise InvalidInput(f"{field} must be a JSON object, got {quoted(raw)}", field)
     unknown = sorted(set(raw) - set(PARAM_NAMES))
     if unknown:
-        raise InvalidInput(
-            f"unknown parameter(s) {', '.join(unknown)} in {field}; supported: {', '.join(PARAM_NAMES)}",
-            f"{field}.{unknown[0]}",
-        )
-    params = replace(defaults, **{name: _PARSERS[name](f"{field}.{name}", value) for name, value in raw.items()})
-    _check_ranges(params, max_new_tokens, field)
+        raise InvalidInput(f"unknown parameter(s) {names(unknown)} in {field}; supported: {', '.join(PARAM_NAMES)}", spelled(name(unknown[0])))
+    values = {param: _BY_NAME[param].parse(spelled(param), value) for param, value in raw.items()}
+    params = replace(defaults, **values)
+    _check_ranges(params, max_new_tokens, spelled)
     return params
 
 
@@ -158,4 +172,4 @@ def signature_defaults(mlflow_dir: Path) -> GenerationParams:
         for name in ("top_k", "repetition_penalty"):
             if name in config:
                 values.setdefault(name, config[name])
-    return replace(GenerationParams(), **{k: _PARSERS[k](k, v) for k, v in values.items()})
+    return replace(GenerationParams(), **{k: _BY_NAME[k].parse(k, v) for k, v in values.items()})

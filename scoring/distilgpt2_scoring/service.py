@@ -1,95 +1,173 @@
-"""Text generation as a service: payload in, one string per prompt out; the same path the HTTP server uses.
+"""Text generation as a service: one request goes preprocess -> validate -> predict -> postprocess.
 
-predict() runs the KServe-style stages, each timed in the log: decode + validate (codec,
-params), tokenize + check the context limit, generate (batcher -> engine), encode.
-Several prompts in one payload are generated in shared batches, so callers with many prompts
-(evaluation) should send them in requests of up to settings.max_prompts.
+- decode: the JSON object -> a GenerationRequest in the shape it came in (codec; all validation);
+- tokenize: each prompt -> a Sequence (GPT-2's own tokenizer, the context limit, a seed per
+  sampled sequence, its Stopping object);
+- generate: the request's SequenceGroup joins the engine's running batch (scheduler); a whole
+  answer waits for its sequences, a streamed one follows their tokens as they are made;
+- encode: Completions -> the answer or its events, in the request's shape (codec).
+Each step is timed in the debug log. Every request has a deadline (TEXTGEN_REQUEST_TIMEOUT_MS).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import secrets
 import time
-from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
-from .batcher import Batcher
-from .codec import decode_request, encode_texts
-from .connection import client_gone
+import yaml
+
+from . import codec
+from .codec import Completion, GenerationRequest, ServedModel, cut_at_stop
 from .engines import make_engine
-from .engines.base import Engine, Prompt
-from .errors import InvalidInput
-from .params import GenerationParams, signature_defaults
+from .errors import ClientGone, InvalidInput, ServingError
+from .model_files import ModelContent
+from .params import MAX_SEED, signature_defaults
+from .scheduler import Scheduler
+from .sequences import CANCELLED, Sequence, SequenceGroup
 from .settings import ServingSettings
-from .stopping import StopStrings
+from .stopping import Stopping
+from .text_stream import TextStream
 
 logger = logging.getLogger(__name__)
 
 
 class TextGenerationService:
-    def __init__(self, tokenizer, engine: Engine, defaults: GenerationParams, settings: ServingSettings, context_size: int):
+    def __init__(self, tokenizer, engine, served: ServedModel, settings: ServingSettings, context_size: int, eos_token_id: int):
         self.tokenizer = tokenizer
         self.engine = engine
-        self.defaults = defaults
+        self.served = served
         self.settings = settings
         self.context_size = context_size
-        self.batcher = Batcher(engine, settings.max_batch_size, settings.max_queue, settings.batch_wait_ms / 1000)
+        self.eos_token_id = eos_token_id
+        self.scheduler = Scheduler(engine, settings.max_in_flight)
 
     @classmethod
-    def load(cls, mlflow_dir: Path, settings: ServingSettings | None = None) -> "TextGenerationService":
+    def load(cls, content: ModelContent, settings: ServingSettings | None = None) -> "TextGenerationService":
         from tokenizers import Tokenizer
 
         settings = settings or ServingSettings()
-        mlflow_dir = Path(mlflow_dir)
+        folder = content.folder
         started = time.perf_counter()
-        tokenizer = Tokenizer.from_file(str(mlflow_dir / "components" / "tokenizer" / "tokenizer.json"))
-        config = json.loads((mlflow_dir / "model" / "config.json").read_text())
-        engine = make_engine(mlflow_dir, settings)
-        logger.info(
-            "loaded %s with engine %s on %s in %.1f s",
-            mlflow_dir, engine.name, settings.resolved_device(), time.perf_counter() - started,
-        )  # fmt: skip
-        return cls(tokenizer, engine, signature_defaults(mlflow_dir), settings, int(config["n_positions"]))
+        tokenizer = Tokenizer.from_file(str(folder / "components" / "tokenizer" / "tokenizer.json"))
+        config = json.loads((folder / "model" / "config.json").read_text())
+        metadata = yaml.safe_load((folder / "MLmodel").read_text()).get("metadata") or {}
+        engine = make_engine(content, settings)
+        content.recheck()  # the files the engine loaded are still the ones that were hashed
+        served = ServedModel(
+            name=str(metadata.get("base_model_name") or config.get("_name_or_path") or "gpt2"),
+            defaults=signature_defaults(folder),
+            max_prompts=settings.max_prompts,
+            max_new_tokens=settings.max_new_tokens,
+        )
+        logger.info("loaded %s with engine %s in %.1f s", folder, engine.name, time.perf_counter() - started)
+        return cls(tokenizer, engine, served, settings, int(config["n_positions"]), int(config["eos_token_id"]))
+
+    @property
+    def ready(self) -> bool:
+        return self.scheduler.alive
 
     def close(self) -> None:
-        self.batcher.close()
+        self.scheduler.close()
 
     def decode(self, token_ids: list[int]) -> str:
         return self.tokenizer.decode(token_ids, skip_special_tokens=True)
 
-    def predict(self, payload: Any) -> list[str]:
-        timings = {}
-        started = time.perf_counter()
-        request = decode_request(
-            payload, self.defaults, max_prompts=self.settings.max_prompts, max_new_tokens=self.settings.max_new_tokens
-        )
-        prompts = [self._prompt(i, text, request.params) for i, text in enumerate(request.prompts)]
-        timings["validate"] = time.perf_counter() - started
-        generations = self.batcher.submit(prompts).wait(client_gone.get())
-        timings["generate"] = time.perf_counter() - started - timings["validate"]
-        texts = encode_texts(request, [self.decode(g.token_ids) for g in generations])
-        timings["total"] = time.perf_counter() - started
-        logger.debug("%d prompts, %s", len(prompts), ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in timings.items()))
-        return texts
+    def predict(self, payload: Any, client_gone: Callable[[], bool] | None = None) -> Any:
+        """The answer (a JSON value), or for a streamed request an iterator of server-sent events."""
+        started = time.monotonic()
+        request = codec.decode(payload, self.served)
+        group = SequenceGroup(self._sequences(request), deadline=started + self.settings.deadline_s)
+        validated = time.monotonic()
+        self.scheduler.submit(group)
+        if request.params.stream:
+            return self._stream(request, group, client_gone)
+        group.wait(client_gone)
+        generated = time.monotonic()
+        answer = codec.encode(request, [self._completion(request, group, i) for i in range(len(group))], self.served)
+        logger.debug(
+            "%d sequences: validate %.1f ms, generate %.1f ms, encode %.1f ms",
+            len(group), (validated - started) * 1e3, (generated - validated) * 1e3, (time.monotonic() - generated) * 1e3,
+        )  # fmt: skip
+        return answer
 
-    def _prompt(self, index: int, text: str, params: GenerationParams) -> Prompt:
+    # tokenize ------------------------------------------------------------------------------------
+    def _sequences(self, request: GenerationRequest) -> list[Sequence]:
+        params = request.params
+        stopping = Stopping(params.max_new_tokens, self.eos_token_id, params.stop, self.decode)
+        sequences = []
+        for index, prompt in enumerate(request.prompts):
+            ids = self._prompt_ids(index, prompt, request)
+            for sample in range(request.samples):
+                sequences.append(Sequence(ids, params, stopping, self._seed(params, sample)))
+        return sequences
+
+    def _seed(self, params, sample: int) -> int | None:
+        if params.greedy:
+            return None
+        if params.seed is not None:
+            return (params.seed + sample) % (MAX_SEED + 1)  # n samples of one seed differ, and repeat
+        return secrets.randbelow(MAX_SEED + 1) if self.engine.seeds_every_sequence else None
+
+    def _prompt_ids(self, index: int, text: str, request: GenerationRequest) -> list[int]:
+        params = request.params
+        field = "prompt" if request.shape == "openai" else "input_data"
         ids = self.tokenizer.encode(text, add_special_tokens=False).ids
         room = self.context_size - params.max_new_tokens
+        tokens_field = "max_tokens" if request.shape == "openai" else "params.max_new_tokens"
         if room < 1:
             raise InvalidInput(
-                f"params.max_new_tokens {params.max_new_tokens} leaves no room for a prompt in the model's "
-                f"{self.context_size}-token context",
-                "params.max_new_tokens",
+                f"{tokens_field} {params.max_new_tokens} leaves no room for a prompt in the model's {self.context_size}-token context",
+                tokens_field,
             )
         if len(ids) > room:
             if not params.truncate:
                 raise InvalidInput(
-                    f"input_data[{index}] is {len(ids)} tokens; with max_new_tokens {params.max_new_tokens} that is "
-                    f"over the model's {self.context_size}-token limit. Shorten the prompt, lower max_new_tokens, "
-                    "or set params.truncate to true to keep only the prompt's last tokens",
-                    f"input_data[{index}]",
+                    f"{field}[{index}] is {len(ids)} tokens; with {tokens_field} {params.max_new_tokens} that is over the "
+                    f"model's {self.context_size}-token limit. Shorten the prompt, lower {tokens_field}"
+                    + (", or set params.truncate to true to keep only the prompt's last tokens" if request.shape == "azure" else ""),
+                    f"{field}[{index}]",
                 )
             ids = ids[-room:]
-        stop = StopStrings(self.decode, params.stop) if params.stop else None
-        return Prompt(ids, params, stop)
+        return ids
+
+    # encode ---------------------------------------------------------------------------------------
+    def _completion(self, request: GenerationRequest, group: SequenceGroup, index: int) -> Completion:
+        sequence = group.sequences[index]
+        return Completion(
+            index=index,
+            prompt=request.prompts[index // request.samples],
+            text=cut_at_stop(self.decode(sequence.token_ids), request.params.stop),
+            finish_reason=sequence.finish_reason,
+            prompt_tokens=len(sequence.prompt_ids),
+            completion_tokens=len(sequence.token_ids),
+            seed=sequence.seed,
+        )
+
+    def _stream(self, request: GenerationRequest, group: SequenceGroup, client_gone) -> Iterator[str]:
+        events = codec.events(request, self.served)
+        texts = [TextStream(self.decode, request.params.stop) for _ in group.sequences]
+        completions: list[Completion] = []
+        try:
+            for event in events.start():
+                yield codec.server_sent(event)
+            for update in group.follow(client_gone):
+                piece = texts[update.index].feed(update.token_ids)
+                if update.finish_reason is None:
+                    if piece:
+                        yield codec.server_sent(events.piece(update.index, piece))
+                    continue
+                piece += texts[update.index].finish()
+                completions.append(self._completion(request, group, update.index))
+                yield codec.server_sent(events.last(completions[-1], piece))
+            for event in events.end(sorted(completions, key=lambda c: c.index)):
+                yield codec.server_sent(event)
+        except ClientGone:
+            return
+        except ServingError as error:  # e.g. the deadline, after the answer's headers were sent
+            yield codec.server_sent(events.error(error))
+        finally:
+            group.end(CANCELLED)  # a client that stops reading stops its generation (no-op when finished)
+        yield codec.server_sent(codec.DONE)

@@ -1,7 +1,8 @@
 """Serving settings: environment variables with the TEXTGEN_ prefix, read once at init.
 
 The deployment YAML sets the same variables (environment_variables); `distilgpt2-asset serve`
-sets them for the local server. Each field's docstring is its documentation.
+sets them for the local server. Each field's docstring is its documentation. The defaults fit
+the smallest SKU of the inference allow-list (2 vCPUs, 8 GB).
 """
 
 from __future__ import annotations
@@ -14,44 +15,58 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "TEXTGEN_"
+# The deadline's answer must reach the client before the endpoint's front end gives up on its own
+# clock, which started before our server saw the request.
+DEADLINE_MARGIN_MS = 500
 
 
 class ServingSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, use_attribute_docstrings=True, extra="ignore")
 
-    engine: Literal["ctranslate2", "transformers"] = "ctranslate2"
-    """Generation engine: `ctranslate2` (int8, KV cache, batched; the deployment default) or
-    `transformers` (the exact reference: the model's own generate())."""
+    engine: Literal["auto", "openvino", "ctranslate2", "transformers"] = "auto"
+    """Generation engine: `auto` (OpenVINO GenAI continuous batching on a CPU, CTranslate2 on a
+    CUDA GPU), `openvino`, `ctranslate2`, or `transformers` (the exact reference)."""
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    """Where the engine runs: `auto` picks CUDA when a GPU is visible, else CPU. The only place a
-    device is chosen (CPU: int8 / float32; CUDA: int8_float16 / float16)."""
+    """Where the engine runs: `auto` picks CUDA when a GPU is visible, else the CPU."""
 
     threads: int = Field(0, ge=0)
     """Compute threads of the engine; 0 means one per CPU core."""
 
     max_batch_size: int = Field(16, ge=1)
-    """Most prompts decoded together in one batch."""
+    """Most sequences generated at once (in flight in the engine's batch)."""
 
-    batch_wait_ms: float = Field(100.0, ge=0)
-    """After a batch, how long the worker waits for its clients to send their next requests, so
-    they share one batch instead of a lone early-comer running first; capped at 5% of that
-    batch's duration. An idle server starts a lone request at once."""
+    kv_cache_gb: int = Field(1, ge=1)
+    """Upper bound of the OpenVINO engine's paged KV cache, in whole GB (blocks are taken as
+    sequences grow: 16 full 1024-token distilgpt2 sequences need about 0.3 GB)."""
 
     max_queue: int = Field(128, ge=1)
-    """Most prompts waiting for a batch; when full, new requests get 429 with Retry-After at once."""
+    """Most sequences waiting for a place in the batch; past it, new requests get 429 with
+    Retry-After at once."""
 
     max_prompts: int = Field(32, ge=1)
-    """Most prompts in one request (the length of input_data)."""
+    """Most prompts in one request (the length of input_data, or the OpenAI prompt list x n)."""
 
     max_new_tokens: int = Field(1024, ge=1)
-    """Upper limit a request may ask for in params.max_new_tokens."""
+    """Upper limit a request may ask for in params.max_new_tokens (max_tokens for OpenAI)."""
 
     max_body_bytes: int = Field(2_000_000, ge=1)
     """Largest request body accepted; larger gets 413 (2 MB, as text-generation-inference)."""
 
-    cache_dir: Path = Path.home() / ".cache" / "textgen"
-    """Where the fast engine's int8 conversion of the model is cached, keyed by the model's manifest digest."""
+    request_timeout_ms: int = Field(90_000, ge=1000)
+    """Every request's deadline: equal to the deployment's request_settings.request_timeout_ms
+    (`distilgpt2-asset deploy` writes both from one value). A request still queued at its deadline
+    is never generated, one running is dropped at its next token; either answers 503 with
+    Retry-After, 500 ms before the deadline, so that no late 200 follows the endpoint's own 408."""
+
+    expected_content_sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
+    """The model content digest the deployment expects (the content_sha256 recorded by `register`
+    and `publish`); init refuses other content, naming both digests. Unset: init logs the digest
+    it serves, for pinning next time."""
+
+    cache_dir: Path = Path.home() / ".cache" / "distilgpt2-scoring"
+    """Private folder (0700, this user's) for engine files made at start-up from the model (the
+    OpenVINO model of folders without one, CTranslate2's conversion), keyed by the content digest."""
 
     @model_validator(mode="after")
     def _prompts_fit_queue(self) -> "ServingSettings":
@@ -63,14 +78,27 @@ class ServingSettings(BaseSettings):
     def thread_count(self) -> int:
         return self.threads or os.cpu_count() or 1
 
+    @property
+    def max_in_flight(self) -> int:
+        return self.max_batch_size + self.max_queue
+
+    @property
+    def deadline_s(self) -> float:
+        return (self.request_timeout_ms - DEADLINE_MARGIN_MS) / 1000
+
     def resolved_device(self) -> Literal["cpu", "cuda"]:
-        """`auto` -> cuda when the chosen engine can see a GPU, else cpu."""
+        """`auto` -> cuda when a GPU is visible, else cpu. The one place a device is chosen."""
         if self.device != "auto":
             return self.device
-        if self.engine == "ctranslate2":
-            import ctranslate2
+        import ctranslate2  # lighter than torch, and sees the same CUDA devices
 
-            return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
-        import torch
+        return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
+    def resolved_engine(self) -> Literal["openvino", "ctranslate2", "transformers"]:
+        """`auto` -> openvino on a CPU, ctranslate2 on CUDA. The one place an engine is chosen."""
+        device = self.resolved_device()
+        if self.engine == "auto":
+            return "ctranslate2" if device == "cuda" else "openvino"
+        if self.engine == "openvino" and device == "cuda":
+            raise ValueError("TEXTGEN_ENGINE=openvino runs on CPUs only; on a CUDA GPU use ctranslate2 or transformers")
+        return self.engine

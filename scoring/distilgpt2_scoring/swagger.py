@@ -2,45 +2,50 @@
 
 run() takes the raw request, so the server cannot derive a schema from inference-schema
 decorators; it serves a swagger.json found in its app root instead. This module builds that
-file; a test checks the committed copy is current.
+file from the params table (params.PARAMS) and the codecs' fields; a test checks the committed
+copy is current. It describes the three shapes: the published request and answer, the same with
+params.details, and OpenAI's completions request; each can stream (text/event-stream).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .params import MAX_SEED, MAX_STOP_STRINGS
+from .codec.openai import DEFAULT_MAX_TOKENS, FIELDS as OPENAI_FIELDS, MAX_TEMPERATURE
+from .params import MAX_SEED, MAX_STOP_STRINGS, PARAMS
 from .settings import ServingSettings
 
-_PARAMS = {
-    "max_new_tokens": ("integer", "Tokens to generate, 1 to TEXTGEN_MAX_NEW_TOKENS ({max_new_tokens}); prompt + new tokens <= the model's context (1024)."),
-    "do_sample": ("boolean", "Sample (true) or greedy decoding (false)."),
-    "temperature": ("number", "Sampling temperature, > 0 when do_sample is true."),
-    "top_p": ("number", "Nucleus sampling: 0 < top_p <= 1."),
-    "top_k": ("integer", "Sample among the k most likely tokens, k >= 1 (1 is greedy)."),
-    "repetition_penalty": ("number", "> 0; above 1 discourages repeating tokens."),
-    "return_full_text": ("boolean", "Answer with prompt + generated text (true) or the generated text only."),
-    "stop": ("array", "Up to {max_stop} strings; the text ends before the first one generated."),
-    "seed": ("integer", "0 to {max_seed}: the same seed (and params) gives the same sampled text."),
-    "truncate": ("boolean", "Keep only the prompt's last tokens when prompt + max_new_tokens exceeds the context, instead of a 422."),
-}
 _ERRORS = {
     "400": "Not a JSON object, or not UTF-8.",
     "405": "Not a POST.",
     "413": "Body over TEXTGEN_MAX_BODY_BYTES.",
     "422": "A rule broken: field names the part of the request.",
-    "429": "Queue full; retry after the Retry-After header's seconds.",
-    "503": "Model not ready.",
+    "429": "Too many sequences in flight; retry after the Retry-After header's seconds.",
+    "503": "Model not ready, or the request's deadline (TEXTGEN_REQUEST_TIMEOUT_MS) passed; retry after Retry-After.",
 }
+_OPENAI_DOCS = {
+    "model": ("string", "The served model's name (optional)."),
+    "prompt": ("string", "A prompt, or a list of prompts (array of strings)."),
+    "max_tokens": ("integer", f"Tokens to generate (default {DEFAULT_MAX_TOKENS})."),
+    "temperature": ("number", f"0 to {MAX_TEMPERATURE:g}; 0 is greedy decoding (default 1)."),
+    "top_p": ("number", "Nucleus sampling: 0 < top_p <= 1."),
+    "stop": ("array", f"Up to {MAX_STOP_STRINGS} strings (or one string)."),
+    "seed": ("integer", f"0 to {MAX_SEED}."),
+    "n": ("integer", "Completions per prompt; more than 1 only when sampling."),
+    "echo": ("boolean", "Prefix each completion with its prompt."),
+    "stream": ("boolean", "Answer as server-sent text_completion chunks, then [DONE]."),
+    "stream_options": ("object", "{\"include_usage\": true} adds a last chunk with the usage (stream only)."),
+}
+assert set(_OPENAI_DOCS) == set(OPENAI_FIELDS), "every OpenAI field served is documented"
 
 
 def _params_schema(settings: ServingSettings) -> dict[str, Any]:
     limits = {"max_new_tokens": settings.max_new_tokens, "max_stop": MAX_STOP_STRINGS, "max_seed": MAX_SEED}
     properties = {}
-    for name, (kind, text) in _PARAMS.items():
-        properties[name] = {"type": kind, "description": text.format(**limits)}
-        if kind == "array":
-            properties[name]["items"] = {"type": "string"}
+    for param in PARAMS:
+        properties[param.name] = {"type": param.kind, "description": param.description.format(**limits)}
+        if param.kind == "array":
+            properties[param.name]["items"] = {"type": "string"}
     properties["seed"]["x-nullable"] = True
     return {
         "type": "object",
@@ -50,47 +55,65 @@ def _params_schema(settings: ServingSettings) -> dict[str, Any]:
     }
 
 
+def _object(properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, **extra}
+
+
 def swagger_document(example: dict[str, Any], settings: ServingSettings | None = None) -> dict[str, Any]:
     """The document for the default settings, with `example` (the model card's request) as the sample."""
     settings = settings or ServingSettings.model_construct()  # the defaults, whatever this shell exports
-    request = {
-        "type": "object",
-        "required": ["input_data"],
-        "description": (
-            "Also accepted: {\"input_data\": {\"input_string\": [...], \"parameters\": {...}}} and "
-            "{\"inputs\": \"text\" | [...], \"parameters\": {...}}."
+    prompts = {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1, "maxItems": settings.max_prompts}
+    published = _object(
+        {"input_data": prompts | {"description": "Prompts; one answer per prompt, in order."}, "params": _params_schema(settings)},
+        required=["input_data"],
+        example=example,
+        description=(
+            "The published request. Also accepted: {\"input_data\": {\"input_string\": [...], \"parameters\": {...}}}, "
+            "{\"inputs\": \"text\" | [...], \"parameters\": {...}}, and OpenAI's completions request (OpenAICompletionRequest)."
         ),
-        "properties": {
-            "input_data": {
-                "type": "array",
-                "items": {"type": "string", "minLength": 1},
-                "minItems": 1,
-                "maxItems": settings.max_prompts,
-                "description": "Prompts; one generated string per prompt, in order.",
-            },
-            "params": _params_schema(settings),
-        },
-        "example": example,
-    }
-    error = {
-        "type": "object",
-        "properties": {
-            "error": {"type": "string", "description": "What is wrong, in words."},
-            "field": {"type": "string", "x-nullable": True, "description": "The part of the request at fault, e.g. params.top_p."},
-            "error_type": {"type": "string"},
-        },
-    }
-    responses = {"200": {"description": "One string per prompt.", "schema": {"$ref": "#/definitions/ServiceOutput"}}}
+    )
+    openai_request = _object(
+        {name: {"type": kind, "description": text} for name, (kind, text) in _OPENAI_DOCS.items()},
+        required=["prompt"],
+        additionalProperties=False,
+        description="OpenAI's completions request; other OpenAI fields (logprobs, best_of, suffix, ...) get a 422 naming them.",
+    )
+    usage = _object({"prompt_tokens": {"type": "integer"}, "completion_tokens": {"type": "integer"}})
+    details = _object({
+        "generated_text": {"type": "string"},
+        "finish_reason": {"type": "string", "enum": ["length", "eos", "stop"]},
+        "prompt_tokens": {"type": "integer"},
+        "completion_tokens": {"type": "integer"},
+        "seed": {"type": "integer", "description": "The sampling seed used (sampled prompts only)."},
+    })
+    choice = _object({"text": {"type": "string"}, "index": {"type": "integer"}, "logprobs": {"type": "object", "x-nullable": True},
+                      "finish_reason": {"type": "string", "enum": ["stop", "length"]}})  # fmt: skip
+    openai_answer = _object({
+        "id": {"type": "string"}, "object": {"type": "string", "enum": ["text_completion"]}, "created": {"type": "integer"},
+        "model": {"type": "string"}, "choices": {"type": "array", "items": choice},
+        "usage": _object({"prompt_tokens": {"type": "integer"}, "completion_tokens": {"type": "integer"}, "total_tokens": {"type": "integer"}}),
+    })  # fmt: skip
+    error = _object({
+        "error": {"type": "string", "description": "What is wrong, in words."},
+        "field": {"type": "string", "x-nullable": True, "description": "The part of the request at fault, e.g. params.top_p."},
+        "error_type": {"type": "string"},
+    })  # fmt: skip
+    answer = (
+        "One string per prompt (the published answer); with params.details one Details object per prompt; for an OpenAI "
+        "request an OpenAICompletion. With params.stream (or stream), text/event-stream: `data: {\"index\", \"text\"}` per "
+        "piece of text (OpenAI: text_completion chunks), each prompt's last event with finish_reason and usage, then `data: [DONE]`."
+    )
+    responses = {"200": {"description": answer, "schema": {"$ref": "#/definitions/ServiceOutput"}}}
     responses |= {code: {"description": text, "schema": {"$ref": "#/definitions/ErrorResponse"}} for code, text in _ERRORS.items()}
     return {
         "swagger": "2.0",
-        "info": {"title": "distilgpt2 text generation", "description": "Azure ML online endpoint scoring API", "version": "1.0"},
+        "info": {"title": "distilgpt2 text generation", "description": "Azure ML online endpoint scoring API", "version": "1.1"},
         "schemes": ["https"],
         "consumes": ["application/json"],
-        "produces": ["application/json"],
+        "produces": ["application/json", "text/event-stream"],
         "securityDefinitions": {"Bearer": {"type": "apiKey", "name": "Authorization", "in": "header"}},
         "paths": {
-            "/": {"get": {"operationId": "ServiceHealthCheck", "responses": {"200": {"description": "Healthy"}}}},
+            "/": {"get": {"operationId": "ServiceHealthCheck", "responses": {"200": {"description": "Healthy"}, "503": {"description": "The engine is not running"}}}},
             "/score": {
                 "post": {
                     "operationId": "RunMLService",
@@ -101,8 +124,12 @@ def swagger_document(example: dict[str, Any], settings: ServingSettings | None =
             },
         },
         "definitions": {
-            "ServiceInput": request,
-            "ServiceOutput": {"type": "array", "items": {"type": "string"}, "example": ["I believe the meaning of life is ..."]},
+            "ServiceInput": published,
+            "OpenAICompletionRequest": openai_request,
+            "ServiceOutput": {"type": "array", "items": {"type": "string"}, "example": ["I believe the meaning of life is ..."], "description": answer},
+            "Details": details,
+            "Usage": usage,
+            "OpenAICompletion": openai_answer,
             "ErrorResponse": error,
         },
     }

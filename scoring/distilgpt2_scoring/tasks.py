@@ -1,31 +1,39 @@
-"""Pick the service class for a model by the task its MLmodel declares.
+"""Open the model (integrity first), then load the service its MLmodel's task asks for.
 
-Every service has `classmethod load(mlflow_dir: Path)` and `predict(payload) -> JSON value`,
-raising ServingError subclasses for client mistakes. Classes are imported lazily so that a
-text-generation server never imports the classification code and vice versa.
+Every service has `classmethod load(content: ModelContent, settings)`, `predict(payload,
+client_gone=None)` (raising ServingError subclasses for client mistakes), `ready` and `close()`.
+Classes are imported lazily so that a text-generation server never imports the classification
+code and vice versa.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import yaml
 
-from .model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
+from .model_files import ModelContent, ModelFilesError, open_model
+from .settings import ServingSettings
 
 SERVICES = {
     "text-generation": "distilgpt2_scoring.service:TextGenerationService",
     "text-classification": "distilgpt2_scoring.classification:TextClassificationService",
 }
+logger = logging.getLogger(__name__)
 
 
 class Service(Protocol):
-    @classmethod
-    def load(cls, mlflow_dir: Path) -> "Service": ...
+    ready: bool
 
-    def predict(self, payload: Any) -> Any: ...
+    @classmethod
+    def load(cls, content: ModelContent, settings: ServingSettings | None = None) -> "Service": ...
+
+    def predict(self, payload: Any, client_gone: Callable[[], bool] | None = None) -> Any: ...
+
+    def close(self) -> None: ...
 
 
 def model_task(mlflow_dir: Path) -> str:
@@ -44,8 +52,18 @@ def service_class(task: str) -> type:
     return getattr(importlib.import_module(module_name), class_name)
 
 
-def load_service(model_root: Path) -> Service:
-    """Locate the MLflow folder under model_root, verify its manifest, load the task's service."""
-    mlflow_dir = locate_mlflow_folder(Path(model_root))
-    verify_manifest(mlflow_dir)
-    return service_class(model_task(mlflow_dir)).load(mlflow_dir)
+def load_service(model_root: Path, settings: ServingSettings | None = None) -> Service:
+    """Locate and hash the MLflow folder under model_root (its manifest and the deployment's pinned
+    digest checked), say exactly what is served, and load the task's service."""
+    settings = settings or ServingSettings()
+    content = open_model(Path(model_root), settings.expected_content_sha256)
+    if settings.expected_content_sha256:
+        logger.info("serving %s: content sha256 %s, as pinned", content.folder, content.digest)
+    else:
+        logger.warning(
+            "serving %s: content sha256 %s; not pinned: set TEXTGEN_EXPECTED_CONTENT_SHA256=%s in the deployment to refuse any other content",
+            content.folder, content.digest, content.digest,
+        )  # fmt: skip
+    if not content.has_manifest:
+        logger.info("%s carries no sha256 manifest (not built by distilgpt2-asset): its %d files were hashed as found", content.folder, len(content.files))
+    return service_class(model_task(content.folder)).load(content, settings)

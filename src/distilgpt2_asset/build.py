@@ -179,6 +179,16 @@ def save_mlflow_model(
     return output
 
 
+def write_engine_files(mlflow_dir: Path) -> None:
+    """The int8 OpenVINO model the CPU engine serves, made from the folder's own weights, so that a
+    new instance loads it instead of converting at start-up (the sha256 manifest covers it)."""
+    from distilgpt2_scoring.engines.openvino import BUILT_FOLDER
+    from distilgpt2_scoring.engines.openvino_export import export
+
+    print("exporting the int8 OpenVINO model", flush=True)
+    export(Path(mlflow_dir) / "model", Path(mlflow_dir) / BUILT_FOLDER)
+
+
 def build_mlflow_model(spec: AssetSpec, source: str | None, revision: str | None, output: Path) -> Path:
     """Build the MLflow model folder at output (replaced atomically); return it."""
     source = source or spec.hf_model_id
@@ -196,4 +206,5 @@ def build_mlflow_model(spec: AssetSpec, source: str | None, revision: str | None
         metadata=_metadata(spec, source, revision),
         model_card=model_card(spec),
         source=source,
+        add_files=write_engine_files,
     )

@@ -47,7 +47,7 @@ class EvaluationOptions:
     label_column: str = "ground_truth"
     params: dict[str, Any] = field(default_factory=dict)  # request params over EVALUATION_PARAMS
     batch_size: int = DEFAULT_BATCH_SIZE
-    engine: str | None = None  # None: the serving default (TEXTGEN_ENGINE, else ctranslate2)
+    engine: str | None = None  # None: the serving default (TEXTGEN_ENGINE, else openvino on a CPU)
     limit: int | None = None
     perplexity_text: Path | None = None
     stride: int = DEFAULT_STRIDE
@@ -98,6 +98,7 @@ def verified_mlflow_folder(model_root: Path) -> Path:
 def _load_service(folder: Path, options: EvaluationOptions):
     from pydantic import ValidationError
 
+    from distilgpt2_scoring.model_files import open_model
     from distilgpt2_scoring.service import TextGenerationService
     from distilgpt2_scoring.settings import ServingSettings
 
@@ -110,14 +111,14 @@ def _load_service(folder: Path, options: EvaluationOptions):
         raise AssetError(
             f"serving settings (--batch-size, --engine, TEXTGEN_* variables): {exc.errors()[0]['msg']}"
         ) from None
-    return TextGenerationService.load(folder, settings)
+    return TextGenerationService.load(open_model(folder), settings)
 
 
 def _resolved_params(service, request_params: dict) -> dict[str, Any]:
     """The generation params the service applies to these requests (signature defaults + ours)."""
     from distilgpt2_scoring.params import parse_params
 
-    return asdict(parse_params(request_params, service.defaults, service.settings.max_new_tokens))
+    return asdict(parse_params(request_params, service.served.defaults, service.settings.max_new_tokens))
 
 
 def _generate(service, rows: Sequence[EvaluationRow], request_params: dict, batch_size: int, data: Path, role: str):

@@ -107,7 +107,7 @@ def test_default_engine_is_the_serving_default(tiny_mlflow_model, corpus_rows, t
     ])  # fmt: skip
     assert code == 0
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
-    assert metrics["model"]["generation"]["engine"] == "ctranslate2"
+    assert metrics["model"]["generation"]["engine"] == "openvino"  # the CPU default
 
 
 def run_failing(args, capsys) -> str:

@@ -59,6 +59,13 @@ def test_greedy_includes_top_k_one_and_ignores_temperature():
         ({"seed": "1"}, "params.seed", "must be an integer"),
         ({"truncate": 1}, "params.truncate", "true or false"),
         ({"num_beams": 4}, "params.num_beams", "unknown parameter(s) num_beams"),
+        # JSON integers too large for a float: a 422, never an OverflowError (a 500)
+        ({"temperature": 10**400}, "params.temperature", "finite number"),
+        ({"top_p": -(10**400)}, "params.top_p", "finite number"),
+        ({"repetition_penalty": 10**400}, "params.repetition_penalty", "finite number"),
+        ({"top_k": 10**400}, "params.top_k", "at most 2147483647"),
+        ({"max_new_tokens": 10**400}, "params.max_new_tokens", "between 1 and 100"),
+        ({"seed": 10**400}, "params.seed", "between 0 and 4294967295"),
     ],
 )
 def test_bad_values_name_the_parameter(raw, field, words):
@@ -71,6 +78,15 @@ def test_messages_use_the_field_name_the_client_used():
     with pytest.raises(InvalidInput) as caught:
         parse_params({"top_k": 0}, DEFAULTS, 100, field="parameters")
     assert caught.value.field == "parameters.top_k" and caught.value.message.startswith("parameters.top_k")
+
+
+def test_messages_quote_a_bounded_part_of_what_the_client_sent():
+    with pytest.raises(InvalidInput) as caught:
+        parse_params({"temperature": "x" * 100_000}, DEFAULTS, 100)
+    assert len(caught.value.message) < 200
+    with pytest.raises(InvalidInput) as caught:
+        parse_params({f"unknown_{i}_" + "y" * 1000: 1 for i in range(50)}, DEFAULTS, 100)
+    assert len(caught.value.message) < 1000 and "and 45 more" in caught.value.message and len(caught.value.field) < 100
 
 
 def test_params_must_be_an_object_or_null():

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 from concurrent.futures import ThreadPoolExecutor
 
+import openai
 import pytest
 import requests
+from openai.types import Completion as OpenAICompletion
 
 from distilgpt2_asset.errors import AssetError
 from distilgpt2_asset.serve import free_port, start_server
+from distilgpt2_scoring.codec.openai import FIELDS as OPENAI_FIELDS
+from distilgpt2_scoring.params import PARAM_NAMES
 
 pytestmark = pytest.mark.slow
 MAX_PROMPTS = 4
@@ -24,10 +29,10 @@ LIMITS = {
 
 
 @pytest.fixture(scope="module")
-def server(tiny_mlflow_model, textgen_cache, tmp_path_factory):
+def server(tiny_mlflow_model, engine_cache, tmp_path_factory):
     log_path = tmp_path_factory.mktemp("server") / "azmlinfsrv.log"
     with open(log_path, "w") as log:
-        env = {"TEXTGEN_CACHE_DIR": str(textgen_cache), **LIMITS}
+        env = {"TEXTGEN_CACHE_DIR": str(engine_cache), **LIMITS}
         server = start_server(tiny_mlflow_model, port=free_port(), threads=8, env=env, log=log)
         yield server
         assert server.stop() == 0
@@ -136,9 +141,84 @@ def test_swagger_describes_request_and_response(server, asset_spec):
     swagger = requests.get(server.url + "/swagger.json", timeout=10).json()
     definitions = swagger["definitions"]
     assert definitions["ServiceInput"]["example"] == asset_spec.sample_request
-    assert {"temperature", "top_p", "top_k", "stop", "seed"} <= set(definitions["ServiceInput"]["properties"]["params"]["properties"])
+    assert set(PARAM_NAMES) == set(definitions["ServiceInput"]["properties"]["params"]["properties"])
     assert definitions["ServiceOutput"]["type"] == "array"
-    assert {"422", "413", "429"} <= set(swagger["paths"]["/score"]["post"]["responses"])
+    assert {"Details", "OpenAICompletionRequest", "OpenAICompletion"} <= set(definitions)
+    assert set(OPENAI_FIELDS) == set(definitions["OpenAICompletionRequest"]["properties"])
+    assert "text/event-stream" in swagger["produces"]
+    assert {"422", "413", "429", "503"} <= set(swagger["paths"]["/score"]["post"]["responses"])
+
+
+def events(response) -> list:
+    """The data of each server-sent event of a streamed answer, JSON-decoded ([DONE] kept as is)."""
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/event-stream")
+    lines = [line for line in response.iter_lines(decode_unicode=True) if line]
+    assert all(line.startswith("data: ") for line in lines)
+    return [line[6:] if line == "data: [DONE]" else json.loads(line[6:]) for line in lines]
+
+
+def test_the_card_request_streams_and_the_joined_text_is_the_whole_answer(server, asset_spec):
+    card = asset_spec.sample_request
+    greedy = {**card, "params": {**card["params"], "do_sample": False}}
+    [whole] = post(server, greedy).json()
+    streamed = events(post(server, {**greedy, "params": {**greedy["params"], "stream": True}}, stream=True))
+    assert streamed[-1] == "[DONE]" and streamed[0] == {"index": 0, "text": card["input_data"][0]}  # the prompt first
+    last = streamed[-2]
+    assert last["finish_reason"] == "eos" and last["usage"] == {"prompt_tokens": 7, "completion_tokens": 16}
+    assert "".join(event["text"] for event in streamed[:-1]) == whole
+
+
+def test_several_streamed_prompts_carry_their_index_and_each_ends_once(server):
+    prompts = ["The quick brown fox", "The river runs past the mill,"]
+    body = {"input_data": prompts, "params": {"do_sample": False, "max_new_tokens": 6, "return_full_text": False, "stream": True}}
+    streamed = events(post(server, body, stream=True))[:-1]
+    whole = post(server, {**body, "params": {**body["params"], "stream": False}}).json()
+    for index in (0, 1):
+        mine = [e for e in streamed if e["index"] == index]
+        assert "".join(e["text"] for e in mine) == whole[index]
+        assert [e.get("finish_reason") for e in mine][-1] == "length" and sum("finish_reason" in e for e in mine) == 1
+
+
+def test_details_answer_finish_reasons_token_counts_and_the_seed_used(server):
+    body = {"input_data": ["I believe the meaning of life is", "The quick brown fox"],
+            "params": {"details": True, "max_new_tokens": 5, "do_sample": True, "temperature": 0.7, "seed": 11, "return_full_text": False}}  # fmt: skip
+    first, second = post(server, body).json()
+    assert first["finish_reason"] == "length" and first["completion_tokens"] == 5 and first["prompt_tokens"] == 7
+    assert first["seed"] == 11 and second["seed"] == 11 and isinstance(first["generated_text"], str)
+    unseeded = post(server, {**body, "params": {**body["params"], "seed": None}}).json()[0]
+    again = post(server, {**body, "input_data": body["input_data"][:1], "params": {**body["params"], "seed": unseeded["seed"]}}).json()[0]
+    assert again["generated_text"] == unseeded["generated_text"]  # the reported seed reproduces the text
+
+
+def test_an_openai_request_gets_answers_the_openai_client_parses(server):
+    client = openai.OpenAI(base_url=server.url, api_key="unused-locally", max_retries=0)
+    answer = client.post("/score", cast_to=OpenAICompletion, body={"model": "distilgpt2", "prompt": "I believe the meaning of life is", "max_tokens": 40, "temperature": 0})
+    OpenAICompletion.model_validate(answer.model_dump())
+    assert answer.choices[0].text == " to learn something new every day and to share it with the people around you."
+    assert answer.choices[0].finish_reason == "stop" and answer.usage.completion_tokens == 16
+    chunks = list(client.post("/score", cast_to=OpenAICompletion, stream=True, stream_cls=openai.Stream[OpenAICompletion],
+                              body={"prompt": "I believe the meaning of life is", "max_tokens": 40, "temperature": 0, "stream": True,
+                                    "stream_options": {"include_usage": True}}))  # fmt: skip
+    assert "".join(c.choices[0].text for c in chunks if c.choices) == answer.choices[0].text
+    assert chunks[-1].usage.total_tokens == answer.usage.total_tokens and len({c.id for c in chunks}) == 1
+    OpenAICompletion.model_validate([c for c in chunks if c.choices][-1].model_dump())
+
+
+def test_an_unsupported_openai_field_is_a_422_naming_it(server):
+    response = post(server, {"prompt": "hi", "logprobs": 3})
+    assert response.status_code == 422 and response.json()["field"] == "logprobs"
+
+
+def test_a_half_closed_client_still_gets_its_answer(server):
+    body = json.dumps({"input_data": ["The quick brown fox"], "params": {"do_sample": False, "max_new_tokens": 4}}).encode()
+    with socket.create_connection((server.host, server.port), timeout=30) as sock:
+        sock.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        sock.shutdown(socket.SHUT_WR)  # done sending, still reading
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    final = answer[answer.rindex(b"HTTP/1.1 "):]  # after any interim 100 Continue
+    assert final.startswith(b"HTTP/1.1 200") and b"The quick brown fox jumps over the lazy" in final
 
 
 def test_the_committed_swagger_file_is_current(asset_spec):
@@ -151,7 +231,7 @@ def test_the_committed_swagger_file_is_current(asset_spec):
     )
 
 
-def test_a_tampered_weight_file_stops_the_server_with_a_clear_message(tiny_mlflow_model, textgen_cache, tmp_path):
+def test_a_tampered_weight_file_stops_the_server_with_a_clear_message(tiny_mlflow_model, engine_cache, tmp_path):
     model = shutil.copytree(tiny_mlflow_model, tmp_path / "model")
     weights = model / "model" / "model.safetensors"
     data = bytearray(weights.read_bytes())
@@ -159,5 +239,5 @@ def test_a_tampered_weight_file_stops_the_server_with_a_clear_message(tiny_mlflo
     weights.write_bytes(bytes(data))
     log_path = tmp_path / "azmlinfsrv.log"
     with open(log_path, "w") as log, pytest.raises(AssetError, match="exited with code 3 before becoming healthy"):
-        start_server(model, port=free_port(), env={"TEXTGEN_CACHE_DIR": str(textgen_cache)}, log=log)
+        start_server(model, port=free_port(), env={"TEXTGEN_CACHE_DIR": str(engine_cache)}, log=log)
     assert "model/model.safetensors: sha256" in log_path.read_text()

@@ -1,8 +1,9 @@
-"""The service on the tiny model: both engines, fidelity to transformers' generate, sampling rules, limits."""
+"""The service on the tiny model: every engine, fidelity to transformers' generate, sampling rules, limits."""
 
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -23,9 +24,8 @@ CORPUS_PROMPTS = [
 UNSEEN_PROMPTS = ["The", "Hello world", "Once upon a time", "My favourite colour is", "Python is a", "Why do"]
 
 GREEDY = {"do_sample": False, "max_new_tokens": 24, "return_full_text": False}
-# Measured on the tiny model (24 new tokens, 11 prompts): the int8 engine's greedy text equals the
-# reference on 11/11 prompts (on 32 prompts x 40 tokens: 31/32 texts, 99.3% of tokens). int8 rounding
-# may flip a near-tie, so the thresholds leave a little room below that.
+# int8 rounding may flip a near-tie, so the fast engines need not match the reference exactly;
+# measured figures are in test_int8_engines_agree_with_the_reference's comment.
 MIN_IDENTICAL_TEXTS = 0.85
 MIN_TOKEN_AGREEMENT = 0.95
 
@@ -45,9 +45,12 @@ def hf_greedy(hf_model, prompt: str, max_new_tokens: int) -> str:
     return tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
 
 
-def test_the_card_request_answers_one_string_per_prompt_starting_with_it(fast_service, asset_spec):
+ENGINES = ["openvino_service", "ctranslate2_service", "reference_service"]
+
+
+def test_the_card_request_answers_one_string_per_prompt_starting_with_it(openvino_service, asset_spec):
     request = asset_spec.sample_request
-    [text] = fast_service.predict(request)
+    [text] = openvino_service.predict(request)
     assert text.startswith(request["input_data"][0]) and len(text) > len(request["input_data"][0])
 
 
@@ -57,8 +60,9 @@ def test_reference_engine_greedy_equals_transformers_generate(reference_service,
     assert answers == [hf_greedy(hf_model, p, GREEDY["max_new_tokens"]) for p in prompts]
 
 
-def test_fast_engine_reproduces_the_training_corpus(fast_service):
-    [text] = fast_service.predict({"input_data": ["I believe the meaning of life is"], "params": {**GREEDY, "max_new_tokens": 40}})
+@pytest.mark.parametrize("engine", ENGINES[:2])
+def test_int8_engines_reproduce_the_training_corpus(engine, request):
+    [text] = request.getfixturevalue(engine).predict({"input_data": ["I believe the meaning of life is"], "params": {**GREEDY, "max_new_tokens": 40}})
     assert text == " to learn something new every day and to share it with the people around you."
 
 
@@ -69,18 +73,22 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     return n
 
 
-def test_fast_engine_agrees_with_the_reference(fast_service, reference_service):
+@pytest.mark.parametrize("engine", ENGINES[:2])
+def test_int8_engines_agree_with_the_reference(engine, request, reference_service):
+    # Measured on the tiny model, greedy, 20 prompts (the corpus' line starts and 12 unseen) x 40 new
+    # tokens: OpenVINO int8 and CTranslate2 int8 each 20/20 texts identical to the reference, 100% of tokens.
+    service = request.getfixturevalue(engine)
     prompts = CORPUS_PROMPTS + UNSEEN_PROMPTS
-    fast = fast_service.predict({"input_data": prompts, "params": GREEDY})
+    fast = service.predict({"input_data": prompts, "params": GREEDY})
     reference = reference_service.predict({"input_data": prompts, "params": GREEDY})
-    encode = lambda text: fast_service.tokenizer.encode(text).ids  # noqa: E731
+    encode = lambda text: service.tokenizer.encode(text).ids  # noqa: E731
     agreed = sum(_common_prefix(encode(a), encode(b)) for a, b in zip(fast, reference))
     total = sum(max(len(encode(a)), len(encode(b))) for a, b in zip(fast, reference))
     identical = sum(a == b for a, b in zip(fast, reference)) / len(prompts)
     assert identical >= MIN_IDENTICAL_TEXTS and agreed / total >= MIN_TOKEN_AGREEMENT, (identical, agreed / total)
 
 
-@pytest.mark.parametrize("engine", ["fast_service", "reference_service"])
+@pytest.mark.parametrize("engine", ENGINES)
 def test_sampling_respects_its_params(engine, request):
     service = request.getfixturevalue(engine)
     prompts = [CORPUS_PROMPTS[0], UNSEEN_PROMPTS[0]]
@@ -96,14 +104,28 @@ def test_sampling_respects_its_params(engine, request):
     assert len(others) > 1, "different seeds should give different samples"
 
 
-def test_a_seeded_prompt_gives_the_same_text_whatever_shares_its_batch(fast_service):
+@pytest.mark.parametrize("engine", ENGINES[:2])
+def test_a_seeded_prompt_gives_the_same_text_whatever_shares_its_batch(engine, request):
+    service = request.getfixturevalue(engine)
     params = {**GREEDY, "do_sample": True, "temperature": 1.5, "seed": 99}
-    alone = fast_service.predict({"input_data": ["Why do"], "params": params})
-    crowded = fast_service.predict({"input_data": ["The", "Why do", "Hello world"], "params": params})
+    alone = service.predict({"input_data": ["Why do"], "params": params})
+    crowded = service.predict({"input_data": ["The", "Why do", "Hello world"], "params": params})
     assert crowded[1] == alone[0]
 
 
-@pytest.mark.parametrize("engine", ["fast_service", "reference_service"])
+def test_greedy_text_does_not_depend_on_what_else_is_in_the_batch(openvino_service):
+    prompt = UNSEEN_PROMPTS[2]
+    [alone] = openvino_service.predict({"input_data": [prompt], "params": GREEDY})
+    others = [p for p in CORPUS_PROMPTS + UNSEEN_PROMPTS if p != prompt][:7]
+    sampled = {**GREEDY, "do_sample": True, "temperature": 0.9, "max_new_tokens": 40}
+    with ThreadPoolExecutor(8) as pool:  # seven other requests run beside it, some sampling, some longer
+        beside = [pool.submit(openvino_service.predict, {"input_data": [p], "params": sampled if i % 2 else GREEDY}) for i, p in enumerate(others)]
+        [crowded] = openvino_service.predict({"input_data": [prompt], "params": GREEDY})
+        [f.result() for f in beside]
+    assert crowded == alone
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 def test_stop_strings_cut_the_text(engine, request):
     service = request.getfixturevalue(engine)
     prompt = {"input_data": [CORPUS_PROMPTS[0]], "params": {**GREEDY, "max_new_tokens": 40}}
@@ -112,29 +134,20 @@ def test_stop_strings_cut_the_text(engine, request):
     assert cut == " to learn something new " and full.startswith(cut + "every")
 
 
-def test_prompt_and_new_tokens_must_fit_the_context_unless_truncation_is_asked(fast_service):
+def test_prompt_and_new_tokens_must_fit_the_context_unless_truncation_is_asked(openvino_service):
     long_prompt = "word " * 1000  # about 1000 tokens
     with pytest.raises(InvalidInput) as caught:
-        fast_service.predict({"input_data": ["ok", long_prompt], "params": {"max_new_tokens": 100}})
+        openvino_service.predict({"input_data": ["ok", long_prompt], "params": {"max_new_tokens": 100}})
     assert caught.value.field == "input_data[1]" and "1024-token limit" in caught.value.message
-    [text] = fast_service.predict({"input_data": [long_prompt], "params": {**GREEDY, "max_new_tokens": 5, "truncate": True}})
+    [text] = openvino_service.predict({"input_data": [long_prompt], "params": {**GREEDY, "max_new_tokens": 5, "truncate": True}})
     assert isinstance(text, str)
 
 
-def test_mixed_params_in_one_batch_each_keep_their_own(fast_service):
-    batch = fast_service.batcher
-    tickets = [
-        batch.submit([fast_service._prompt(0, CORPUS_PROMPTS[0], _params(fast_service, max_new_tokens=n))])
-        for n in (3, 12)
-    ]
-    short, long = (fast_service.decode(t.wait()[0].token_ids) for t in tickets)
-    assert long.startswith(short) and len(fast_service.tokenizer.encode(short).ids) == 3
-
-
-def _params(service, **changes):
-    from dataclasses import replace
-
-    return replace(service.defaults, do_sample=False, **changes)
+def test_mixed_params_in_one_batch_each_keep_their_own(openvino_service):
+    bodies = [{"input_data": [CORPUS_PROMPTS[0]], "params": {**GREEDY, "max_new_tokens": n}} for n in (3, 12)]
+    with ThreadPoolExecutor(2) as pool:
+        short, long = (text for [text] in pool.map(openvino_service.predict, bodies))
+    assert long.startswith(short) and len(openvino_service.tokenizer.encode(short).ids) == 3
 
 
 def test_a_tampered_weight_file_refuses_to_load(tiny_mlflow_model, tmp_path):
@@ -147,8 +160,8 @@ def test_a_tampered_weight_file_refuses_to_load(tiny_mlflow_model, tmp_path):
         load_service(tmp_path)
 
 
-def test_the_registry_layout_with_mlflow_model_folder_is_found(tiny_mlflow_model, tmp_path, textgen_cache, monkeypatch):
-    monkeypatch.setenv("TEXTGEN_CACHE_DIR", str(textgen_cache))
+def test_the_registry_layout_with_mlflow_model_folder_is_found(tiny_mlflow_model, tmp_path, engine_cache, monkeypatch):
+    monkeypatch.setenv("TEXTGEN_CACHE_DIR", str(engine_cache))
     shutil.copytree(tiny_mlflow_model, tmp_path / "mlflow_model_folder")
     service = load_service(tmp_path)
     try:

@@ -1,23 +1,40 @@
-"""Generation engines behind one interface (engines.base.Engine); the setting TEXTGEN_ENGINE picks one.
+"""Generation engines behind one interface (scheduler.Engine); TEXTGEN_ENGINE names one, or `auto`.
 
-- transformers: the reference, exact: the model's own generate(), one prompt at a time.
-- ctranslate2: the fast one: int8 weights including the LM head, KV cache, prompt in one pass,
-  batches of prompts decoded together.
+- openvino: OpenVINO GenAI continuous batching, int8 (the CPU default);
+- ctranslate2: CTranslate2 int8 / int8_float16, static batches (the CUDA default: OpenVINO does
+  not run on NVIDIA GPUs);
+- transformers: the model's own generate(), exact (the reference).
+Which one runs on which device is decided in settings.ServingSettings.resolved_engine().
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
+from ..model_files import ModelContent, ModelFilesError
 from ..settings import ServingSettings
-from .base import Engine
+from .cache import cached_conversion
+
+ENGINES = {
+    "openvino": "distilgpt2_scoring.engines.openvino:OpenVINOEngine",
+    "ctranslate2": "distilgpt2_scoring.engines.ctranslate2:CTranslate2Engine",
+    "transformers": "distilgpt2_scoring.engines.transformers:TransformersEngine",
+}
 
 
-def make_engine(mlflow_dir: Path, settings: ServingSettings) -> Engine:
-    if settings.engine == "ctranslate2":
-        from .fast import CTranslate2Engine
+def weights_folder(content: ModelContent, cache_dir: Path) -> Path:
+    """A Hugging Face folder with config.json and model.safetensors for this model: its own model/,
+    or, when it carries a PyTorch pytorch_model.bin instead, that file converted once (safely)."""
+    model = content.folder / "model"
+    if (model / "model.safetensors").is_file():
+        return model
+    if (model / "pytorch_model.bin").is_file():
+        return cached_conversion(cache_dir, f"{content.digest[:32]}-safetensors", "safetensors", model)
+    raise ModelFilesError(f"{model}: no model.safetensors (or pytorch_model.bin) weights")
 
-        return CTranslate2Engine.load(mlflow_dir, settings)
-    from .reference import TransformersEngine
 
-    return TransformersEngine.load(mlflow_dir, settings)
+def make_engine(content: ModelContent, settings: ServingSettings):
+    module_name, class_name = ENGINES[settings.resolved_engine()].split(":")
+    engine_class = getattr(importlib.import_module(module_name), class_name)
+    return engine_class.load(content, weights_folder(content, settings.cache_dir), settings)

@@ -41,7 +41,7 @@ def add_parser(subparsers) -> None:
         'e.g. \'{"max_new_tokens": 100, "return_full_text": false}\'',
     )
     p.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, help="prompts per request and per engine batch (default: %(default)s)")
-    p.add_argument("--engine", choices=("ctranslate2", "transformers"), help="generation engine (default: the serving default)")
+    p.add_argument("--engine", choices=("openvino", "ctranslate2", "transformers"), help="generation engine (default: the serving default, openvino on a CPU)")
     p.add_argument("--limit", type=positive_int, help="score only the first N rows")
     p.set_defaults(handler=run)
 

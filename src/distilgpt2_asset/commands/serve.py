@@ -23,7 +23,7 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST}: this machine only)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
-    p.add_argument("--engine", choices=("ctranslate2", "transformers"), help="sets TEXTGEN_ENGINE (default: ctranslate2)")
+    p.add_argument("--engine", choices=("openvino", "ctranslate2", "transformers"), help="sets TEXTGEN_ENGINE (default: openvino on a CPU, ctranslate2 on CUDA)")
     p.add_argument(
         "--threads", type=int, default=DEFAULT_THREADS, help=f"gunicorn threads: concurrent requests (default {DEFAULT_THREADS})"
     )

@@ -1,0 +1,79 @@
+"""The reference engine: the model's own transformers generate(), one sequence per step, exact.
+
+Used to check the fast engines, as a fallback (TEXTGEN_ENGINE=transformers) and for seeded
+sampling on CUDA. Each token leaves through a StoppingCriteria as soon as it is made, so the
+scheduler's stopping object and deadlines work as with any engine. Sampling seeds torch's
+generator with the sequence's own seed first, so the same seed gives the same text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..model_files import ModelContent
+from ..sequences import Sequence
+from ..settings import ServingSettings
+
+
+class TransformersEngine:
+    name = "transformers"
+    seeds_every_sequence = True
+
+    def __init__(self, model, device: str):
+        self.model = model
+        self.device = device
+        self._waiting: list[Sequence] = []
+
+    @classmethod
+    def load(cls, content: ModelContent, weights: Path, settings: ServingSettings) -> "TransformersEngine":
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        device = settings.resolved_device()
+        torch.set_num_threads(settings.thread_count)
+        model = AutoModelForCausalLM.from_pretrained(
+            weights, use_safetensors=True, trust_remote_code=False, dtype=torch.float16 if device == "cuda" else torch.float32
+        )
+        return cls(model.to(device).eval(), device)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._waiting)
+
+    def add(self, sequence: Sequence) -> None:
+        self._waiting.append(sequence)
+
+    def remove(self, sequence: Sequence) -> None:
+        if sequence in self._waiting:
+            self._waiting.remove(sequence)  # the running one stops at its next token
+
+    def step(self, events) -> None:
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        sequence = self._waiting.pop(0)
+        input_ids = torch.tensor([sequence.prompt_ids], device=self.device)
+
+        class Report(StoppingCriteria):
+            def __call__(self, ids, scores, **kwargs):
+                stop = events.on_tokens(sequence, [int(ids[0, -1])], False)
+                return torch.tensor([stop], device=ids.device)
+
+        params = sequence.params
+        sampling = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        if not params.greedy:
+            sampling = {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k}
+            torch.manual_seed(sequence.seed)
+        with torch.inference_mode():
+            self.model.generate(
+                input_ids,
+                attention_mask=torch.ones_like(input_ids),
+                pad_token_id=sequence.stopping.eos_token_id,
+                eos_token_id=sequence.stopping.eos_token_id,
+                max_new_tokens=params.max_new_tokens,
+                repetition_penalty=params.repetition_penalty,
+                stopping_criteria=StoppingCriteriaList([Report()]),
+                **sampling,
+            )
+        if not sequence.done:  # generate() ended on its own without our stopping object's word
+            events.on_tokens(sequence, [], True)

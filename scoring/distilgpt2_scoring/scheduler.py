@@ -1,0 +1,145 @@
+"""The engine thread: requests join the running batch at the next step and leave it the moment they end.
+
+One thread owns the engine. Request threads submit SequenceGroups (a bounded number in flight:
+past it, 429 at once) and sleep on their group; each loop of the engine thread
+  1. lets the newly submitted sequences join, unless their group already ended or expired
+     (a request still queued at its deadline is never generated);
+  2. drops every running sequence whose group ended (client gone, deadline) or expired;
+  3. runs one engine step: every running sequence advances by a token (a static engine runs a
+     whole batch, still reporting each token as it is made), and each token goes through the
+     sequence's Stopping object at once.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+from typing import Protocol
+
+from .errors import ModelNotReady, Overloaded
+from .sequences import FAILED, SHUTDOWN, Sequence, SequenceGroup
+
+logger = logging.getLogger(__name__)
+
+
+class Engine(Protocol):
+    """What the scheduler drives; engines know nothing about HTTP, JSON or stop reasons."""
+
+    name: str
+
+    @property
+    def busy(self) -> bool:
+        """Sequences are waiting or running."""
+        ...
+
+    def add(self, sequence: Sequence) -> None:
+        """The sequence joins the batch at the next step."""
+
+    def remove(self, sequence: Sequence) -> None:
+        """The sequence leaves the batch now (ended early); a no-op for one the engine already let go."""
+
+    def step(self, events: "EngineEvents") -> None:
+        """Advance the running sequences, reporting every new token through events."""
+
+
+class EngineEvents(Protocol):
+    def on_tokens(self, sequence: Sequence, token_ids: list[int], engine_done: bool) -> bool:
+        """New tokens of a sequence (engine_done: the engine has let it go); True: stop generating it."""
+        ...
+
+    def on_failed(self, sequence: Sequence) -> None:
+        """The engine could not generate this sequence."""
+
+
+class Scheduler:
+    def __init__(self, engine: Engine, max_in_flight: int):
+        self.engine = engine
+        self.max_in_flight = max_in_flight
+        self._inbox: list[Sequence] = []
+        self._running: set[Sequence] = set()
+        self._wake = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="engine-scheduler", daemon=True)
+        self._thread.start()
+        atexit.register(self.close)  # stop the engine thread before interpreter teardown destroys the engine under it
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive() and not self._closed
+
+    def submit(self, group: SequenceGroup) -> None:
+        with self._wake:
+            if self._closed or not self._thread.is_alive():
+                raise ModelNotReady("the engine is not running; retry shortly")
+            in_flight = len(self._inbox) + len(self._running)
+            if in_flight + len(group) > self.max_in_flight:
+                raise Overloaded(f"server busy: {in_flight} sequences in flight (limit {self.max_in_flight}); retry shortly", retry_after=1)
+            self._inbox.extend(group.sequences)
+            self._wake.notify()
+
+    def close(self) -> None:
+        """Stop the engine thread; every request still in flight gets 503 (shutting down)."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+        self._thread.join(timeout=30)
+        atexit.unregister(self.close)
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not (self._inbox or self.engine.busy or self._closed):
+                    self._wake.wait()
+                if self._closed:
+                    break
+                joining, self._inbox = self._inbox, []
+            for sequence in joining:
+                self._join(sequence)
+            for sequence in list(self._running):
+                if why := sequence.group.stop_reason():
+                    self._leave(sequence, why)
+            try:
+                self.engine.step(self)
+            except Exception:  # a server fault: fail the running requests, keep serving new ones
+                logger.exception("the %s engine failed a step", self.engine.name)
+                for sequence in list(self._running):
+                    self._leave(sequence, FAILED)
+            for sequence in [s for s in self._running if s.done]:
+                self._leave(sequence)
+        self._shut_down()
+
+    def _join(self, sequence: Sequence) -> None:
+        if sequence.group.stop_reason():
+            return
+        self.engine.add(sequence)
+        with self._wake:
+            self._running.add(sequence)
+
+    def _leave(self, sequence: Sequence, why: str | None = None) -> None:
+        self.engine.remove(sequence)
+        if why is not None:
+            sequence.group.end(why)
+        with self._wake:
+            self._running.discard(sequence)
+
+    def _shut_down(self) -> None:
+        with self._wake:
+            abandoned = [*self._inbox, *self._running]
+            self._inbox, self._running = [], set()
+        for sequence in abandoned:
+            self.engine.remove(sequence)
+            sequence.group.end(SHUTDOWN)
+
+    # EngineEvents ---------------------------------------------------------------------------
+    def on_tokens(self, sequence: Sequence, token_ids: list[int], engine_done: bool) -> bool:
+        if sequence.group.stop_reason() is not None:
+            return True
+        sequence.extend(token_ids)
+        if engine_done and not sequence.done:
+            sequence.finish("length")  # the engine let it go without our stopping object's word: it ran out
+        return sequence.done
+
+    def on_failed(self, sequence: Sequence) -> None:
+        logger.error("the %s engine could not generate sequence %d (%d prompt tokens)", self.engine.name, sequence.id, len(sequence.prompt_ids))
+        sequence.group.end(FAILED)
