@@ -208,15 +208,19 @@ class Backend(ABC):
 
     @abstractmethod
     def evaluate(
-        self, model: ModelInfo, data: Path | None = None, rows: int | None = None, params: dict | None = None
+        self, model: ModelInfo, data: Path | None = None, rows: int | None = None, params: dict | None = None,
+        instance_type: str | None = None,
     ) -> EvaluationReport:
-        """Text-generation metrics of the model (data and params: local only; rows: the first N)."""
+        """Text-generation metrics of the model (data and params: local only; rows: the first N;
+        instance_type: the job's SKU, checked by pick_sku on both backends; None: pick_sku's)."""
 
     @abstractmethod
     def finetune(
-        self, model: ModelInfo, train: Path | None = None, validation: Path | None = None, epochs: int | None = None
+        self, model: ModelInfo, train: Path | None = None, validation: Path | None = None, epochs: int | None = None,
+        instance_type: str | None = None,
     ) -> FinetuneRun:
-        """The model finetuned for text classification (train None: the shipped sample data)."""
+        """The model finetuned for text classification (train None: the shipped sample data;
+        instance_type: the job's SKU, checked by pick_sku on both backends; None: pick_sku's)."""
 
     @abstractmethod
     def register(self, run: FinetuneRun) -> ModelInfo:
