@@ -207,6 +207,16 @@ def test_a_changed_property_is_refused(asset_root, tiny_mlflow_model, registry, 
     assert len(registry.models.sent) == 1
 
 
+def test_a_new_property_is_refused_like_changed_content(asset_root, tiny_mlflow_model, registry, capsys):
+    # The az ml CLI reference: only the description and tags of a registered model can be updated.
+    publish_to_azure(capsys, tiny_mlflow_model)
+    edit_spec(asset_root, lambda spec: spec["properties"].update({"evaluation-dataset": "cnn_dailymail"}))
+    code, out, err = publish_to_azure(capsys, tiny_mlflow_model)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "new property evaluation-dataset 'cnn_dailymail'" in err and "bump `version` in spec.yaml" in err
+    assert len(registry.models.sent) == 1
+
+
 def test_a_version_published_by_other_tools_is_not_overwritten(asset_root, tiny_mlflow_model, registry, capsys):
     registry.models.stored[("distilgpt2", "15")] = Model(
         name="distilgpt2", version="15", type="mlflow_model", path="azureml://elsewhere", tags={}, properties={}

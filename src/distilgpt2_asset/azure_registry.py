@@ -104,9 +104,9 @@ class AzureRegistry:
             return self.client.models.create_or_update(model_entity(payload, folder))
 
     def update(self, existing: Model, update: MetadataUpdate) -> Model:
-        """Metadata only: the version keeps its uploaded files (its path is already in the registry)."""
+        """Tags and description only, all a registered version lets you update: it keeps its files
+        (its path is already in the registry) and its properties as they are."""
         existing.tags = update.tags
-        existing.properties = update.properties
         existing.description = update.description
         with self._errors():
             return self.client.models.create_or_update(existing)
