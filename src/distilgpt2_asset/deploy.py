@@ -377,18 +377,20 @@ def dry_run_requests(plan: DeploymentPlan, workspace: Workspace | None, location
 # submit -----------------------------------------------------------------------------------------
 
 
-def submit(plan: DeploymentPlan, client: Any, log: Callable[[str], None] = print) -> Any:
+def submit(plan: DeploymentPlan, client: Any, log: Callable[[str], None] = print, where: str = "Azure ML") -> Any:
     """Create the endpoint (unless it exists), the deployment, then route all traffic to it.
 
     The requests are those of `dry_run_requests`; an endpoint that already exists is kept as Azure
-    returns it (its auth mode, tags, other deployments) and only its traffic changes.
+    returns it (its auth mode, tags, other deployments) and only its traffic changes. where: the
+    workspace, as failures name it.
     """
-    from azure.ai.ml.exceptions import MlException
-    from azure.core.exceptions import AzureError, ResourceNotFoundError
+    from azure.core.exceptions import ResourceNotFoundError
+
+    from .azure_errors import WORKSPACE_ROLE, azure_errors
 
     endpoints, deployments = client.online_endpoints, client.online_deployments
     name, deployment_name = plan.endpoint.name, plan.deployment.name
-    try:
+    with azure_errors(where, WORKSPACE_ROLE):
         try:
             endpoint = endpoints.get(name)
             log(f"endpoint {name} exists; adding deployment {deployment_name}")
@@ -402,5 +404,3 @@ def submit(plan: DeploymentPlan, client: Any, log: Callable[[str], None] = print
         endpoint.traffic = {deployment_name: 100}
         log(f"routing all traffic of {name} to {deployment_name}")
         return endpoints.begin_create_or_update(endpoint).result()
-    except (AzureError, MlException) as exc:
-        raise AssetError(f"Azure ML: {_one_line(exc)}") from None

@@ -208,6 +208,27 @@ def test_azure_errors_become_one_line(azure, asset_spec):
         backend.invoke(endpoint, asset_spec.sample_request)
 
 
+@pytest.mark.parametrize(
+    "error, expected",
+    [
+        (HttpResponseError, r"^Azure ML workspace 'ws' refused this identity \(HTTP 403\): signed in, but without "
+                            r"permission; it needs the AzureML Data Scientist role on the workspace$"),
+        (ResourceNotFoundError, r"^Azure ML workspace 'ws' not found, or not visible to this identity$"),
+    ],
+)
+def test_a_refused_or_missing_workspace_is_told_apart_from_a_missing_sign_in(azure, error, expected):
+    backend, client, _ = azure
+    failure = error("The client does not have authorization")
+    failure.status_code = 403 if error is HttpResponseError else 404
+
+    def refuse(job):
+        raise failure
+
+    client.jobs_create_or_update = refuse
+    with pytest.raises(AssetError, match=expected):
+        backend.evaluate(backend.find_model())
+
+
 def test_evaluation_submits_the_pipeline_sized_from_the_evaluation_allow_list(azure):
     backend, client, _ = azure
     model = backend.find_model()

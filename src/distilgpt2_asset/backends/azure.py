@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+from ..azure_errors import WORKSPACE_ROLE, azure_errors
 from ..azure_workspace import Workspace, ml_client
 from ..errors import AssetError
 from ..paths import home
@@ -68,7 +68,7 @@ class AzureBackend(Backend):
             plan.deployment.model = model.uri  # a finetuned classifier, after the checks (see Backend.plan)
         endpoint = Endpoint(plan.endpoint.name, plan.deployment.name, model, instance_type, "")
         self.endpoints.append(endpoint)  # before submit: close() also removes a half-made endpoint
-        submit(plan, self.client)
+        submit(plan, self.client, where=f"Azure ML workspace {self.workspace.workspace_name!r}")
         with self._errors():
             endpoint.scoring_uri = self.client.online_endpoints.get(plan.endpoint.name).scoring_uri
         return endpoint
@@ -194,16 +194,8 @@ class AzureBackend(Backend):
             self.client.jobs.download(job, download_path=folder, output_name=output)
         return folder / NAMED_OUTPUTS / output
 
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        from azure.ai.ml.exceptions import MlException
-        from azure.core.exceptions import AzureError
-
-        try:
-            yield
-        except (AzureError, MlException) as exc:
-            first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-            raise AssetError(f"Azure ML workspace {self.workspace.workspace_name!r}: {first}") from None
+    def _errors(self):
+        return azure_errors(f"Azure ML workspace {self.workspace.workspace_name!r}", WORKSPACE_ROLE)
 
 
 def finetuned_properties(base_properties: dict[str, str], output: Path | None) -> dict[str, str]:

@@ -68,7 +68,7 @@ def run(args) -> int:
     if args.dry_run:
         print(json.dumps(dry_run_requests(plan, workspace, args.location), indent=2))
         return 0
-    submit(plan, ml_client(workspace))
+    submit(plan, ml_client(workspace), where=f"Azure ML workspace {workspace.workspace_name!r}")
     print(
         f"deployed {spec.name} {spec.version} ({origin}) to {plan.endpoint.name}/{plan.deployment.name}; try:\n"
         f"  az ml online-endpoint invoke --name {plan.endpoint.name} --request-file jobs/deploy/sample-request.json"
