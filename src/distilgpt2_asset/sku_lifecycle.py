@@ -72,13 +72,13 @@ class GpuRuntime:
 INFERENCE_RUNTIME = GpuRuntime("scoring/'s CTranslate2 engine (int8_float16 on CUDA)", minimum=CTRANSLATE2_CUDA_MINIMUM)
 
 
-@lru_cache(maxsize=None)
 def training_runtime() -> GpuRuntime | None:
     """The torch build environments/training/conda.yml installs; None when the checkout has no such file."""
     path = asset_root() / TRAINING_CONDA
     return torch_runtime(path) if path.is_file() else None
 
 
+@lru_cache(maxsize=None)
 def torch_runtime(conda_file: Path) -> GpuRuntime:
     """The GPUs the torch wheel pinned in a conda file runs on (its CUDA build, from the local label)."""
     from packaging.requirements import Requirement

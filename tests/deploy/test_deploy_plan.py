@@ -217,6 +217,16 @@ def test_cli_says_which_model_it_serves(capsys, asset_spec, flags, served, origi
     ]
 
 
+def test_cli_model_from_set_is_kept_and_cannot_be_combined_with_model_registry(capsys):
+    assert main(["deploy", "--dry-run", "--set", "model=azureml:distilgpt2:15"]) == 0
+    captured = capsys.readouterr()
+    deployment = next(r for r in json.loads(captured.out) if r["step"] == "create deployment")
+    assert deployment["body"]["properties"]["model"] == "distilgpt2:15"  # the loader drops "azureml:"
+    assert captured.err.startswith("model: distilgpt2:15, as --set model= names it\n")
+    assert main(["deploy", "--dry-run", "--model-registry", "x1", "--set", "model=azureml:distilgpt2:15"]) == 2
+    assert "--model-registry and --set model=... both choose the model" in capsys.readouterr().err
+
+
 def test_cli_refusal_is_one_line_and_exit_code_2(capsys):
     assert main(["deploy", "--dry-run", "--set", "instance_type=Standard_DS2_v2"]) == 2
     err = capsys.readouterr().err
