@@ -11,7 +11,7 @@ import json
 
 import pytest
 from azure.ai.ml.entities import Model
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
+from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError, ServiceRequestError
 
 from distilgpt2_asset import azure_registry
 from distilgpt2_asset.publish import COMMIT_PROPERTY, CONTENT_PROPERTY, MANIFEST_PROPERTY
@@ -207,6 +207,16 @@ def test_a_changed_property_is_refused(asset_root, tiny_mlflow_model, registry, 
     assert len(registry.models.sent) == 1
 
 
+def test_a_new_property_is_refused_like_changed_content(asset_root, tiny_mlflow_model, registry, capsys):
+    # The az ml CLI reference: only the description and tags of a registered model can be updated.
+    publish_to_azure(capsys, tiny_mlflow_model)
+    edit_spec(asset_root, lambda spec: spec["properties"].update({"evaluation-dataset": "cnn_dailymail"}))
+    code, out, err = publish_to_azure(capsys, tiny_mlflow_model)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "new property evaluation-dataset 'cnn_dailymail'" in err and "bump `version` in spec.yaml" in err
+    assert len(registry.models.sent) == 1
+
+
 def test_a_version_published_by_other_tools_is_not_overwritten(asset_root, tiny_mlflow_model, registry, capsys):
     registry.models.stored[("distilgpt2", "15")] = Model(
         name="distilgpt2", version="15", type="mlflow_model", path="azureml://elsewhere", tags={}, properties={}
@@ -233,7 +243,7 @@ def test_missing_credentials_are_one_line(asset_root, tiny_mlflow_model, monkeyp
     monkeypatch.setattr(azure_registry, "MLClient", lambda *a, **k: made.append(a))
     code, out, err = publish_to_azure(capsys, tiny_mlflow_model)
     assert code == 2 and out == "" and made == []
-    assert err.startswith("error: no Azure credentials:") and "azure/login" in err and err.count("\n") == 1
+    assert err.startswith("error: not signed in to Azure:") and "azure/login" in err and err.count("\n") == 1
 
 
 def test_a_registry_that_is_not_found_is_one_line(asset_root, tiny_mlflow_model, registry, capsys):
@@ -248,7 +258,21 @@ def test_a_forbidden_identity_is_one_line_naming_the_permission(asset_root, tiny
     forbidden.status_code = 403
     registry.models.get_error = forbidden
     code, _, err = publish_to_azure(capsys, tiny_mlflow_model)
-    assert code == 2 and "HTTP 403" in err and "registries/assets/write" in err and err.count("\n") == 1
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"error: Azure ML registry '{REGISTRY}' refused this identity (HTTP 403): signed in, but without permission")
+    assert "AzureML Registry User role" in err and "registries/assets/write" in err
+
+
+def test_a_signed_in_identity_whose_token_is_refused_is_not_told_to_sign_in(asset_root, tiny_mlflow_model, registry, capsys):
+    # azure-core raises ClientAuthenticationError for a 401 answer too: a token was sent (another
+    # tenant, an expired sign-in), so "no credentials, run az login" would be wrong.
+    refused = ClientAuthenticationError("InvalidAuthenticationTokenTenant")
+    refused.status_code = 401
+    registry.models.get_error = refused
+    code, _, err = publish_to_azure(capsys, tiny_mlflow_model)
+    assert code == 2 and err.count("\n") == 1 and "not signed in" not in err
+    assert err.startswith(f"error: Azure ML registry '{REGISTRY}' did not accept this identity's token (HTTP 401)")
+    assert "az account show" in err and "AzureML Registry User role" in err
 
 
 def test_a_failed_upload_creates_nothing_and_leaves_no_staging(asset_root, tiny_mlflow_model, registry, capsys):

@@ -1,9 +1,47 @@
 """spec.yaml carries every tag and property of the model card, read through AssetSpec."""
 
+import ast
+import json
+from pathlib import Path
+
 import pytest
 
 from distilgpt2_asset.errors import AssetError
-from distilgpt2_asset.spec import SkuSpec, load_spec
+from distilgpt2_asset.skus import per_field_minimum
+from distilgpt2_asset.spec import SCENARIOS, SkuSpec, load_spec
+
+CARD = json.loads((Path(__file__).parent / "data" / "distilgpt2-model-card-v15.json").read_text())
+
+
+def _card_dict(text: str) -> dict:
+    """The card shows model_specific_defaults as Python's repr of an ordered dict."""
+    return ast.literal_eval(text.removeprefix("ordereddict(").removesuffix(")"))
+
+
+def test_name_and_version_are_the_cards(asset_spec):
+    assert (asset_spec.name, asset_spec.version) == (CARD["name"], CARD["version"])
+
+
+def test_tags_are_the_cards_in_the_cards_order(asset_spec):
+    assert list(asset_spec.tags) == list(CARD["tags"])
+    for name, shown in CARD["tags"].items():
+        ours = asset_spec.tags[name]
+        if name == "model_specific_defaults":
+            assert list(ast.literal_eval(ours).items()) == list(_card_dict(shown).items())
+        else:
+            assert ours == shown, name  # lists compare in order
+
+
+def test_properties_are_the_cards_in_the_cards_order(asset_spec):
+    assert list(asset_spec.properties) == list(CARD["properties"])
+    assert asset_spec.string_properties() == CARD["properties"]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_each_min_sku_spec_is_the_per_field_minimum_of_the_cards_allow_list(scenario):
+    allow = CARD["tags"][f"{scenario}_compute_allow_list"]
+    assert str(per_field_minimum(allow)) == CARD["properties"][f"{scenario}-min-sku-spec"]
+    assert CARD["properties"][f"{scenario}-recommended-sku"].split(", ") == allow
 
 
 def test_identity_matches_the_model_card(asset_spec):
@@ -20,7 +58,7 @@ def test_identity_matches_the_model_card(asset_spec):
 
 def test_shared_compute_and_hidden_layers_scanned_are_set(asset_spec):
     assert asset_spec.tags["SharedComputeCapacityEnabled"] == ""
-    assert asset_spec.properties["SharedComputeCapacityEnabled"] is True
+    assert asset_spec.properties["SharedComputeCapacityEnabled"] == "True"
     assert asset_spec.tags["hiddenlayerscanned"] == ""
 
 
@@ -33,7 +71,7 @@ def test_model_specific_defaults_parse_to_booleans(asset_spec):
     [
         ("inference", "2|0|8|28", "Standard_DS3_v2", 49),
         ("evaluation", "4|0|28|56", "Standard_DS4_v2", 44),
-        ("finetune", "4|1|28|64", "Standard_NV12s_v3", 16),
+        ("finetune", "4|1|28|64", "Standard_NV12s_v3", 17),
     ],
 )
 def test_allow_lists_keep_the_cards_order_and_minimums(asset_spec, scenario, minimum, first, count):
@@ -59,7 +97,7 @@ def test_model_card_states_uses_bias_and_perplexities(asset_spec):
 def test_string_tags_turn_lists_into_json_arrays(asset_spec):
     tags = asset_spec.string_tags()
     assert tags["inference_compute_allow_list"].startswith('["Standard_DS3_v2", ')
-    assert asset_spec.string_properties()["SharedComputeCapacityEnabled"] == "true"
+    assert asset_spec.string_properties()["SharedComputeCapacityEnabled"] == "True"
 
 
 def test_sku_spec_parses_and_prints_the_pipe_format():

@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from distilgpt2_asset.spec import AssetSpec
-from distilgpt2_asset.validate import validate_asset, validate_spec, validate_yaml_file
+from distilgpt2_asset.validate import lifecycle_warnings, validate_asset, validate_spec, validate_yaml_file
 
 
 def broken(spec, change):
@@ -146,3 +147,67 @@ def test_cli_lists_problems_and_exits_non_zero(asset_copy):
     assert result.returncode == 1
     assert "[min-sku-spec] finetune-min-sku-spec is 4|1|28|176" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+# azure.ai.ml's own pre-submit validation, and the SKUs' lifecycle --------------------------------
+
+EVALUATION_JOB = REPO_ROOT / "jobs" / "evaluate-model-text-generation.yml"
+
+
+def _job_copy(tmp_path, change) -> Path:
+    """The evaluation pipeline with a change, beside a copy of the folder its paths point into."""
+    shutil.copytree(REPO_ROOT / "jobs" / "evaluation", tmp_path / "evaluation")
+    data = yaml.safe_load(EVALUATION_JOB.read_text())
+    change(data)
+    path = tmp_path / EVALUATION_JOB.name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_a_job_the_sdk_would_refuse_is_reported_with_its_file_and_yaml_path(asset_spec, tmp_path):
+    path = _job_copy(tmp_path, lambda d: d.pop("settings"))
+    problems = validate_yaml_file(path, asset_spec)
+    assert [str(p) for p in problems] == [f"[azure-presubmit] {path}: jobs.prepare_data.compute: Compute not set"]
+
+
+def test_a_deployment_the_sdk_would_refuse_is_reported_with_its_yaml_path(asset_spec, tmp_path):
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "score.py").write_text("def init(:\n")
+    path = tmp_path / "deployment.yml"
+    path.write_text(DEPLOYMENT.format(sku="Standard_F8s_v2") + "code_configuration:\n  code: code\n  scoring_script: score.py\n")
+    [problem] = validate_yaml_file(path, asset_spec)
+    assert problem.rule == "azure-presubmit"
+    assert problem.message.startswith(f"{path}: code_configuration.scoring_script: Failed to submit deployment blue")
+
+
+def test_a_retired_sku_in_a_job_is_refused_with_its_date_and_the_nearest_live_sku(asset_spec, tmp_path):
+    path = _job_copy(tmp_path, lambda d: d["jobs"]["evaluate"]["inputs"].update(instance_type="Standard_NC12s_v3"))
+    [problem] = validate_yaml_file(path, asset_spec)
+    assert problem.rule == "sku-lifecycle"
+    assert problem.message == (
+        f"{path}: Standard_NC12s_v3 was retired on 2025-09-30; "
+        "the nearest live SKU of the evaluation allow-list is Standard_NC48ads_A100_v4"
+    )
+
+
+def test_an_announced_retirement_in_a_job_is_a_warning_not_a_problem(asset_spec):
+    warnings = []
+    assert validate_yaml_file(EVALUATION_JOB, asset_spec, warnings) == []
+    assert [str(w) for w in warnings] == [
+        f"[sku-lifecycle] {EVALUATION_JOB}: Standard_DS4_v2: retirement announced for 2028-05-01"
+    ]
+
+
+def test_retired_skus_the_card_lists_are_warnings_and_the_lists_stay_as_published(asset_spec):
+    warnings = lifecycle_warnings(asset_spec)
+    assert validate_spec(asset_spec) == []
+    retired = [w.message for w in warnings if "was retired" in w.message]
+    assert "finetune_compute_allow_list: Standard_NV12s_v3 was retired on 2026-09-30 (kept as the card lists it; never picked)" in retired
+    assert sum("Standard_NC6s_v3 was retired on 2025-09-30" in m for m in retired) == 3  # in all three lists
+    assert "Standard_NV12s_v3" in asset_spec.allow_list("finetune")
+
+
+def test_cli_lists_warnings_and_still_passes():
+    result = _validate_cli()
+    assert result.returncode == 0
+    assert "warning: [sku-lifecycle] finetune_compute_allow_list: Standard_NC24rs_v3 was retired on 2025-09-30" in result.stdout

@@ -3,7 +3,7 @@
 Signs in with azure-identity's DefaultAzureCredential (in GitHub Actions: azure/login with an
 OIDC federated credential, then the Azure CLI session; locally: `az login`), then uses
 MLClient(registry_name=...) for models.get / models.create_or_update. Every Azure failure
-becomes one AssetError line; nothing secret is printed.
+becomes one AssetError line (azure_errors); nothing secret is printed.
 """
 
 from __future__ import annotations
@@ -18,18 +18,12 @@ from typing import Any, Iterator
 
 from azure.ai.ml import MLClient
 from azure.ai.ml.entities import Model
-from azure.ai.ml.exceptions import MlException
-from azure.core.exceptions import (
-    AzureError,
-    ClientAuthenticationError,
-    HttpResponseError,
-    ResourceNotFoundError,
-    ServiceRequestError,
-)
+from azure.core.exceptions import ResourceNotFoundError
 from azure.identity import DefaultAzureCredential
 
 from distilgpt2_scoring.model_files import MLFLOW_SUBFOLDER
 
+from .azure_errors import REGISTRY_ROLE, azure_errors
 from .errors import AssetError
 from .publish import MetadataUpdate, Payload
 
@@ -38,11 +32,6 @@ from .publish import MetadataUpdate, Payload
 REGISTRY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,31}$")
 ARM_SCOPE = "https://management.azure.com/.default"
 UPLOAD_AS = MLFLOW_SUBFOLDER  # the folder name the published asset's files sit under
-NO_CREDENTIALS = (
-    "no Azure credentials: DefaultAzureCredential found none it could use "
-    "(environment, workload identity, managed identity, Azure CLI, ...); "
-    "in GitHub Actions run azure/login with OIDC before publishing, locally run `az login`"
-)
 
 
 def check_registry_name(name: str) -> str:
@@ -104,33 +93,15 @@ class AzureRegistry:
             return self.client.models.create_or_update(model_entity(payload, folder))
 
     def update(self, existing: Model, update: MetadataUpdate) -> Model:
-        """Metadata only: the version keeps its uploaded files (its path is already in the registry)."""
+        """Tags and description only, all a registered version lets you update: it keeps its files
+        (its path is already in the registry) and its properties as they are."""
         existing.tags = update.tags
-        existing.properties = update.properties
         existing.description = update.description
         with self._errors():
             return self.client.models.create_or_update(existing)
 
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        where = f"Azure ML registry {self.name!r}"
-        try:
-            yield
-        except ClientAuthenticationError:  # CredentialUnavailableError included
-            raise AssetError(NO_CREDENTIALS) from None
-        except ResourceNotFoundError:
-            raise AssetError(f"{where} not found, or not visible to this identity") from None
-        except HttpResponseError as exc:
-            if exc.status_code in (401, 403):
-                raise AssetError(
-                    f"{where} refused this identity (HTTP {exc.status_code}); give it a role on the registry with "
-                    "Microsoft.MachineLearningServices/registries/read, registries/assets/read and registries/assets/write"
-                ) from None
-            raise AssetError(f"{where}: HTTP {exc.status_code}: {_first_line(exc)}") from None
-        except ServiceRequestError as exc:
-            raise AssetError(f"cannot reach Azure for {where}: {_first_line(exc)}") from None
-        except (AzureError, MlException) as exc:  # e.g. azure.ai.ml's validation of the model folder
-            raise AssetError(f"{where}: {_first_line(exc)}") from None
+    def _errors(self):
+        return azure_errors(f"Azure ML registry {self.name!r}", REGISTRY_ROLE)
 
 
 @contextmanager
@@ -151,8 +122,3 @@ def _link_or_copy(source: str, target: str) -> None:
         os.link(source, target)
     except OSError:  # another file system
         shutil.copy2(source, target)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -20,7 +20,8 @@ from typing import Any, Callable
 
 from .azure_workspace import PLACEHOLDER_WORKSPACE, Workspace
 from .errors import AssetError
-from .skus import meets, sku_catalog
+from .sku_lifecycle import allow_listed, refusal, sku_status
+from .skus import canonical_sku, meets, sku_catalog
 from .spec import AssetSpec
 
 DEPLOY_DIR = Path("jobs") / "deploy"
@@ -39,6 +40,9 @@ MAX_REQUEST_TIMEOUT_MS = 180_000  # Azure's ceiling for request_settings.request
 AZURE_DEFAULT_TIMEOUT_MS = 5_000  # what Azure uses when request_settings leaves it out
 NO_CODE_ENGINE = "transformers"  # Azure's no-code MLflow scoring runs the transformers pipeline
 
+# Microsoft's public registry: the version the model card describes, made by Azure's own conversion.
+MICROSOFT_REGISTRY = "azureml"
+
 MODEL_REFERENCE = re.compile(
     r"^azureml://registries/(?P<registry>[^/]+)/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$"
     r"|^(?:azureml:)?(?P<ws_name>[^:/]+):(?P<ws_version>[^:/]+)$"  # the loader drops "azureml:"
@@ -48,6 +52,13 @@ MODEL_REFERENCE = re.compile(
 def model_reference(spec: AssetSpec, registry: str) -> str:
     """spec.yaml's name and version in a registry, as a deployment's `model`."""
     return f"azureml://registries/{registry}/models/{spec.name}/versions/{spec.version}"
+
+
+def model_origin(registry: str) -> str:
+    """What a deployment from this registry serves, in words."""
+    if registry == MICROSOFT_REGISTRY:
+        return f"the version Microsoft publishes (registry {MICROSOFT_REGISTRY}, as the model card shows)"
+    return f"your own version in registry {registry} (what `distilgpt2-asset publish --registry {registry}` uploaded)"
 
 
 def parse_overrides(pairs: list[str] | None) -> list[dict[str, str]]:
@@ -156,7 +167,9 @@ def _check_model(spec: AssetSpec, deployment: Any) -> None:
         )
 
 
-def _check_compute(spec: AssetSpec, deployment: Any) -> None:
+def _check_compute(spec: AssetSpec, deployment: Any) -> list[str]:
+    """The instance type: allow-listed, in the catalog, at least the minimum, live and runnable;
+    returns the notices to show (a retirement announced for later)."""
     sku = deployment.instance_type
     allow = {s.lower(): s for s in spec.allow_list("inference")}
     if not sku or sku.lower() not in allow:
@@ -164,17 +177,20 @@ def _check_compute(spec: AssetSpec, deployment: Any) -> None:
             f"instance_type {sku!r} is not in spec.yaml's inference_compute_allow_list "
             f"(default {spec.allow_list('inference')[0]})"
         )
-    catalog = {name.lower(): name for name in sku_catalog()}
-    if sku.lower() not in catalog:
+    name = canonical_sku(sku)
+    if name is None:
         raise AssetError(f"instance_type {sku} has no entry in model/sku_catalog.csv")
     minimum = spec.min_sku_spec("inference")
-    if not meets(catalog[sku.lower()], minimum):
-        have = sku_catalog()[catalog[sku.lower()]]
+    if not meets(name, minimum):
         raise AssetError(
-            f"instance_type {sku} ({have}) is below inference-min-sku-spec {minimum} (vCPUs|GPUs|memoryGB|tempDiskGB)"
+            f"instance_type {sku} ({sku_catalog()[name]}) is below inference-min-sku-spec {minimum} (vCPUs|GPUs|memoryGB|tempDiskGB)"
         )
+    status = sku_status(name, "inference")
+    if not status.usable:
+        raise AssetError(f"instance_type {refusal(status, 'inference', allow_listed(spec, 'inference'))}")
     if deployment.instance_count is None or deployment.instance_count < 1:
         raise AssetError(f"instance_count must be at least 1, got {deployment.instance_count}")
+    return [status.notice] if status.notice else []
 
 
 def _check_code(deployment: Any) -> None:
@@ -219,6 +235,7 @@ class DeploymentPlan:
     endpoint: Any  # ManagedOnlineEndpoint
     deployment: Any  # ManagedOnlineDeployment
     profile: ServingProfile
+    notices: list[str]  # worth knowing, not a refusal (e.g. a retirement announced for later)
 
 
 def plan_deployment(
@@ -229,15 +246,19 @@ def plan_deployment(
     deployment_file: Path | None = None,
     endpoint_name: str | None = None,
     deployment_name: str | None = None,
-    registry: str | None = None,
+    model_registry: str | None = None,
 ) -> DeploymentPlan:
-    """Load both YAMLs with the real loaders, apply overrides and spec defaults, check everything."""
+    """Load both YAMLs with the real loaders, apply overrides and spec defaults, check everything.
+    model_registry: where spec.yaml's version comes from (MICROSOFT_REGISTRY or the user's own);
+    None: the deployment YAML's model."""
     from azure.ai.ml import load_online_deployment, load_online_endpoint
 
     root = spec.path.parent
     deployment_overrides = list(overrides or [])
-    if registry:
-        deployment_overrides.append({"model": model_reference(spec, registry)})
+    if model_registry is not None:
+        from .azure_registry import check_registry_name
+
+        deployment_overrides.append({"model": model_reference(spec, check_registry_name(model_registry))})
     if endpoint_name:
         deployment_overrides.append({"endpoint_name": endpoint_name})
     if deployment_name:
@@ -256,11 +277,11 @@ def plan_deployment(
 
     _check_names(endpoint, deployment)
     _check_model(spec, deployment)
-    _check_compute(spec, deployment)
+    notices = _check_compute(spec, deployment)
     _check_code(deployment)
     profile = serving_profile(spec, deployment)
     _check_requests(profile, deployment)
-    return DeploymentPlan(endpoint, deployment, profile)
+    return DeploymentPlan(endpoint, deployment, profile, notices)
 
 
 def _load(loader: Callable[..., Any], path: Path, overrides: list[dict[str, str]]) -> Any:
@@ -342,7 +363,7 @@ def dry_run_requests(plan: DeploymentPlan, workspace: Workspace | None, location
     if environment is not None and not isinstance(environment, str):  # inline: an anonymous version
         env_url = f"{workspace.arm_prefix}/environments/{environment.name}/versions/{environment.version}"
         requests.append(_request("create environment", env_url, DEPLOYMENTS_API, _wire(environment._to_rest_object())))
-        deployment.environment = f"azureml:{env_url}"
+        deployment.environment = env_url  # the SDK sends the created version's plain ARM id
     deployment_url = f"{endpoint_url}/deployments/{deployment.name}"
     deployment_body = _wire(deployment._to_rest_object(location=location))
     requests.append(_request("create deployment", deployment_url, DEPLOYMENTS_API, deployment_body))
@@ -356,18 +377,20 @@ def dry_run_requests(plan: DeploymentPlan, workspace: Workspace | None, location
 # submit -----------------------------------------------------------------------------------------
 
 
-def submit(plan: DeploymentPlan, client: Any, log: Callable[[str], None] = print) -> Any:
+def submit(plan: DeploymentPlan, client: Any, log: Callable[[str], None] = print, where: str = "Azure ML") -> Any:
     """Create the endpoint (unless it exists), the deployment, then route all traffic to it.
 
     The requests are those of `dry_run_requests`; an endpoint that already exists is kept as Azure
-    returns it (its auth mode, tags, other deployments) and only its traffic changes.
+    returns it (its auth mode, tags, other deployments) and only its traffic changes. where: the
+    workspace, as failures name it.
     """
-    from azure.ai.ml.exceptions import MlException
-    from azure.core.exceptions import AzureError, ResourceNotFoundError
+    from azure.core.exceptions import ResourceNotFoundError
+
+    from .azure_errors import WORKSPACE_ROLE, azure_errors
 
     endpoints, deployments = client.online_endpoints, client.online_deployments
     name, deployment_name = plan.endpoint.name, plan.deployment.name
-    try:
+    with azure_errors(where, WORKSPACE_ROLE):
         try:
             endpoint = endpoints.get(name)
             log(f"endpoint {name} exists; adding deployment {deployment_name}")
@@ -381,5 +404,3 @@ def submit(plan: DeploymentPlan, client: Any, log: Callable[[str], None] = print
         endpoint.traffic = {deployment_name: 100}
         log(f"routing all traffic of {name} to {deployment_name}")
         return endpoints.begin_create_or_update(endpoint).result()
-    except (AzureError, MlException) as exc:
-        raise AssetError(f"Azure ML: {_one_line(exc)}") from None

@@ -2,8 +2,9 @@
 
 validate -> verify the built model (sha256 manifest, pinned source) -> payload -> registry:
   * a new version is created (files uploaded, then the version made in one call);
-  * the same content under an existing version updates its metadata only: tags are replaced,
-    new properties added, the description refreshed; a property may not change its value;
+  * the same content under an existing version updates its tags and description only (all that
+    the az ml CLI reference lets a registered version update); a new or changed property is
+    refused like different content;
   * different content under an existing version is refused: bump `version` in spec.yaml.
 "Same content" is decided by the `content_sha256` property: the digest of the model's manifest.
 
@@ -84,7 +85,7 @@ class MetadataUpdate:
     tags: dict[str, str]
     properties: dict[str, str]
     description: str | None
-    changes: list[str]  # e.g. ["tag license", "new property languages", "description"]
+    changes: list[str]  # e.g. ["tag license", "description"]
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,8 @@ def _relative(path: Path, root: Path) -> Path:
 
 
 def metadata_update(existing: Published, payload: Payload, where: str) -> MetadataUpdate:
-    """Azure's rules for a version that exists: same content or refuse; tags replaced; properties add-only."""
+    """Azure's rules for a version that exists: same content and properties or refuse; tags and the
+    description are replaced (a registry may refuse or silently drop a property added later)."""
     held = existing.properties.get(CONTENT_PROPERTY)
     bump = f"bump `version` in spec.yaml (now {payload.version}) to publish"
     if held is None:
@@ -206,20 +208,19 @@ def metadata_update(existing: Published, payload: Payload, where: str) -> Metada
             f"{bump} the new content"
         )
     conflicts = [
-        f"{key} {existing.properties[key]!r} -> {value!r}"
+        f"{key} {existing.properties[key]!r} -> {value!r}" if key in existing.properties else f"new property {key} {value!r}"
         for key, value in payload.properties.items()
-        if key in existing.properties and key not in PROVENANCE_PROPERTIES and existing.properties[key] != value
+        if key not in PROVENANCE_PROPERTIES and existing.properties.get(key) != value
     ]
     if conflicts:
         raise AssetError(f"properties of {where} cannot change ({'; '.join(conflicts)}); {bump} the new values")
-    added = {k: v for k, v in payload.properties.items() if k not in existing.properties}
     changes = [f"tag {k}" for k in sorted(payload.tags.keys() | existing.tags.keys()) if payload.tags.get(k) != existing.tags.get(k)]
-    changes += [f"new property {k}" for k in sorted(added)]
     if existing.description is not None and existing.description != payload.description:
         changes.append("description")
+    provenance = {k: payload.properties[k] for k in PROVENANCE_PROPERTIES if k in payload.properties}
     return MetadataUpdate(
         tags=dict(payload.tags),
-        properties={**existing.properties, **added},
+        properties={**provenance, **existing.properties},  # kept as they are; provenance from the first publish
         description=payload.description,
         changes=changes,
     )

@@ -1,8 +1,14 @@
-"""The offline SKU catalog (model/sku_catalog.csv) and the lists of SKUs that endpoints support."""
+"""The offline SKU catalog (model/sku_catalog.csv) and the lists of SKUs that endpoints support.
+
+Each catalog row carries, with its sources: the size (vCPUs|GPUs|memory|temp disk), the GPU model
+and its CUDA compute capability, and the retirement date Microsoft announced for the series, if any.
+"""
 
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
@@ -10,18 +16,47 @@ from .paths import asset_root
 from .spec import SkuSpec
 
 
+@dataclass(frozen=True)
+class SkuFacts:
+    """One catalog row."""
+
+    name: str
+    spec: SkuSpec
+    gpu_model: str  # "" for a CPU SKU
+    compute_capability: str  # e.g. "7.0"; "" for a CPU SKU
+    retirement: date | None  # the announced retirement date, past or future; None: none announced
+
+
 def _model_dir() -> Path:
     return asset_root() / "model"
 
 
 @lru_cache(maxsize=None)
-def sku_catalog() -> dict[str, SkuSpec]:
-    """SKU name -> its vCPUs|GPUs|memory|temp disk, from the catalog with sources."""
+def sku_facts() -> dict[str, SkuFacts]:
+    """SKU name -> its catalog row."""
     with open(_model_dir() / "sku_catalog.csv", newline="") as handle:
         return {
-            row["sku"]: SkuSpec(int(row["vcpus"]), int(row["gpus"]), int(row["memory_gib"]), int(row["temp_disk_gib"]))
+            row["sku"]: SkuFacts(
+                row["sku"],
+                SkuSpec(int(row["vcpus"]), int(row["gpus"]), int(row["memory_gib"]), int(row["temp_disk_gib"])),
+                row["gpu_model"],
+                row["compute_capability"],
+                date.fromisoformat(row["retirement_date"]) if row["retirement_date"] else None,
+            )
             for row in csv.DictReader(handle)
         }
+
+
+@lru_cache(maxsize=None)
+def sku_catalog() -> dict[str, SkuSpec]:
+    """SKU name -> its vCPUs|GPUs|memory|temp disk, from the catalog with sources."""
+    return {name: facts.spec for name, facts in sku_facts().items()}
+
+
+def canonical_sku(name: str | None) -> str | None:
+    """The catalog's spelling of a SKU name (Azure compares them case-insensitively); None if unknown."""
+    wanted = (name or "").lower()
+    return next((known for known in sku_facts() if known.lower() == wanted), None)
 
 
 @lru_cache(maxsize=None)

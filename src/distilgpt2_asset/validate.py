@@ -1,7 +1,11 @@
 """Whole-asset validation: Azure's asset-CI rules on spec.yaml, plus every Azure ML YAML loaded
-with the real azure.ai.ml loaders and checked against the matching compute allow-list.
+with the real azure.ai.ml loaders, put through the checks azure.ai.ml runs before it submits
+(what `az ml job create` and MLClient's create_or_update run), and checked against the matching
+compute allow-list and the SKUs' lifecycle (model/sku_catalog.csv).
 
-Each check returns problems as `Problem(rule, message)`; the CLI lists them all.
+Each check returns problems as `Problem(rule, message)`; the CLI lists them all. Warnings (a SKU
+the card lists that Azure has retired, a retirement announced for later) go to a separate list:
+they do not make the asset invalid.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ from typing import Any, Callable, Iterator
 
 import yaml
 
+from .sku_lifecycle import allow_listed, refusal, sku_status
+from .skus import canonical_sku, per_field_minimum, sku_catalog, supported_inference_skus
 from .spec import SCENARIOS, AssetSpec
-from .skus import per_field_minimum, sku_catalog, supported_inference_skus
 
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,254}$")
 SHA_PATTERN = re.compile(r"^[0-9a-f]{40}$")
@@ -140,6 +145,26 @@ def validate_spec(spec: AssetSpec) -> list[Problem]:
     return problems
 
 
+def lifecycle_warnings(spec: AssetSpec) -> list[Problem]:
+    """The card's allow-lists stay as published; SKUs in them that cannot be used are named here."""
+    warnings = []
+    for scenario in SCENARIOS:
+        listed = [name for name in map(canonical_sku, spec.allow_list(scenario)) if name]
+        statuses = [sku_status(name, scenario) for name in listed]
+        for status in statuses:
+            if not status.usable:
+                message = f"{scenario}_compute_allow_list: {status.blocked} (kept as the card lists it; never picked)"
+                warnings.append(Problem("sku-lifecycle", message))
+        by_date: dict[str, list[str]] = {}
+        for status in statuses:
+            if status.usable and status.announced:
+                by_date.setdefault(status.announced.isoformat(), []).append(status.sku)
+        for when, skus in by_date.items():
+            message = f"{scenario}_compute_allow_list: retirement announced for {when}: {', '.join(skus)}"
+            warnings.append(Problem("sku-lifecycle", message))
+    return warnings
+
+
 # Azure ML YAML files ----------------------------------------------------------------------------
 
 
@@ -189,7 +214,8 @@ def yaml_scenario(path: Path, kind: str) -> str | None:
 
 
 def instance_types(entity: Any) -> list[str]:
-    """Every VM size an entity names: deployments, job resources, pipeline nodes, clusters."""
+    """Every VM size an entity names: deployments, job resources, pipeline nodes and the
+    `instance_type` input of a registry component such as model_evaluation_pipeline, clusters."""
     found: list[str] = []
     for attr in ("instance_type", "size"):
         if isinstance(getattr(entity, attr, None), str):
@@ -197,12 +223,74 @@ def instance_types(entity: Any) -> list[str]:
     resources = getattr(entity, "resources", None)
     if resources is not None and isinstance(getattr(resources, "instance_type", None), str):
         found.append(resources.instance_type)
+    node_input = (getattr(entity, "inputs", None) or {}).get("instance_type")
+    if isinstance(getattr(node_input, "_data", None), str) and "${{" not in node_input._data:
+        found.append(node_input._data)
     for node in (getattr(entity, "jobs", None) or {}).values():
         found += instance_types(node)
     return found
 
 
-def validate_yaml_file(path: Path, spec: AssetSpec) -> list[Problem]:
+def presubmit_problems(entity: Any, path: Path) -> list[Problem]:
+    """The local checks azure.ai.ml runs before it sends an entity, each reported with its YAML path:
+    jobs and components: `_validate()` (JobOperations / ComponentOperations.create_or_update);
+    deployments: the name and scale-settings checks and the scoring script's syntax
+    (OnlineDeploymentOperations.begin_create_or_update); environments: `validate()` (its REST form)."""
+    from azure.ai.ml._utils._endpoint_utils import validate_scoring_script
+    from azure.ai.ml.entities import BatchDeployment, Component, Environment, Job, OnlineDeployment
+
+    if isinstance(entity, (Job, Component)) and hasattr(entity, "_validate"):
+        result = entity._validate()
+        return [Problem("azure-presubmit", f"{path}: {where}: {text}") for where, text in result.error_messages.items()]
+    checks: list[tuple[str, Callable[[], Any]]] = []
+    if isinstance(entity, (OnlineDeployment, BatchDeployment)):
+        for where, method in (("name", "_validate_name"), ("scale_settings", "_validate_scale_settings")):
+            if hasattr(entity, method):
+                checks.append((where, getattr(entity, method)))
+        code = entity.code_configuration
+        if code is not None:
+            checks.append(("code_configuration", code._validate))
+            if code.code and not str(code.code).startswith("azureml:"):
+                checks.append(("code_configuration.scoring_script", lambda: validate_scoring_script(entity)))
+    if isinstance(entity, Environment):
+        checks.append(("image", entity.validate))
+    problems = []
+    for where, check in checks:
+        try:
+            check()
+        except Exception as exc:  # ValidationException and what the checks raise on unreadable files
+            problems.append(Problem("azure-presubmit", f"{path}: {where}: {_first_line(exc)}"))
+    return problems
+
+
+def _size_problems(path: Path, sizes: list[str], scenario: str, spec: AssetSpec, warnings: list[Problem]) -> list[Problem]:
+    allow = {s.lower() for s in spec.allow_list(scenario)}
+    problems = []
+    for size in dict.fromkeys(sizes):
+        if size.lower() not in allow:
+            problems.append(Problem("allow-list", f"{path}: {size} is not in {scenario}_compute_allow_list"))
+            continue
+        name = canonical_sku(size)
+        if name is None:
+            continue  # reported as sku-catalog by the spec rules
+        status = sku_status(name, scenario)
+        if not status.usable:
+            problems.append(Problem("sku-lifecycle", f"{path}: {refusal(status, scenario, _candidates(spec, scenario))}"))
+        elif status.notice:
+            warnings.append(Problem("sku-lifecycle", f"{path}: {status.notice}"))
+    return problems
+
+
+def _candidates(spec: AssetSpec, scenario: str) -> list[str]:
+    try:
+        return allow_listed(spec, scenario)
+    except ValueError:  # a malformed min-sku-spec, reported by the spec rules
+        return []
+
+
+def validate_yaml_file(path: Path, spec: AssetSpec, warnings: list[Problem] | None = None) -> list[Problem]:
+    """Problems of one Azure ML YAML; warnings (a SKU with a retirement announced) go to `warnings`."""
+    warnings = [] if warnings is None else warnings
     data = _read_yaml(path)
     kind = _schema_kind(data)
     if kind is None:
@@ -214,29 +302,28 @@ def validate_yaml_file(path: Path, spec: AssetSpec) -> list[Problem]:
         entity = loader(path)
     except Exception as exc:
         return [Problem("azure-loader", f"{path}: {_first_line(exc)}")]
+    problems = presubmit_problems(entity, path)
     sizes = instance_types(entity)
     if not sizes:
-        return []
+        return problems
     scenario = yaml_scenario(path, kind)
     if scenario is None:
-        return [Problem("allow-list", f"{path}: names {sizes} but no scenario (evaluation/finetune) is in its file name")]
-    allow = {s.lower() for s in spec.allow_list(scenario)}
-    return [
-        Problem("allow-list", f"{path}: {size} is not in {scenario}_compute_allow_list")
-        for size in sizes
-        if size.lower() not in allow
-    ]
+        return problems + [Problem("allow-list", f"{path}: names {sizes} but no scenario (evaluation/finetune) is in its file name")]
+    return problems + _size_problems(path, sizes, scenario, spec, warnings)
 
 
 def asset_yaml_files(root: Path) -> list[Path]:
     return sorted(p for folder in YAML_FOLDERS for p in (root / folder).rglob("*.y*ml") if p.suffix in (".yml", ".yaml"))
 
 
-def validate_asset(spec: AssetSpec) -> list[Problem]:
+def validate_asset(spec: AssetSpec, warnings: list[Problem] | None = None) -> list[Problem]:
+    """Every problem of the asset; warnings, when a list is given, are appended to it."""
+    warnings = [] if warnings is None else warnings
     root = spec.path.parent
     problems = validate_spec(spec)
+    warnings += lifecycle_warnings(spec)
     for path in asset_yaml_files(root):
-        problems += validate_yaml_file(path, spec)
+        problems += validate_yaml_file(path, spec, warnings)
     return problems
 
 

@@ -3,6 +3,7 @@ and each test checks the entities and arguments the real client would have recei
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -102,6 +103,12 @@ def azureml_tags(spec) -> dict[str, str]:
     return {k: str(v) if isinstance(v, list) else ("" if v is None else str(v)) for k, v in spec.tags.items()}
 
 
+def with_manifest(files: dict[str, str]) -> dict[str, str]:
+    """An MLflow folder's files as a build writes them: plus the sha256 manifest of the others."""
+    digests = {name: hashlib.sha256(text.encode()).hexdigest() for name, text in files.items()}
+    return {**files, "sha256-manifest.json": json.dumps({"algorithm": "sha256", "files": digests})}
+
+
 def recorders(spec) -> tuple[Recorder, Recorder]:
     """(workspace client, registry client): spec.yaml's version published, job outputs to download."""
     registry_client = Recorder()
@@ -110,10 +117,14 @@ def recorders(spec) -> tuple[Recorder, Recorder]:
     )
     metrics = {"rouge1": 0.31, "bleu_4": 0.05, "note": "x"}
     history = [{"step": 3, "epoch": 1.0, "loss": 0.9, "eval_loss": 0.8, "accuracy": 0.9, "f1_macro": 0.88}]
+    finetuned = {
+        "MLmodel": "flavors: {}\n",
+        "metrics.json": json.dumps({"accuracy": 0.9, "f1_macro": 0.88, "best": {"step": 3}, "history": history}),
+    }
     client = Recorder(
         downloads={
             "evaluation_result": {"evaluationResult/metrics.json": json.dumps(metrics)},
-            "model": {"metrics.json": json.dumps({"accuracy": 0.9, "f1_macro": 0.88, "best": {"step": 3}, "history": history})},
+            "model": with_manifest(finetuned),
         }
     )
     return client, registry_client
@@ -197,6 +208,27 @@ def test_azure_errors_become_one_line(azure, asset_spec):
         backend.invoke(endpoint, asset_spec.sample_request)
 
 
+@pytest.mark.parametrize(
+    "error, expected",
+    [
+        (HttpResponseError, r"^Azure ML workspace 'ws' refused this identity \(HTTP 403\): signed in, but without "
+                            r"permission; it needs the AzureML Data Scientist role on the workspace$"),
+        (ResourceNotFoundError, r"^Azure ML workspace 'ws' not found, or not visible to this identity$"),
+    ],
+)
+def test_a_refused_or_missing_workspace_is_told_apart_from_a_missing_sign_in(azure, error, expected):
+    backend, client, _ = azure
+    failure = error("The client does not have authorization")
+    failure.status_code = 403 if error is HttpResponseError else 404
+
+    def refuse(job):
+        raise failure
+
+    client.jobs_create_or_update = refuse
+    with pytest.raises(AssetError, match=expected):
+        backend.evaluate(backend.find_model())
+
+
 def test_evaluation_submits_the_pipeline_sized_from_the_evaluation_allow_list(azure):
     backend, client, _ = azure
     model = backend.find_model()
@@ -234,6 +266,25 @@ def test_finetune_submits_the_job_on_a_gpu_sku_with_one_process_per_gpu(azure, t
     assert run.job == "brave_job_42" and run.metrics["f1_macro"] == 0.88
 
 
+@pytest.mark.parametrize(
+    "step, retired, nearest",
+    [("finetune", "Standard_NC6s_v3", "Standard_NC8as_T4_v3"), ("evaluate", "Standard_NC24s_v3", "Standard_NC64as_T4_v3")],
+)
+def test_a_retired_sku_asked_for_a_job_is_refused_before_any_call(azure, step, retired, nearest):
+    backend, client, _ = azure
+    model = backend.find_model()
+    with pytest.raises(AssetError, match=f"{retired} was retired on 2025-09-30; the nearest live SKU .* is {nearest}$"):
+        getattr(backend, step)(model, instance_type=retired)
+    assert client.calls == []
+
+
+def test_a_job_runs_on_the_sku_asked_for(azure):
+    backend, client, _ = azure
+    backend.finetune(backend.find_model(), instance_type="Standard_NC24ads_A100_v4")
+    [((job,), _)] = client.named("jobs.create_or_update")
+    assert job.resources.instance_type == "Standard_NC24ads_A100_v4"
+
+
 def test_the_finetuned_model_is_registered_from_the_job_output_and_deployed(azure, asset_spec):
     backend, client, _ = azure
     model = backend.find_model()
@@ -242,7 +293,36 @@ def test_the_finetuned_model_is_registered_from_the_job_output_and_deployed(azur
     assert entity.name == f"{asset_spec.name}-text-classification" and entity.type == "mlflow_model"
     assert entity.path == "azureml://jobs/brave_job_42/outputs/model"
     assert entity.tags["task"] == "text-classification" and entity.tags["base_model_version"] == asset_spec.version
+    assert entity.properties["SHA"] == asset_spec.revision  # the base's other properties are kept
     assert classifier.uri == f"azureml:{entity.name}:1"
     backend.deploy(classifier, pick_sku(model, "inference"))
     [((deployment,), _)] = client.named("online_deployments.begin_create_or_update")
     assert deployment.model == classifier.uri
+
+
+def test_the_finetuned_model_records_its_own_hashes_and_the_bases_as_base_properties(azure, asset_spec):
+    from distilgpt2_asset.publish import COMMIT_PROPERTY, CONTENT_PROPERTY, MANIFEST_PROPERTY
+    from distilgpt2_asset.registry import manifest_digest
+
+    backend, client, registry_client = azure
+    published_by_us = {CONTENT_PROPERTY: "b" * 64, MANIFEST_PROPERTY: '{"model.safetensors":"' + "c" * 64 + '"}',
+                       COMMIT_PROPERTY: "d" * 40}  # fmt: skip
+    registry_client.published.properties.update(published_by_us)
+    run = backend.finetune(backend.find_model())
+    backend.register(run)
+    [((entity,), _)] = client.named("models.create_or_update")
+    files = json.loads((run.folder / "sha256-manifest.json").read_text())["files"]
+    assert set(files) == {"MLmodel", "metrics.json"}
+    assert entity.properties[CONTENT_PROPERTY] == manifest_digest(files) != published_by_us[CONTENT_PROPERTY]
+    assert json.loads(entity.properties[MANIFEST_PROPERTY]) == files
+    assert {k: entity.properties[f"base_{k}"] for k in published_by_us} == published_by_us
+    assert COMMIT_PROPERTY not in entity.properties  # the base's publish commit is not the finetuned model's
+
+
+def test_a_job_output_that_does_not_match_its_manifest_is_not_registered(azure):
+    backend, client, _ = azure
+    run = backend.finetune(backend.find_model())
+    (run.folder / "metrics.json").write_text("{}")
+    with pytest.raises(AssetError, match="the job's model output: .*metrics.json: sha256"):
+        backend.register(run)
+    assert client.named("models.create_or_update") == []

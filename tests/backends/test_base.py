@@ -100,3 +100,39 @@ def test_azure_needs_workspace_settings(monkeypatch):
         monkeypatch.delenv(variable, raising=False)
     with pytest.raises(AssetError, match="missing Azure ML workspace settings: --subscription-id or AZURE_SUBSCRIPTION_ID"):
         open_backend("azure", resource_group="rg", workspace="ws")
+
+
+@pytest.mark.parametrize(
+    "scenario, retired, date, nearest",
+    [
+        ("finetune", "Standard_NC6s_v3", "2025-09-30", "Standard_NC8as_T4_v3"),
+        ("finetune", "standard_nv12s_v3", "2026-09-30", "Standard_NC16as_T4_v3"),
+        ("inference", "Standard_NC24s_v3", "2025-09-30", "Standard_NC64as_T4_v3"),
+    ],
+)
+def test_a_retired_sku_is_never_picked_and_refused_naming_its_date_and_the_nearest_live_one(
+    registered, scenario, retired, date, nearest
+):
+    fit = next(f for f in sku_fits(registered, scenario) if f.sku.lower() == retired.lower())
+    assert not fit.fits and fit.reason.endswith(f"was retired on {date}")
+    with pytest.raises(AssetError) as refused:
+        pick_sku(registered, scenario, retired)
+    assert str(refused.value) == (
+        f"instance type {retired} cannot run {scenario}: {fit.sku} was retired on {date}; "
+        f"the nearest live SKU of the {scenario} allow-list is {nearest}"
+    )
+
+
+def test_a_gpu_the_finetune_software_cannot_run_is_refused_naming_its_capability(registered, monkeypatch):
+    from distilgpt2_asset import sku_lifecycle
+
+    cuda13 = sku_lifecycle.GpuRuntime("torch 2.13.0+cu130", sku_lifecycle.TORCH_CUDA_ARCHITECTURES["cu130"])
+    monkeypatch.setattr(sku_lifecycle, "training_runtime", lambda: cuda13)
+    with pytest.raises(AssetError, match=r"Standard_ND40rs_v2's NVIDIA V100 32GB SXM2 \(compute capability 7.0\) cannot run "
+                       r"torch 2.13.0\+cu130.*; the nearest live SKU of the finetune allow-list is Standard_ND96asr_v4$"):
+        pick_sku(registered, "finetune", "Standard_ND40rs_v2")
+
+
+def test_an_announced_retirement_is_picked_with_a_note(registered, capsys):
+    assert pick_sku(registered, "inference", "Standard_DS3_v2") == "Standard_DS3_v2"
+    assert capsys.readouterr().out == "note: Standard_DS3_v2: retirement announced for 2028-05-01\n"

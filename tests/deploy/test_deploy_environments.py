@@ -14,6 +14,7 @@ import yaml
 from azure.ai.ml import load_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENTS = ROOT / "environments"
@@ -49,15 +50,24 @@ def test_every_package_is_pinned_to_the_version_the_tests_run_with(scenario):
         requirement = Requirement(line)
         name = canonicalize_name(requirement.name)
         assert str(requirement.specifier).startswith("=="), f"{line} is not pinned with =="
-        version = str(requirement.specifier)[2:]
+        # The local label (torch 2.13.0+cu126 for training; +cpu here) names the wheel's build, not the version.
+        version = Version(str(requirement.specifier)[2:]).public
         if name in pinned_by_project:
-            assert str(requirement.specifier) == pinned_by_project[name], f"{line} disagrees with pyproject.toml"
-        # e.g. torch is installed here as 2.13.0+cpu; the local label names the wheel, not the version.
-        assert metadata.version(name).split("+")[0] == version, f"{line}: the tests run with {metadata.version(name)}"
+            assert "==" + version == pinned_by_project[name], f"{line} disagrees with pyproject.toml"
+        assert Version(metadata.version(name)).public == version, f"{line}: the tests run with {metadata.version(name)}"
 
 
 def test_training_image_is_gpu_capable():
     assert "cuda" in load_environment(ENVIRONMENTS / "training" / "environment.yml").image
+
+
+def test_training_torch_is_a_cuda_12_build_from_pytorchs_index():
+    # PyPI's torch 2.13.0 is built for CUDA 13 (compute capability 7.5+); the live V100 SKU of the
+    # finetune allow-list (Standard_ND40rs_v2, 7.0) needs the CUDA 12.6 build.
+    conda = yaml.safe_load((ENVIRONMENTS / "training" / "conda.yml").read_text())
+    pip = next(d["pip"] for d in conda["dependencies"] if isinstance(d, dict))
+    assert "torch==2.13.0+cu126" in pip
+    assert "--extra-index-url https://download.pytorch.org/whl/cu126" in pip
 
 
 def _third_party_imports(folder: Path) -> set[str]:

@@ -58,7 +58,9 @@ def test_dry_run_of_the_defaults_is_every_request_with_its_body(asset_spec):
     assert props["instanceType"] == asset_spec.allow_list("inference")[0]
     assert props["endpointComputeType"] == "Managed"
     assert props["codeConfiguration"]["scoringScript"] == "score.py"
-    assert props["environmentId"] == "azureml:" + environment["url"].split("?")[0]
+    # The plain ARM id of the environment version, as the SDK sends it (no "azureml:" prefix).
+    assert props["environmentId"] == environment["url"].split("?")[0]
+    assert props["environmentId"].startswith("/subscriptions/0000-sub/resourceGroups/rg-ml/")
     assert props["requestSettings"] == {"maxConcurrentRequestsPerInstance": 16, "requestTimeout": "PT1M30S"}
     assert props["readinessProbe"]["initialDelay"] == "PT30S"
     assert props["livenessProbe"]["initialDelay"] == "PT5M"
@@ -91,9 +93,14 @@ def test_set_overrides_reach_the_bodies_as_az_ml_applies_them(asset_spec):
     assert sent["route all traffic"]["body"]["properties"]["traffic"] == {"green": 100}
 
 
-def test_registry_flag_points_at_spec_yaml_version_in_that_registry(asset_spec):
-    props = requests_for(asset_spec, registry="contoso-models")["create deployment"]["body"]["properties"]
+def test_model_registry_points_at_spec_yaml_version_in_that_registry(asset_spec):
+    props = requests_for(asset_spec, model_registry="contoso-models")["create deployment"]["body"]["properties"]
     assert props["model"] == f"azureml://registries/contoso-models/models/{asset_spec.name}/versions/{asset_spec.version}"
+
+
+def test_a_bad_model_registry_name_is_refused(asset_spec):
+    with pytest.raises(AssetError, match="bad Azure ML registry name 'my models'"):
+        plan_deployment(asset_spec, model_registry="my models")
 
 
 def test_no_code_mlflow_variant_sends_neither_code_nor_environment(asset_spec):
@@ -135,6 +142,11 @@ REFUSALS = {
     "not an integer": (["instance_count=two"], "instance_count: Not a valid integer."),
     "unknown field": (["instance_typo=Standard_F8s_v2"], "instance_typo: Unknown field."),
     "missing scoring script": (["code_configuration.scoring_script=nope.py"], "scoring script"),
+    "retired SKU": (
+        ["instance_type=Standard_NC6s_v3"],
+        "instance_type Standard_NC6s_v3 was retired on 2025-09-30; the nearest live SKU of the inference allow-list "
+        "is Standard_NC8as_T4_v3",
+    ),
 }
 
 
@@ -184,6 +196,35 @@ def test_cli_dry_run_prints_the_requests_as_json_without_credentials(capsys, mon
     deployment = next(r for r in sent if r["step"] == "create deployment")
     assert deployment["body"]["properties"]["instanceType"] == "Standard_F8s_v2"
     assert deployment["body"]["location"] == "eastus"
+
+
+@pytest.mark.parametrize(
+    "flags, served, origin",
+    [
+        ([], "azureml", "the version Microsoft publishes (registry azureml, as the model card shows)"),
+        (["--model-registry", "contoso-models"], "contoso-models",
+         "your own version in registry contoso-models (what `distilgpt2-asset publish --registry contoso-models` uploaded)"),
+    ],
+)
+def test_cli_says_which_model_it_serves(capsys, asset_spec, flags, served, origin):
+    assert main(["deploy", "--dry-run", *flags]) == 0
+    captured = capsys.readouterr()
+    deployment = next(r for r in json.loads(captured.out) if r["step"] == "create deployment")
+    assert deployment["body"]["properties"]["model"] == model_reference(asset_spec, served)
+    assert captured.err.splitlines() == [
+        f"model: {model_reference(asset_spec, served)}, {origin}",
+        "note: Standard_DS3_v2: retirement announced for 2028-05-01",  # the YAML's default SKU
+    ]
+
+
+def test_cli_model_from_set_is_kept_and_cannot_be_combined_with_model_registry(capsys):
+    assert main(["deploy", "--dry-run", "--set", "model=azureml:distilgpt2:15"]) == 0
+    captured = capsys.readouterr()
+    deployment = next(r for r in json.loads(captured.out) if r["step"] == "create deployment")
+    assert deployment["body"]["properties"]["model"] == "distilgpt2:15"  # the loader drops "azureml:"
+    assert captured.err.startswith("model: distilgpt2:15, as --set model= names it\n")
+    assert main(["deploy", "--dry-run", "--model-registry", "x1", "--set", "model=azureml:distilgpt2:15"]) == 2
+    assert "--model-registry and --set model=... both choose the model" in capsys.readouterr().err
 
 
 def test_cli_refusal_is_one_line_and_exit_code_2(capsys):

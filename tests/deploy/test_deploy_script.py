@@ -1,5 +1,6 @@
 """jobs/deploy.sh: valid bash (always), shellcheck-clean (where shellcheck is installed), and the
-exact az ml commands it runs, recorded by a stand-in `az` on PATH."""
+exact az ml commands it runs, recorded by a stand-in `az` on PATH; its checks are the real
+`distilgpt2-asset deploy --dry-run`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,9 +18,21 @@ from distilgpt2_asset.deploy import model_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "jobs" / "deploy.sh"
+# A stand-in `az` that keeps endpoints as files (created, shown, deleted) and logs every call.
 FAKE_AZ = """#!/usr/bin/env bash
 { printf '%q ' "$@"; echo; } >> "$AZ_LOG"  # one line per call, quoted for shlex
+name=""
+for ((i = 1; i <= $#; i++)); do [[ "${!i}" == "--name" ]] && { j=$((i + 1)); name="${!j}"; }; done
+case "$*" in
+  "ml online-endpoint create"*) touch "$AZ_STATE/$name" ;;
+  "ml online-endpoint show"*) [[ -e "$AZ_STATE/$name" ]] || { echo "ResourceNotFound: $name" >&2; exit 1; } ;;
+  "ml online-endpoint delete"*) rm -f "$AZ_STATE/$name" ;;
+esac
+if [[ -n "${AZ_SIGNAL:-}" && "$*" == "$AZ_SIGNAL"* ]]; then kill -TERM "$PPID"; sleep 1; fi
 if [[ -n "${AZ_FAIL:-}" && "$*" == "$AZ_FAIL"* ]]; then exit 1; fi
+"""
+CHECKER = f"""#!/usr/bin/env bash
+exec {sys.executable} -m distilgpt2_asset.cli "$@"
 """
 
 
@@ -32,47 +46,114 @@ def test_script_passes_shellcheck():
     assert result.returncode == 0, result.stdout
 
 
-def run_script(tmp_path, **env) -> tuple[subprocess.CompletedProcess, list[list[str]]]:
-    bin_dir = tmp_path / "bin"
+def run_script(tmp_path, existing: tuple[str, ...] = (), **env) -> tuple[subprocess.CompletedProcess, list[list[str]]]:
+    """Run jobs/deploy.sh with the stand-in az and the real `distilgpt2-asset` on PATH (nothing else)."""
+    bin_dir, state = tmp_path / "bin", tmp_path / "endpoints"
     bin_dir.mkdir()
-    (bin_dir / "az").write_text(FAKE_AZ)
-    (bin_dir / "az").chmod(0o755)
+    state.mkdir()
+    for endpoint in existing:
+        (state / endpoint).touch()
+    for name, text in (("az", FAKE_AZ), ("distilgpt2-asset", CHECKER)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
     log = tmp_path / "az.log"
     variables = {
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PATH": f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin",
+        "HOME": str(tmp_path),
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        "HF_HUB_OFFLINE": "1",
+        "DISTILGPT2_ASSET_HOME": str(tmp_path / "home"),
         "AZ_LOG": str(log),
+        "AZ_STATE": str(state),
         "SUBSCRIPTION_ID": "0000-sub",
         "RESOURCE_GROUP": "rg-ml",
         "WORKSPACE": "ws-ml",
         "ENDPOINT_NAME": "textgen-ci",
         **env,
     }
-    result = subprocess.run(["bash", str(SCRIPT)], env=variables, capture_output=True, text=True)
+    result = subprocess.run(["bash", str(SCRIPT)], env=variables, capture_output=True, text=True, timeout=300)
     calls = [shlex.split(line) for line in log.read_text().splitlines()] if log.exists() else []
     return result, calls
 
 
-def test_script_runs_the_documented_az_ml_commands_in_order(tmp_path, asset_spec):
-    result, calls = run_script(tmp_path, INSTANCE_TYPE="Standard_F8s_v2")
+IN_WORKSPACE = ["--subscription", "0000-sub", "--resource-group", "rg-ml", "--workspace-name", "ws-ml"]
+
+
+@pytest.fixture(scope="module")
+def documented_run(tmp_path_factory):
+    """One run of the documented command with INSTANCE_TYPE, shared by the tests that only read its calls."""
+    return run_script(tmp_path_factory.mktemp("documented"), INSTANCE_TYPE="Standard_F8s_v2")
+
+
+def test_script_runs_the_documented_az_ml_commands_in_order(documented_run, asset_spec):
+    result, calls = documented_run
     assert result.returncode == 0, result.stderr
     deploy_dir = str(SCRIPT.parent / "deploy")
     model = model_reference(asset_spec, "azureml")
     assert calls == [
-        ["account", "set", "--subscription", "0000-sub"],
-        ["configure", "--defaults", "group=rg-ml", "workspace=ws-ml"],
-        ["ml", "model", "show", "--name", asset_spec.name, "--version", asset_spec.version, "--registry-name", "azureml", "--output", "none"],
-        ["ml", "online-endpoint", "create", "--file", f"{deploy_dir}/online-endpoint.yml", "--name", "textgen-ci"],
-        ["ml", "online-deployment", "create", "--file", f"{deploy_dir}/online-deployment.yml", "--all-traffic",
+        ["ml", "model", "show", "--name", asset_spec.name, "--version", asset_spec.version, "--registry-name", "azureml",
+         "--subscription", "0000-sub", "--output", "none"],
+        ["ml", "online-endpoint", "show", "--name", "textgen-ci", *IN_WORKSPACE, "--output", "none"],
+        ["ml", "online-endpoint", "create", "--file", f"{deploy_dir}/online-endpoint.yml", "--name", "textgen-ci", *IN_WORKSPACE],
+        ["ml", "online-deployment", "create", "--file", f"{deploy_dir}/online-deployment.yml", "--all-traffic", *IN_WORKSPACE,
          "--set", "endpoint_name=textgen-ci", "name=blue", f"model={model}", "instance_type=Standard_F8s_v2"],
-        ["ml", "online-endpoint", "show", "--name", "textgen-ci", "--query", "{scoring_uri: scoring_uri, traffic: traffic}"],
-        ["ml", "online-endpoint", "invoke", "--name", "textgen-ci", "--deployment-name", "blue", "--request-file", f"{deploy_dir}/sample-request.json"],
-        ["ml", "online-deployment", "get-logs", "--name", "blue", "--endpoint-name", "textgen-ci", "--lines", "100"],
-        ["ml", "online-endpoint", "delete", "--name", "textgen-ci", "--yes", "--no-wait"],
-    ]
+        ["ml", "online-endpoint", "show", "--name", "textgen-ci", *IN_WORKSPACE, "--query", "{scoring_uri: scoring_uri, traffic: traffic}"],
+        ["ml", "online-endpoint", "invoke", "--name", "textgen-ci", "--deployment-name", "blue", *IN_WORKSPACE,
+         "--request-file", f"{deploy_dir}/sample-request.json"],
+        ["ml", "online-deployment", "get-logs", "--name", "blue", "--endpoint-name", "textgen-ci", *IN_WORKSPACE, "--lines", "100"],
+        ["ml", "online-endpoint", "delete", "--name", "textgen-ci", *IN_WORKSPACE, "--yes", "--no-wait"],
+    ]  # fmt: skip
 
 
-def test_the_script_set_overrides_load_with_the_real_loader(tmp_path, asset_spec):
-    _, calls = run_script(tmp_path, INSTANCE_TYPE="Standard_F8s_v2")
+def test_every_command_names_its_workspace_and_the_users_az_defaults_are_never_changed(documented_run):
+    _, calls = documented_run
+    assert calls and not [c for c in calls if c[0] in ("configure", "account") or "--defaults" in c]
+    for call in calls:
+        if call[:3] == ["ml", "model", "show"]:  # a registry command: a workspace default would be wrong here
+            assert "--workspace-name" not in call and "--resource-group" not in call
+            assert call[call.index("--subscription") + 1] == "0000-sub"
+        else:
+            assert all(part in call for part in IN_WORKSPACE), call
+
+
+def test_registry_names_the_model_it_serves(tmp_path, asset_spec):
+    result, calls = run_script(tmp_path, REGISTRY="contoso-models")
+    assert result.returncode == 0, result.stderr
+    show = next(c for c in calls if c[:3] == ["ml", "model", "show"])
+    assert show[show.index("--registry-name") + 1] == "contoso-models"
+    create = next(c for c in calls if c[:3] == ["ml", "online-deployment", "create"])
+    assert f"model={model_reference(asset_spec, 'contoso-models')}" in create
+
+
+@pytest.mark.parametrize(
+    "instance_type, refusal",
+    [
+        ("Standard_NC6s_v3", "Standard_NC6s_v3 was retired on 2025-09-30; the nearest live SKU of the inference allow-list"),
+        ("Standard_DS2_v2", "instance_type 'Standard_DS2_v2' is not in spec.yaml's inference_compute_allow_list"),
+    ],
+)
+def test_an_instance_type_the_sdk_path_refuses_stops_the_script_before_any_az_call(tmp_path, instance_type, refusal):
+    result, calls = run_script(tmp_path, INSTANCE_TYPE=instance_type)
+    assert result.returncode == 2 and refusal in result.stderr
+    assert calls == []
+
+
+def test_an_existing_endpoint_is_neither_reused_nor_deleted(tmp_path):
+    result, calls = run_script(tmp_path, existing=("textgen-ci",))
+    assert result.returncode == 2 and "endpoint textgen-ci already exists" in result.stderr
+    assert [c[:3] for c in calls] == [["ml", "model", "show"], ["ml", "online-endpoint", "show"]]
+    assert (tmp_path / "endpoints" / "textgen-ci").exists()
+
+
+def test_an_interruption_while_the_endpoint_is_created_still_deletes_it(tmp_path):
+    result, calls = run_script(tmp_path, AZ_SIGNAL="ml online-endpoint create")
+    assert result.returncode == 143
+    assert [c[:3] for c in calls[-2:]] == [["ml", "online-endpoint", "create"], ["ml", "online-endpoint", "delete"]]
+    assert not (tmp_path / "endpoints" / "textgen-ci").exists()
+
+
+def test_the_script_set_overrides_load_with_the_real_loader(documented_run, asset_spec):
+    _, calls = documented_run
     create = next(c for c in calls if c[:3] == ["ml", "online-deployment", "create"])
     pairs = create[create.index("--set") + 1:]
     deployment = load_online_deployment(ROOT / create[create.index("--file") + 1], params_override=[dict([p.split("=", 1)]) for p in pairs])

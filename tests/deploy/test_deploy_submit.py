@@ -114,6 +114,23 @@ def test_azure_failure_becomes_one_line(plan):
         submit(plan, client, log=lambda _: None)
 
 
+def test_a_missing_sign_in_and_a_refused_one_are_told_apart(plan):
+    from azure.core.exceptions import ClientAuthenticationError
+    from azure.identity import CredentialUnavailableError
+
+    class Failing(RecordingClient):
+        def __init__(self, error):
+            super().__init__()
+            self.online_endpoints.get = lambda name: (_ for _ in ()).throw(error)
+
+    with pytest.raises(AssetError, match=r"^not signed in to Azure: .*`az login`$"):
+        submit(plan, Failing(CredentialUnavailableError("no credential")), log=lambda _: None)
+    refused = ClientAuthenticationError("InvalidAuthenticationTokenTenant")
+    refused.status_code = 401
+    with pytest.raises(AssetError, match=r"^Azure ML workspace 'ws' did not accept this identity's token \(HTTP 401\)"):
+        submit(plan, Failing(refused), log=lambda _: None, where="Azure ML workspace 'ws'")
+
+
 def test_ml_client_uses_default_azure_credential_and_the_workspace(monkeypatch):
     made = {}
 

@@ -62,8 +62,10 @@ def test_first_code_cell_is_the_parameters_cell_with_local_defaults(name):
     assert 'backend = "local"' in first.source
     # The hub id comes from spec.yaml, never a literal; Azure settings are empty by default.
     assert "model_source = load_spec().hf_model_id" in first.source
-    for setting in ("subscription_id", "resource_group", "workspace", "registry_name"):
+    for setting in ("subscription_id", "resource_group", "workspace"):
         assert re.search(rf'^{setting} = ""', first.source, re.M), setting
+    # Which model an Azure run uses is explicit: the version Microsoft publishes, unless you name your registry.
+    assert re.search(r'^registry_name = "azureml"  # ', first.source, re.M)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -16,13 +16,13 @@ process. "azure": an Azure ML registry and workspace through MLClient (DefaultAz
 from __future__ import annotations
 
 from ..azure_workspace import resolve_workspace
+from ..deploy import MICROSOFT_REGISTRY
 from ..errors import AssetError
 from ..spec import AssetSpec, load_spec
 from .base import Backend, Endpoint, EvaluationReport, FinetuneRun, ModelInfo, endpoint_name, pick_sku, sku_fits
 from .tables import finetune_table, metrics_table, model_overview, sku_table
 
 BACKENDS = ("local", "azure")
-DEFAULT_AZURE_REGISTRY = "azureml"  # Microsoft's public registry, where the published asset lives
 
 __all__ = [
     "Backend", "Endpoint", "EvaluationReport", "FinetuneRun", "ModelInfo", "open_backend", "pick_sku", "sku_fits",
@@ -41,6 +41,8 @@ def open_backend(
     spec: AssetSpec | None = None,
 ) -> Backend:
     """model_source (local): hub id or snapshot folder the registry version is built from when missing.
+    registry_name (azure): "azureml" (the default) for the version Microsoft publishes, or the name of
+    your own registry for what `distilgpt2-asset publish --registry NAME` uploaded.
     Azure settings left empty come from AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME."""
     spec = spec or load_spec()
     if backend == "local":
@@ -51,5 +53,5 @@ def open_backend(
         from .azure import AzureBackend
 
         flags = {"subscription_id": subscription_id, "resource_group": resource_group, "workspace_name": workspace}
-        return AzureBackend(spec, resolve_workspace(flags), registry_name or DEFAULT_AZURE_REGISTRY)
+        return AzureBackend(spec, resolve_workspace(flags), registry_name or MICROSOFT_REGISTRY)
     raise AssetError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+from ..azure_errors import WORKSPACE_ROLE, azure_errors
 from ..azure_workspace import Workspace, ml_client
 from ..errors import AssetError
 from ..paths import home
@@ -68,7 +68,7 @@ class AzureBackend(Backend):
             plan.deployment.model = model.uri  # a finetuned classifier, after the checks (see Backend.plan)
         endpoint = Endpoint(plan.endpoint.name, plan.deployment.name, model, instance_type, "")
         self.endpoints.append(endpoint)  # before submit: close() also removes a half-made endpoint
-        submit(plan, self.client)
+        submit(plan, self.client, where=f"Azure ML workspace {self.workspace.workspace_name!r}")
         with self._errors():
             endpoint.scoring_uri = self.client.online_endpoints.get(plan.endpoint.name).scoring_uri
         return endpoint
@@ -96,7 +96,8 @@ class AzureBackend(Backend):
     # jobs ----------------------------------------------------------------------------------------
 
     def evaluate(
-        self, model: ModelInfo, data: Path | None = None, rows: int | None = None, params: dict | None = None
+        self, model: ModelInfo, data: Path | None = None, rows: int | None = None, params: dict | None = None,
+        instance_type: str | None = None,
     ) -> EvaluationReport:
         from ..evaluation_report import CHART_FILE, plot_metrics
 
@@ -105,7 +106,7 @@ class AzureBackend(Backend):
                 "data and params apply to the local backend; on Azure the pipeline prepares cnn_dailymail "
                 f"and the metrics come from {EVALUATION_JOB.parent}/evaluation/eval-config.json"
             )
-        sku = pick_sku(model, "evaluation")
+        sku = pick_sku(model, "evaluation", instance_type)
         overrides = [
             {"jobs.prepare_data.resources.instance_type": sku},
             {"jobs.evaluate.inputs.instance_type": sku},
@@ -122,13 +123,14 @@ class AzureBackend(Backend):
         return EvaluationReport({label: metrics}, folder, folder / CHART_FILE, job)
 
     def finetune(
-        self, model: ModelInfo, train: Path | None = None, validation: Path | None = None, epochs: int | None = None
+        self, model: ModelInfo, train: Path | None = None, validation: Path | None = None, epochs: int | None = None,
+        instance_type: str | None = None,
     ) -> FinetuneRun:
         from ..finetune import CURVE_FILE, METRICS_FILE
 
         if (train is None) != (validation is None):
             raise AssetError("on Azure pass both train and validation files (or neither: the job's sample data)")
-        sku = pick_sku(model, "finetune")
+        sku = pick_sku(model, "finetune", instance_type)
         overrides = [
             {"resources.instance_type": sku},
             {"distribution.process_count_per_instance": sku_catalog()[sku].gpus},  # one process per GPU
@@ -148,7 +150,9 @@ class AzureBackend(Backend):
         return FinetuneRun(metrics, folder, curve if curve.is_file() else None, job, base=model)
 
     def register(self, run: FinetuneRun) -> ModelInfo:
-        """The job's `model` output as a workspace model, with the base model's tags and the new task."""
+        """The job's `model` output as a workspace model: the base model's tags with the new task, its
+        properties, and the hashes of the finetuned files themselves (the downloaded output, verified);
+        the base model's hashes are kept as base_* properties."""
         from azure.ai.ml.entities import Model
 
         from ..finetune import REGISTERED_SUFFIX
@@ -161,7 +165,7 @@ class AzureBackend(Backend):
             type="mlflow_model",
             description=f"{base.name} {base.version} finetuned for {TASK} by job {run.job}",
             tags={**base.tags, "task": TASK, "base_model": base.name, "base_model_version": base.version},
-            properties=dict(base.properties),
+            properties=finetuned_properties(base.properties, run.folder),
         )
         with self._errors():
             model = self.client.models.create_or_update(entity)
@@ -190,16 +194,30 @@ class AzureBackend(Backend):
             self.client.jobs.download(job, download_path=folder, output_name=output)
         return folder / NAMED_OUTPUTS / output
 
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        from azure.ai.ml.exceptions import MlException
-        from azure.core.exceptions import AzureError
+    def _errors(self):
+        return azure_errors(f"Azure ML workspace {self.workspace.workspace_name!r}", WORKSPACE_ROLE)
 
-        try:
-            yield
-        except (AzureError, MlException) as exc:
-            first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-            raise AssetError(f"Azure ML workspace {self.workspace.workspace_name!r}: {first}") from None
+
+def finetuned_properties(base_properties: dict[str, str], output: Path | None) -> dict[str, str]:
+    """The base model's properties, with the recorded hashes describing the finetuned files: the
+    verified manifest of the job's downloaded output and its digest; the base's as base_*."""
+    from textgen.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
+
+    from ..publish import COMMIT_PROPERTY, CONTENT_PROPERTY, MANIFEST_PROPERTY
+    from ..registry import manifest_digest
+
+    if output is None:
+        raise AssetError("the finetune run has no downloaded model output to register")
+    try:
+        files = verify_manifest(locate_mlflow_folder(output))
+    except ModelFilesError as exc:
+        raise AssetError(f"the job's model output: {exc}") from None
+    recorded = (CONTENT_PROPERTY, MANIFEST_PROPERTY, COMMIT_PROPERTY)
+    properties = {k: v for k, v in base_properties.items() if k not in recorded}
+    properties.update({f"base_{k}": base_properties[k] for k in recorded if k in base_properties})
+    properties[CONTENT_PROPERTY] = manifest_digest(files)
+    properties[MANIFEST_PROPERTY] = json.dumps(files, sort_keys=True, separators=(",", ":"))
+    return properties
 
 
 def read_metrics(folder: Path) -> dict[str, float]:

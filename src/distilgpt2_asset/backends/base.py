@@ -18,7 +18,8 @@ from typing import Any
 
 from ..errors import AssetError
 from ..paths import PACKAGE_DATA
-from ..skus import meets, sku_catalog, supported_inference_skus
+from ..sku_lifecycle import refusal, sku_status
+from ..skus import canonical_sku, meets, sku_catalog, supported_inference_skus
 from ..spec import AssetSpec, SkuSpec
 
 SAMPLE_EVALUATION_DATA = PACKAGE_DATA / "evaluation" / "sample.jsonl"
@@ -67,24 +68,29 @@ class SkuFit:
     spec: SkuSpec | None  # None: not in model/sku_catalog.csv
     fits: bool
     reason: str  # why not, when it does not fit
+    notice: str = ""  # a retirement announced for a later date
 
 
 def sku_fits(model: ModelInfo, scenario: str) -> list[SkuFit]:
-    """Every SKU of the model's allow-list for a scenario, smallest first, with whether it fits."""
+    """Every SKU of the model's allow-list for a scenario, smallest first, with whether it fits:
+    in the catalog, at least the minimum, supported by endpoints (inference), not retired and with
+    a GPU the scenario's software runs on (sku_lifecycle)."""
     minimum = model.min_sku_spec(scenario)
-    catalog = {name.lower(): name for name in sku_catalog()}
     fits = []
     for sku in model.allow_list(scenario):
-        known = catalog.get(sku.lower())
+        known = canonical_sku(sku)
         spec = sku_catalog()[known] if known else None
+        status = sku_status(known, scenario) if known else None
         if spec is None:
             fits.append(SkuFit(sku, None, False, "not in the SKU catalog"))
         elif minimum is not None and not meets(known, minimum):
             fits.append(SkuFit(sku, spec, False, f"below {scenario}-min-sku-spec {minimum}"))
         elif scenario == "inference" and sku.lower() not in supported_inference_skus():
             fits.append(SkuFit(sku, spec, False, "not supported by managed online endpoints"))
+        elif not status.usable:
+            fits.append(SkuFit(sku, spec, False, status.blocked))
         else:
-            fits.append(SkuFit(sku, spec, True, ""))
+            fits.append(SkuFit(sku, spec, True, "", status.notice))
     return sorted(fits, key=lambda fit: (not fit.fits, _size(fit.spec)))
 
 
@@ -96,21 +102,39 @@ def _size(spec: SkuSpec | None) -> tuple:
 
 
 def pick_sku(model: ModelInfo, scenario: str, preferred: str | None = None) -> str:
-    """preferred if it fits, else the smallest SKU of the allow-list that meets the minimum."""
+    """preferred if it fits, else the smallest SKU of the allow-list that fits (never a retired one,
+    nor a GPU the scenario's software cannot run); a retirement announced for later is printed."""
     fits = sku_fits(model, scenario)
-    fitting = [fit.sku for fit in fits if fit.fits]
     if preferred:
         match = next((fit for fit in fits if fit.sku.lower() == preferred.lower()), None)
         if match is None or not match.fits:
-            why = match.reason if match else f"not in {model.name}'s {scenario}_compute_allow_list"
-            shown = ", ".join(fitting[:8]) + (", ..." if len(fitting) > 8 else "")
-            raise AssetError(f"instance type {preferred} cannot run {scenario}: {why}; fitting: {shown}")
-        return match.sku
-    if not fitting:
-        raise AssetError(
-            f"{model.name} {model.version}: no SKU of its {scenario}_compute_allow_list meets its {scenario}-min-sku-spec"
-        )
-    return fitting[0]
+            raise AssetError(f"instance type {preferred} cannot run {scenario}: {_refusal(model, scenario, match)}")
+        chosen = match
+    else:
+        chosen = next((fit for fit in fits if fit.fits), None)
+        if chosen is None:
+            raise AssetError(
+                f"{model.name} {model.version}: no SKU of its {scenario}_compute_allow_list meets its "
+                f"{scenario}-min-sku-spec and is still live"
+            )
+    if chosen.notice:
+        print(f"note: {chosen.notice}", flush=True)
+    return chosen.sku
+
+
+def _refusal(model: ModelInfo, scenario: str, match: SkuFit | None) -> str:
+    fitting = [canonical_sku(fit.sku) for fit in sku_fits(model, scenario) if fit.fits]
+    if match is None:
+        return f"not in {model.name}'s {scenario}_compute_allow_list; fitting: {_shown(fitting)}"
+    known = canonical_sku(match.sku)
+    status = sku_status(known, scenario) if known else None
+    if status is not None and not status.usable:  # retired, or a GPU the software cannot run
+        return refusal(status, scenario, fitting)
+    return f"{match.reason}; fitting: {_shown(fitting)}"
+
+
+def _shown(skus: list[str]) -> str:
+    return ", ".join(skus[:8]) + (", ..." if len(skus) > 8 else "")
 
 
 def endpoint_name(model: ModelInfo) -> str:
@@ -163,7 +187,9 @@ class Backend(ABC):
         from ..deploy import plan_deployment
 
         overrides = [{"instance_type": instance_type}]
-        return plan_deployment(self.spec, overrides, endpoint_name=name or endpoint_name(model), registry=self.registry_name)
+        return plan_deployment(
+            self.spec, overrides, endpoint_name=name or endpoint_name(model), model_registry=self.registry_name
+        )
 
     @abstractmethod
     def find_model(self) -> ModelInfo:
@@ -182,15 +208,19 @@ class Backend(ABC):
 
     @abstractmethod
     def evaluate(
-        self, model: ModelInfo, data: Path | None = None, rows: int | None = None, params: dict | None = None
+        self, model: ModelInfo, data: Path | None = None, rows: int | None = None, params: dict | None = None,
+        instance_type: str | None = None,
     ) -> EvaluationReport:
-        """Text-generation metrics of the model (data and params: local only; rows: the first N)."""
+        """Text-generation metrics of the model (data and params: local only; rows: the first N;
+        instance_type: the job's SKU, checked by pick_sku on both backends; None: pick_sku's)."""
 
     @abstractmethod
     def finetune(
-        self, model: ModelInfo, train: Path | None = None, validation: Path | None = None, epochs: int | None = None
+        self, model: ModelInfo, train: Path | None = None, validation: Path | None = None, epochs: int | None = None,
+        instance_type: str | None = None,
     ) -> FinetuneRun:
-        """The model finetuned for text classification (train None: the shipped sample data)."""
+        """The model finetuned for text classification (train None: the shipped sample data;
+        instance_type: the job's SKU, checked by pick_sku on both backends; None: pick_sku's)."""
 
     @abstractmethod
     def register(self, run: FinetuneRun) -> ModelInfo:

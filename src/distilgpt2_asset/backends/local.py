@@ -26,6 +26,7 @@ from .base import (
     EvaluationReport,
     FinetuneRun,
     ModelInfo,
+    pick_sku,
 )
 
 SERVER_SETTINGS_PREFIX = "TEXTGEN_"
@@ -115,10 +116,14 @@ class LocalBackend(Backend):
     # jobs ----------------------------------------------------------------------------------------
 
     def evaluate(
-        self, model: ModelInfo, data: Path | None = None, rows: int | None = None, params: dict | None = None
+        self, model: ModelInfo, data: Path | None = None, rows: int | None = None, params: dict | None = None,
+        instance_type: str | None = None,
     ) -> EvaluationReport:
         from ..evaluate import EvaluationOptions, run_evaluation
         from ..evaluation_report import CHART_FILE
+
+        if instance_type:
+            pick_sku(model, "evaluation", instance_type)  # refused here as on Azure; the job runs in this process
 
         output = home() / "evaluations" / f"{model.name}-{model.version}"
         options = EvaluationOptions(params=dict(params or {}), limit=rows)
@@ -127,9 +132,13 @@ class LocalBackend(Backend):
         return EvaluationReport(metrics, output, output / CHART_FILE)
 
     def finetune(
-        self, model: ModelInfo, train: Path | None = None, validation: Path | None = None, epochs: int | None = None
+        self, model: ModelInfo, train: Path | None = None, validation: Path | None = None, epochs: int | None = None,
+        instance_type: str | None = None,
     ) -> FinetuneRun:
         from ..finetune import CURVE_FILE, REGISTERED_SUFFIX, FinetuneInputs, FinetuneSettings, finetune
+
+        if instance_type:
+            pick_sku(model, "finetune", instance_type)  # refused here as on Azure; the job runs in this process
 
         if train is None:
             train, validation = SAMPLE_CLASSIFICATION_DATA / "train.jsonl", SAMPLE_CLASSIFICATION_DATA / "validation.jsonl"

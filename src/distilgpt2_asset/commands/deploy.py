@@ -8,9 +8,12 @@ credentials, no workspace and no network.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from ..azure_workspace import SETTINGS
+from ..deploy import MICROSOFT_REGISTRY
+from ..errors import AssetError
 from ..spec import load_spec
 
 
@@ -27,7 +30,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the REST requests the SDK would send; no credentials or network")
     p.add_argument("--endpoint-name", help="endpoint to create or reuse (default: the YAML's; unique per Azure region)")
     p.add_argument("--deployment-name", help="deployment name (default: the YAML's, 'blue')")
-    p.add_argument("--registry", help="registry holding spec.yaml's model version (default: the YAML's, 'azureml')")
+    p.add_argument(
+        "--model-registry", metavar="azureml|NAME",
+        help=f"where spec.yaml's version comes from: {MICROSOFT_REGISTRY} (the default, as the model card shows) "
+        "serves the version Microsoft publishes; NAME serves your own, as `distilgpt2-asset publish --registry NAME` "
+        "uploaded it (--set model=azureml:NAME:VERSION instead: a workspace model)",
+    )
     p.add_argument("--deployment-file", type=Path, help="deployment YAML, relative to the asset root "
                    "(default: jobs/deploy/online-deployment.yml; the no-code MLflow one: jobs/deploy/online-deployment-mlflow.yml)")
     p.add_argument("--endpoint-file", type=Path, help="endpoint YAML (default: jobs/deploy/online-endpoint.yml)")
@@ -39,26 +47,36 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from ..azure_workspace import ml_client, resolve_workspace
-    from ..deploy import dry_run_requests, parse_overrides, plan_deployment, submit
+    from ..deploy import dry_run_requests, model_origin, parse_overrides, plan_deployment, submit
 
     spec = load_spec()
+    overrides = parse_overrides(args.overrides)
+    model_set = any("model" in override for override in overrides)
+    if model_set and args.model_registry:
+        raise AssetError("--model-registry and --set model=... both choose the model: give one of them")
+    registry = None if model_set else (args.model_registry or MICROSOFT_REGISTRY)
     plan = plan_deployment(
         spec,
-        parse_overrides(args.overrides),
+        overrides,
         endpoint_file=args.endpoint_file,
         deployment_file=args.deployment_file,
         endpoint_name=args.endpoint_name,
         deployment_name=args.deployment_name,
-        registry=args.registry,
+        model_registry=registry,
     )
     flags = {field: getattr(args, field) for field in SETTINGS}
     workspace = resolve_workspace(flags, required=not args.dry_run)
+    # stderr: a dry run's stdout is the JSON of the requests alone
+    origin = model_origin(registry) if registry else "as --set model= names it"
+    print(f"model: {plan.deployment.model}, {origin}", file=sys.stderr)
+    for notice in plan.notices:
+        print(f"note: {notice}", file=sys.stderr)
     if args.dry_run:
         print(json.dumps(dry_run_requests(plan, workspace, args.location), indent=2))
         return 0
-    submit(plan, ml_client(workspace))
+    submit(plan, ml_client(workspace), where=f"Azure ML workspace {workspace.workspace_name!r}")
     print(
-        f"deployed {spec.name} {spec.version} to {plan.endpoint.name}/{plan.deployment.name}; try:\n"
+        f"deployed {spec.name} {spec.version} ({origin}) to {plan.endpoint.name}/{plan.deployment.name}; try:\n"
         f"  az ml online-endpoint invoke --name {plan.endpoint.name} --request-file jobs/deploy/sample-request.json"
     )
     return 0

@@ -1,4 +1,5 @@
-"""`validate`: check the whole asset and list every problem; non-zero exit if any."""
+"""`validate`: check the whole asset and list every problem; non-zero exit if any. Warnings (SKUs
+the card lists that are retired or announced for retirement) are listed too, without failing."""
 
 from __future__ import annotations
 
@@ -17,7 +18,10 @@ def run(args) -> int:
     from ..validate import validate_asset
 
     spec = load_spec(args.spec)
-    problems = validate_asset(spec)
+    warnings: list = []
+    problems = validate_asset(spec, warnings)
+    for warning in warnings:
+        print(f"warning: {warning}")
     for problem in problems:
         print(problem)
     print(f"{spec.path}: {len(problems)} problem(s)" if problems else f"{spec.path}: valid")
