@@ -70,6 +70,9 @@ def test_serve_prints_the_curl_line_answers_invoke_and_stops_on_sigterm(tiny_mlf
         request.write_text(json.dumps({"input_data": ["The quick brown fox"], "params": {"do_sample": False, "max_new_tokens": 4}}))
         assert main(["invoke", "--request-file", str(request), "--url", f"http://127.0.0.1:{port}/score"]) == 0
         assert json.loads(capsys.readouterr().out) == ["The quick brown fox jumps over the lazy"]
+        assert main(["invoke", "--request-file", str(request), "--stream", "--url", f"http://127.0.0.1:{port}/score"]) == 0
+        streamed = capsys.readouterr()  # the same text, printed as it arrived, then how it ended
+        assert streamed.out.strip() == "The quick brown fox jumps over the lazy" and '"finish_reason": "length"' in streamed.err
 
         request.write_text(json.dumps({"input_data": ["x"], "params": {"top_k": 0}}))
         assert main(["invoke", "--request-file", str(request), "--url", f"http://127.0.0.1:{port}/score"]) == 2

@@ -95,8 +95,11 @@ class ServingSettings(BaseSettings):
         return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
 
     def resolved_engine(self) -> Literal["openvino", "ctranslate2", "transformers"]:
-        """`auto` -> openvino on a CPU, ctranslate2 on CUDA. The one place an engine is chosen."""
-        device = self.resolved_device()
+        return self.engine_on(self.resolved_device())
+
+    def engine_on(self, device: Literal["cpu", "cuda"]) -> Literal["openvino", "ctranslate2", "transformers"]:
+        """`auto` -> openvino on a CPU, ctranslate2 on CUDA. The one place an engine is chosen
+        (`deploy` asks it for the instance type's device)."""
         if self.engine == "auto":
             return "ctranslate2" if device == "cuda" else "openvino"
         if self.engine == "openvino" and device == "cuda":

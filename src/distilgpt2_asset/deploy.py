@@ -28,17 +28,15 @@ DEPLOY_DIR = Path("jobs") / "deploy"
 ENDPOINT_FILE = DEPLOY_DIR / "online-endpoint.yml"
 DEPLOYMENT_FILE = DEPLOY_DIR / "online-deployment.yml"
 
-# Decode throughput of a distilgpt2-shaped model on 2 vCPUs (AVX-512/VNNI), 100 new tokens, greedy,
-# {batch size: tokens/s summed over the batch}: REFERENCE.md section 6. ctranslate2 is int8.
-# 2 vCPUs is inference-min-sku-spec's floor; bigger SKUs decode no slower.
-MEASURED_TOKENS_PER_SECOND = {
-    "transformers": {1: 42.0, 8: 190.0},
-    "ctranslate2": {1: 145.0, 8: 610.0},
-}
+# Raw decode throughput of each engine on a distilgpt2-shaped model, 2 vCPUs, per CPU class, written by
+# `python -m distilgpt2_asset.bench --engine-speeds`. 2 vCPUs is inference-min-sku-spec's floor.
+ENGINE_SPEEDS_FILE = Path("benchmarks") / "engine-speeds.json"
 TIMEOUT_HEADROOM = 1.5  # prompt prefill, queueing for a batch slot, a noisy neighbour
 MAX_REQUEST_TIMEOUT_MS = 180_000  # Azure's ceiling for request_settings.request_timeout_ms
 AZURE_DEFAULT_TIMEOUT_MS = 5_000  # what Azure uses when request_settings leaves it out
 NO_CODE_ENGINE = "transformers"  # Azure's no-code MLflow scoring runs the transformers pipeline
+# The scoring's request deadline: written from request_settings.request_timeout_ms, so the two agree.
+DEADLINE_VARIABLE = "TEXTGEN_REQUEST_TIMEOUT_MS"
 
 # Microsoft's public registry: the version the model card describes, made by Azure's own conversion.
 MICROSOFT_REGISTRY = "azureml"
@@ -75,21 +73,52 @@ def parse_overrides(pairs: list[str] | None) -> list[dict[str, str]]:
 # serving profile -----------------------------------------------------------------------------
 
 
+def lowest_measured_speed(spec: AssetSpec, engine: str, batch: int) -> tuple[float, str]:
+    """(tokens/s summed over `batch` sequences, where it was measured): the lowest figure over the CPU
+    classes an allowed SKU may land on (D*a_v4 run on AVX2-only AMD EPYC; F*s_v2 on AVX-512 Intel). A
+    class where this engine was not measured counts with the slowest engine that was measured there."""
+    path = spec.path.parent / ENGINE_SPEEDS_FILE
+    try:
+        classes = json.loads(path.read_text())["classes"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise AssetError(f"{path}: cannot read the measured engine speeds ({exc}); run python -m distilgpt2_asset.bench --engine-speeds") from None
+    figures = []
+    for cpu_class, engines in classes.items():
+        at_batch = {name: rates[str(batch)] for name, rates in engines.items() if str(batch) in rates}
+        if engine in at_batch:
+            figures.append((at_batch[engine], f"{engine} on {cpu_class}"))
+        elif at_batch:
+            slowest = min(at_batch, key=at_batch.get)
+            figures.append((at_batch[slowest], f"{cpu_class}, where {engine} was not measured: {slowest}'s"))
+    return min(figures)
+
+
 @dataclass(frozen=True)
 class ServingProfile:
     """What a deployment will do per instance, as far as timeouts and concurrency go."""
 
     engine: str
     max_new_tokens: int
-    batch_size: int  # sequences decoded together at most
+    batch_size: int  # sequences generated at once at most
     concurrency: int  # requests one instance serves at once (gunicorn workers x threads)
+    tokens_per_second: float  # one sequence's speed with a full batch, a lower bound
+    measured: str  # where that figure comes from
 
-    @property
-    def tokens_per_second(self) -> float:
-        """Per-sequence decode speed, a lower bound: batch 1 as measured; a bigger batch gets at
-        least its share of batch 8's throughput (throughput only grows with batch size)."""
-        measured = MEASURED_TOKENS_PER_SECOND[self.engine]
-        return measured[1] if self.batch_size <= 1 else measured[8] / max(self.batch_size, 8)
+    @classmethod
+    def of(cls, spec: AssetSpec, engine: str, max_new_tokens: int, batch_size: int, concurrency: int) -> "ServingProfile":
+        """continuous and static batches: a full batch shares at least batch 8's measured throughput
+        (throughput only grows with batch size), and a static batch may first wait for the one running;
+        sequential: a request may wait for each other one in flight."""
+        from distilgpt2_scoring.engines import engine_class
+
+        batching = engine_class(engine).batching
+        if batching == "sequential":
+            total, where = lowest_measured_speed(spec, engine, 1)
+            speed = total / batch_size
+        else:
+            total, where = lowest_measured_speed(spec, engine, 8)
+            speed = total / max(batch_size, 8) / (2 if batching == "static" else 1)
+        return cls(engine, max_new_tokens, batch_size, concurrency, speed, f"{total:.0f} tokens/s measured for {where}")
 
     @property
     def required_timeout_ms(self) -> int:
@@ -134,9 +163,14 @@ def serving_profile(spec: AssetSpec, deployment: Any) -> ServingProfile:
     if deployment.code_configuration is None:
         # Azure's own MLflow scoring: no cap on max_new_tokens; the card's request must fit.
         card_tokens = int(spec.sample_request.get("params", {}).get("max_new_tokens", 0))
-        return ServingProfile(NO_CODE_ENGINE, card_tokens, concurrency, concurrency)
+        return ServingProfile.of(spec, NO_CODE_ENGINE, card_tokens, concurrency, concurrency)
     settings = _serving_settings(variables)
-    return ServingProfile(settings.engine, settings.max_new_tokens, settings.max_batch_size, concurrency)
+    device = "cuda" if sku_catalog()[canonical_sku(deployment.instance_type)].gpus else "cpu"
+    try:
+        engine = settings.engine_on(settings.device if settings.device != "auto" else device)
+    except ValueError as exc:
+        raise AssetError(f"environment_variables: {exc} ({deployment.instance_type} has a GPU)") from None
+    return ServingProfile.of(spec, engine, settings.max_new_tokens, settings.max_batch_size, concurrency)
 
 
 # checks ----------------------------------------------------------------------------------------
@@ -206,6 +240,21 @@ def _check_code(deployment: Any) -> None:
         raise AssetError(f"code_configuration: scoring script {script} does not exist")
 
 
+def _write_deadline(deployment: Any, overrides: list[dict[str, str]]) -> None:
+    """Our scoring's deadline is the request timeout: written from request_settings.request_timeout_ms,
+    and a different value set for it explicitly is refused (the YAML's copy is only for az ml users)."""
+    if deployment.code_configuration is None:  # Azure's own scoring has no deadline of ours
+        return
+    timeout_ms = str(getattr(deployment.request_settings, "request_timeout_ms", None) or AZURE_DEFAULT_TIMEOUT_MS)
+    explicit = [value for pair in overrides for key, value in pair.items() if key == f"environment_variables.{DEADLINE_VARIABLE}"]
+    if explicit and explicit[-1] != timeout_ms:
+        raise AssetError(
+            f"environment_variables.{DEADLINE_VARIABLE} is {explicit[-1]} but request_settings.request_timeout_ms is "
+            f"{timeout_ms}; set the timeout once (request_settings.request_timeout_ms): deploy writes both"
+        )
+    deployment.environment_variables = {**(deployment.environment_variables or {}), DEADLINE_VARIABLE: timeout_ms}
+
+
 def _check_requests(profile: ServingProfile, deployment: Any) -> None:
     settings = deployment.request_settings
     concurrency = getattr(settings, "max_concurrent_requests_per_instance", None) or 1
@@ -222,9 +271,11 @@ def _check_requests(profile: ServingProfile, deployment: Any) -> None:
     if timeout_ms < profile.required_timeout_ms:
         raise AssetError(
             f"request_settings.request_timeout_ms {timeout_ms} is too short: {profile.max_new_tokens} new tokens at "
-            f"{profile.tokens_per_second:.1f} tokens/s ({profile.engine}, batch {profile.batch_size}, 2 vCPUs) "
-            f"need {profile.required_timeout_ms} ms with {TIMEOUT_HEADROOM}x headroom; raise it or lower max_new_tokens"
+            f"{profile.tokens_per_second:.1f} tokens/s ({profile.engine}, {profile.batch_size} sequences at once; "
+            f"{profile.measured} on 2 vCPUs) need {profile.required_timeout_ms} ms with {TIMEOUT_HEADROOM}x headroom; "
+            "raise it or lower max_new_tokens"
         )
+
 
 
 # plan ------------------------------------------------------------------------------------------
@@ -279,6 +330,7 @@ def plan_deployment(
     _check_model(spec, deployment)
     notices = _check_compute(spec, deployment)
     _check_code(deployment)
+    _write_deadline(deployment, deployment_overrides)
     profile = serving_profile(spec, deployment)
     _check_requests(profile, deployment)
     return DeploymentPlan(endpoint, deployment, profile, notices)

@@ -11,7 +11,8 @@ import pytest
 
 from distilgpt2_asset.cli import main
 from distilgpt2_asset.deploy import (
-    MEASURED_TOKENS_PER_SECOND,
+    ENGINE_SPEEDS_FILE,
+    lowest_measured_speed,
     dry_run_requests,
     model_reference,
     parse_overrides,
@@ -64,7 +65,8 @@ def test_dry_run_of_the_defaults_is_every_request_with_its_body(asset_spec):
     assert props["requestSettings"] == {"maxConcurrentRequestsPerInstance": 16, "requestTimeout": "PT1M30S"}
     assert props["readinessProbe"]["initialDelay"] == "PT30S"
     assert props["livenessProbe"]["initialDelay"] == "PT5M"
-    assert props["environmentVariables"]["TEXTGEN_ENGINE"] == "ctranslate2"
+    assert props["environmentVariables"]["TEXTGEN_ENGINE"] == "auto"
+    assert props["environmentVariables"]["TEXTGEN_REQUEST_TIMEOUT_MS"] == "90000"
     assert props["environmentVariables"]["GUNICORN_CMD_ARGS"] == "--threads 16"
 
     traffic = sent["route all traffic"]
@@ -79,6 +81,8 @@ def test_set_overrides_reach_the_bodies_as_az_ml_applies_them(asset_spec):
         "instance_count=3",
         "request_settings.request_timeout_ms=120000",
         "environment_variables.TEXTGEN_ENGINE=transformers",
+        "environment_variables.TEXTGEN_MAX_BATCH_SIZE=2",
+        "environment_variables.TEXTGEN_MAX_NEW_TOKENS=128",
         endpoint_name="my-textgen",
         deployment_name="green",
     )
@@ -86,8 +90,9 @@ def test_set_overrides_reach_the_bodies_as_az_ml_applies_them(asset_spec):
     assert props["instanceType"] == "Standard_F8s_v2"
     assert sent["create deployment"]["body"]["sku"]["capacity"] == 3
     assert props["requestSettings"]["requestTimeout"] == "PT2M"
+    assert props["environmentVariables"]["TEXTGEN_REQUEST_TIMEOUT_MS"] == "120000"  # one value, written to both
     assert props["environmentVariables"]["TEXTGEN_ENGINE"] == "transformers"
-    assert props["environmentVariables"]["TEXTGEN_MAX_NEW_TOKENS"] == "512"  # untouched
+    assert props["environmentVariables"]["TEXTGEN_MAX_QUEUE"] == "128"  # untouched
     assert sent["create deployment"]["url"].endswith("/onlineEndpoints/my-textgen/deployments/green?api-version=2023-04-01-preview")
     assert "/onlineEndpoints/my-textgen?" in sent["create endpoint"]["url"]
     assert sent["route all traffic"]["body"]["properties"]["traffic"] == {"green": 100}
@@ -126,8 +131,10 @@ REFUSALS = {
     "timeout over Azure's max": (["request_settings.request_timeout_ms=200000"], "over Azure's maximum 180000"),
     "slower engine, same timeout": (
         ["environment_variables.TEXTGEN_ENGINE=transformers", "environment_variables.TEXTGEN_MAX_NEW_TOKENS=1024"],
-        "too short: 1024 new tokens at 11.9 tokens/s (transformers",
+        "too short: 1024 new tokens at ",  # the figure: test_timeout_rule_uses_the_lowest_measured_speed
     ),
+    "two deadlines": (["environment_variables.TEXTGEN_REQUEST_TIMEOUT_MS=30000"], "TEXTGEN_REQUEST_TIMEOUT_MS is 30000 but request_settings.request_timeout_ms is 90000"),
+    "openvino on a GPU": (["instance_type=Standard_NC4as_T4_v3", "environment_variables.TEXTGEN_ENGINE=openvino"], "runs on CPUs only"),
     "other model version": (["model=azureml://registries/azureml/models/distilgpt2/versions/14"], "not defined by spec.yaml"),
     "other model": (["model=azureml:gpt2:15"], "not defined by spec.yaml"),
     "model by label": (["model=azureml://registries/azureml/models/distilgpt2/labels/latest"], "model must reference a registered version"),
@@ -180,9 +187,18 @@ def test_sku_below_min_sku_spec_is_refused(asset_spec, tmp_path):
         plan_deployment(load_spec(spec_file))
 
 
-def test_timeout_rule_uses_the_measured_speeds():
-    # REFERENCE.md section 6, 2 vCPUs: batch 1 and batch 8 totals
-    assert MEASURED_TOKENS_PER_SECOND == {"transformers": {1: 42.0, 8: 190.0}, "ctranslate2": {1: 145.0, 8: 610.0}}
+def test_timeout_rule_uses_the_lowest_measured_speed(asset_spec):
+    speeds = json.loads((asset_spec.path.parent / ENGINE_SPEEDS_FILE).read_text())["classes"]
+    assert len(speeds) >= 2, "figures for more than one CPU class"
+    for engine, batch in (("openvino", 8), ("ctranslate2", 8), ("transformers", 1)):
+        figure, where = lowest_measured_speed(asset_spec, engine, batch)
+        at_batch = [{name: rates[str(batch)] for name, rates in engines.items() if str(batch) in rates} for engines in speeds.values()]
+        measured_there = [rates.get(engine, min(rates.values())) for rates in at_batch]
+        assert figure == min(measured_there) and engine in where
+    profile = plan_deployment(asset_spec).profile  # the default: OpenVINO on the smallest CPU SKU
+    assert profile.engine == "openvino" and profile.tokens_per_second == lowest_measured_speed(asset_spec, "openvino", 8)[0] / 16
+    gpu = plan_deployment(asset_spec, parse_overrides(["instance_type=Standard_NC4as_T4_v3"])).profile
+    assert gpu.engine == "ctranslate2" and gpu.tokens_per_second == lowest_measured_speed(asset_spec, "ctranslate2", 8)[0] / 16 / 2
 
 
 # the command line ---------------------------------------------------------------------------------

@@ -34,7 +34,11 @@ def weights_folder(content: ModelContent, cache_dir: Path) -> Path:
     raise ModelFilesError(f"{model}: no model.safetensors (or pytorch_model.bin) weights")
 
 
+def engine_class(name: str) -> type:
+    """The engine class for a TEXTGEN_ENGINE value (its module imports its library only when loading)."""
+    module_name, class_name = ENGINES[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
 def make_engine(content: ModelContent, settings: ServingSettings):
-    module_name, class_name = ENGINES[settings.resolved_engine()].split(":")
-    engine_class = getattr(importlib.import_module(module_name), class_name)
-    return engine_class.load(content, weights_folder(content, settings.cache_dir), settings)
+    return engine_class(settings.resolved_engine()).load(content, weights_folder(content, settings.cache_dir), settings)

@@ -27,6 +27,7 @@ COMPUTE_TYPES = {"cpu": "int8", "cuda": "int8_float16"}
 
 class CTranslate2Engine:
     name = "ctranslate2"
+    batching = "static"  # a batch runs to its end; sequences that arrive meanwhile wait for the next
     seeds_every_sequence = False  # unseeded sampling draws from CTranslate2's own generator
 
     def __init__(self, model_dir: Path, device: str, threads: int, max_batch_size: int, seeded_engine):

@@ -43,6 +43,7 @@ def openvino_model(content: ModelContent, weights: Path, cache_dir: Path) -> Pat
 
 class OpenVINOEngine:
     name = "openvino"
+    batching = "continuous"  # sequences join and leave the running batch at every step
     seeds_every_sequence = True  # rng_seed per request: an unseeded one gets a drawn seed, reported back
 
     def __init__(self, pipeline, vocab_size: int):

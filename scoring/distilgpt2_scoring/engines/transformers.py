@@ -17,6 +17,7 @@ from ..settings import ServingSettings
 
 class TransformersEngine:
     name = "transformers"
+    batching = "sequential"  # one sequence at a time
     seeds_every_sequence = True
 
     def __init__(self, model, device: str):

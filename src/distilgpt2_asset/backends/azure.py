@@ -201,7 +201,7 @@ class AzureBackend(Backend):
 def finetuned_properties(base_properties: dict[str, str], output: Path | None) -> dict[str, str]:
     """The base model's properties, with the recorded hashes describing the finetuned files: the
     verified manifest of the job's downloaded output and its digest; the base's as base_*."""
-    from textgen.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
+    from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
 
     from ..publish import COMMIT_PROPERTY, CONTENT_PROPERTY, MANIFEST_PROPERTY
     from ..registry import manifest_digest

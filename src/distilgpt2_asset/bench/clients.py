@@ -1,0 +1,179 @@
+"""HTTP load on one server: single requests, closed-loop clients (uniform or mixed traffic), streaming
+clients, and the peak RSS of the server's process tree while they run."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+NEW_TOKENS = 100
+# Mixed traffic as real callers differ: temperature, top_p, a quarter greedy, lengths, prompt echoed or not.
+MIXED_TEMPERATURES, MIXED_TOP_P, MIXED_LENGTHS = (0.2, 0.7, 1.0), (0.9, 0.95, 1.0), (16, 32, 64, 128)
+SHORT = 32  # requests of at most this many new tokens are "short"
+
+
+class PeakRss:
+    """Samples the RSS of a process and its children every 0.2 s; keeps the peak."""
+
+    def __init__(self, pid: int):
+        import psutil
+
+        self.process = psutil.Process(pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        import psutil
+
+        while not self._stop.wait(0.2):
+            try:
+                tree = [self.process, *self.process.children(recursive=True)]
+                self.peak = max(self.peak, sum(p.memory_info().rss for p in tree))
+            except psutil.Error:
+                pass
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak / 2**30
+
+
+class Counter:
+    """Generated tokens of an answer, counted with the model's tokenizer (the same count for every server)."""
+
+    def __init__(self, mlflow_dir: Path):
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_file(str(mlflow_dir / "components" / "tokenizer" / "tokenizer.json"))
+
+    def __call__(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+@dataclass
+class Outcome:
+    status: int
+    text: str | None  # the generated text (the prompt removed), when answered
+    seconds: float
+    max_new_tokens: int
+    first_token_s: float | None = None  # streaming: time to the first generated text
+
+
+def post(url: str, body: dict) -> Outcome:
+    """One request of the published shape, streamed or not."""
+    import requests
+
+    params = body.get("params", {})
+    prompt = body["input_data"][0] if params.get("return_full_text", True) else ""
+    started = time.perf_counter()
+    try:
+        with requests.post(url, json=body, timeout=600, stream=bool(params.get("stream"))) as response:
+            if response.status_code != 200:
+                return Outcome(response.status_code, None, time.perf_counter() - started, params.get("max_new_tokens", 0))
+            if not params.get("stream"):
+                [text] = response.json()
+                return Outcome(200, text[len(prompt):], time.perf_counter() - started, params.get("max_new_tokens", 0))
+            pieces, first = [], None
+            for line in response.iter_lines(decode_unicode=True):
+                if not line.startswith("data: {"):
+                    continue
+                event = json.loads(line[6:])
+                if event["text"] and not (prompt and not pieces and event["text"] == prompt):
+                    first = first or time.perf_counter() - started
+                pieces.append(event["text"])
+            return Outcome(200, "".join(pieces)[len(prompt):], time.perf_counter() - started, params.get("max_new_tokens", 0), first)
+    except requests.RequestException:
+        return Outcome(0, None, time.perf_counter() - started, params.get("max_new_tokens", 0))
+
+
+def single_requests(url: str, body: dict, count: Counter, repeats: int, alongside: Callable[[], None] | None = None) -> dict:
+    """Median tokens/s of one request at a time; `alongside` runs between requests, so that two
+    measurements on a shared, noisy machine see the same conditions."""
+    rates = []
+    for _ in range(repeats + 1):  # the first request warms up
+        outcome = post(url, body)
+        if outcome.status != 200:
+            raise RuntimeError(f"single request failed: HTTP {outcome.status}")
+        rates.append(count(outcome.text) / outcome.seconds)
+        if alongside:
+            alongside()
+    return {"tokens_per_s": statistics.median(rates[1:])}
+
+
+def mixed_request(prompt: str, n: int) -> dict:
+    """The n-th request of the mixed traffic: every combination comes round, deterministically."""
+    greedy = n % 4 == 3
+    params = {
+        "max_new_tokens": MIXED_LENGTHS[(n // 2) % 4],
+        "return_full_text": n % 2 == 0,
+        "do_sample": not greedy,
+    }
+    if not greedy:
+        params |= {"temperature": MIXED_TEMPERATURES[n % 3], "top_p": MIXED_TOP_P[(n // 3) % 3]}
+    return {"input_data": [prompt], "params": params}
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    return statistics.quantiles(values, n=20, method="inclusive")[int(q * 20) - 1] if len(values) > 1 else values[0]
+
+
+@dataclass
+class Load:
+    outcomes: list[Outcome] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    def summary(self, count: Counter) -> dict:
+        answered = [o for o in self.outcomes if o.status == 200]
+        tokens = sum(count(o.text) for o in answered)
+        latencies = [o.seconds for o in answered]
+        short = [o.seconds for o in answered if o.max_new_tokens <= SHORT]
+        summary = {
+            "requests": len(self.outcomes),
+            "failures": len(self.outcomes) - len(answered),
+            "tokens": tokens,
+            "wall_s": self.wall_s,
+            "tokens_per_s": tokens / self.wall_s,
+            "p50_s": _quantile(latencies, 0.5),
+            "p95_s": _quantile(latencies, 0.95),
+        }
+        if short and len(short) < len(latencies):
+            summary |= {"short_p50_s": _quantile(short, 0.5), "short_p95_s": _quantile(short, 0.95)}
+        first = [o.first_token_s for o in answered if o.first_token_s is not None]
+        if first:
+            summary |= {"first_token_p50_s": _quantile(first, 0.5), "first_token_p95_s": _quantile(first, 0.95)}
+        return summary
+
+
+def closed_loop(url: str, request_for: Callable[[int], dict], clients: int, rounds: int, label: str) -> Load:
+    """`clients` threads, each sending `rounds` requests back to back (request_for(n), n counting
+    every request sent)."""
+    from tqdm import tqdm
+
+    load, lock, sent = Load(), threading.Lock(), iter(range(clients * rounds))
+    progress = tqdm(total=clients * rounds, desc=f"  {label}: {clients} clients x {rounds}", unit="req", leave=False)
+
+    def client(_):
+        for _ in range(rounds):
+            with lock:
+                n = next(sent)
+            outcome = post(url, request_for(n))
+            with lock:
+                load.outcomes.append(outcome)
+                progress.update()
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(client, range(clients)))
+    load.wall_s = time.perf_counter() - started
+    progress.close()
+    return load

@@ -1,0 +1,144 @@
+"""Raw engines in one process, no server: the ceiling our server is measured against, and the
+speeds `deploy` sizes request timeouts with.
+
+Each measurement runs in a subprocess, so that an instruction-set limit can be set before the
+engine's library loads: CTranslate2 honours CT2_FORCE_CPU_ISA and PyTorch ATEN_CPU_CAPABILITY,
+which run the kernels an AVX2-only CPU runs on this host's cores. OpenVINO has no such switch, so
+its AVX2 figure can only come from an AVX2 machine.
+
+    python -m distilgpt2_asset.bench.raw ENGINE MLFLOW_DIR CACHE_DIR [--batches 1 8] [--mixed]
+prints {"tokens_per_s": {batch: tokens/s}} as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+NEW_TOKENS = 100
+REPEATS = 3  # the best of a few runs: raw figures are ceilings
+# The card's four sampling settings, for "8 prompts with 4 sampling settings" (do_sample, temperature, top_p).
+SETTINGS = [(False, 1.0, 1.0), (True, 0.2, 0.9), (True, 0.7, 0.95), (True, 1.0, 1.0)]
+# What forces each engine down to AVX2 kernels (None: no switch exists).
+AVX2_SWITCH = {"ctranslate2": {"CT2_FORCE_CPU_ISA": "AVX2"}, "transformers": {"ATEN_CPU_CAPABILITY": "avx2"}, "openvino": None}
+
+
+def prompt_ids(mlflow_dir: Path) -> list[int]:
+    from tokenizers import Tokenizer
+
+    from ..spec import load_spec
+
+    tokenizer = Tokenizer.from_file(str(mlflow_dir / "components" / "tokenizer" / "tokenizer.json"))
+    return tokenizer.encode(load_spec().sample_request["input_data"][0], add_special_tokens=False).ids
+
+
+def _openvino(mlflow_dir: Path, cache_dir: Path, batch: int, mixed: bool) -> float:
+    import numpy
+    import openvino
+    import openvino_genai
+
+    from distilgpt2_scoring.engines.openvino import openvino_model
+    from distilgpt2_scoring.model_files import open_model
+
+    content = open_model(mlflow_dir)
+    folder = openvino_model(content, mlflow_dir / "model", cache_dir)
+    scheduler = openvino_genai.SchedulerConfig()
+    scheduler.max_num_seqs, scheduler.cache_size = 16, 1
+    pipeline = openvino_genai.ContinuousBatchingPipeline(str(folder), scheduler, "CPU", {"INFERENCE_NUM_THREADS": os.cpu_count()})
+    ids = openvino.Tensor(numpy.array([prompt_ids(mlflow_dir)], dtype=numpy.int64))
+
+    def config(i: int):
+        sample, temperature, top_p = SETTINGS[i % 4] if mixed else SETTINGS[0]
+        c = openvino_genai.GenerationConfig()
+        c.max_new_tokens, c.ignore_eos, c.do_sample = NEW_TOKENS, True, sample
+        if sample:
+            c.temperature, c.top_p, c.rng_seed = temperature, top_p, i
+        return c
+
+    def run() -> float:
+        started = time.perf_counter()
+        handles = [pipeline.add_request(i, ids, config(i)) for i in range(batch)]
+        while pipeline.has_non_finished_requests():
+            pipeline.step()
+        return sum(len(h.read_all()[0].generated_ids) for h in handles) / (time.perf_counter() - started)
+
+    run()  # warm-up
+    return max(run() for _ in range(REPEATS))
+
+
+def _ctranslate2(mlflow_dir: Path, cache_dir: Path, batch: int, mixed: bool) -> float:
+    from distilgpt2_scoring.engines.ctranslate2 import CTranslate2Engine
+    from distilgpt2_scoring.model_files import open_model
+    from distilgpt2_scoring.settings import ServingSettings
+
+    engine = CTranslate2Engine.load(open_model(mlflow_dir), mlflow_dir / "model", ServingSettings(device="cpu", cache_dir=cache_dir))
+    tokens = [engine.vocabulary[t] for t in prompt_ids(mlflow_dir)]
+    groups = [[i for i in range(batch) if i % 4 == s] for s in range(4)] if mixed else [list(range(batch))]
+
+    def run() -> float:
+        started, made = time.perf_counter(), 0
+        for group in filter(None, groups):  # CTranslate2 takes one sampling setting per call
+            sample, temperature, top_p = SETTINGS[group[0] % 4] if mixed else SETTINGS[0]
+            results = engine.generator.generate_batch(
+                [tokens] * len(group), max_length=NEW_TOKENS, min_length=NEW_TOKENS, include_prompt_in_result=False,
+                sampling_topk=0 if sample else 1, sampling_topp=top_p, sampling_temperature=temperature,
+            )  # fmt: skip
+            made += sum(len(r.sequences_ids[0]) for r in results)
+        return made / (time.perf_counter() - started)
+
+    run()
+    return max(run() for _ in range(REPEATS))
+
+
+def _transformers(mlflow_dir: Path, cache_dir: Path, batch: int, mixed: bool) -> float:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    model = AutoModelForCausalLM.from_pretrained(mlflow_dir / "model", use_safetensors=True).eval()
+    ids = torch.tensor([prompt_ids(mlflow_dir)] * batch)
+
+    def run() -> float:
+        started = time.perf_counter()
+        with torch.inference_mode():
+            out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=NEW_TOKENS,
+                                 min_new_tokens=NEW_TOKENS, pad_token_id=0)  # fmt: skip
+        return (out.shape[1] - ids.shape[1]) * batch / (time.perf_counter() - started)
+
+    run()
+    return max(run() for _ in range(REPEATS))
+
+
+ENGINES = {"openvino": _openvino, "ctranslate2": _ctranslate2, "transformers": _transformers}
+
+
+def measure(engine: str, mlflow_dir: Path, cache_dir: Path, batches: list[int], mixed: bool = False, env: dict | None = None) -> dict[str, float]:
+    """{batch: tokens/s} of the raw engine, measured in a subprocess with env (e.g. an ISA limit)."""
+    command = [sys.executable, "-m", "distilgpt2_asset.bench.raw", engine, str(mlflow_dir), str(cache_dir), "--batches", *map(str, batches)]
+    done = subprocess.run(command + (["--mixed"] if mixed else []), env=dict(os.environ, **(env or {})), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"raw {engine} measurement failed: {done.stderr.strip()[-1500:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])["tokens_per_s"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m distilgpt2_asset.bench.raw")
+    parser.add_argument("engine", choices=ENGINES)
+    parser.add_argument("mlflow_dir", type=Path)
+    parser.add_argument("cache_dir", type=Path)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--mixed", action="store_true", help="4 sampling settings among the batch")
+    args = parser.parse_args(argv)
+    rates = {str(b): ENGINES[args.engine](args.mlflow_dir, args.cache_dir, b, args.mixed) for b in args.batches}
+    print(json.dumps({"tokens_per_s": rates}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+

@@ -1,0 +1,117 @@
+"""The benchmark's ratios against their targets, its table and its chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# name: (what, target, higher is better)
+TARGETS = {
+    "a_ours_vs_raw": ("(a) one request, ours / raw engine", 0.9, True),
+    "a_ours_vs_stock": ("(a) one request, ours / stock", 4.0, True),
+    "b_ours_vs_stock": ("(b) 8 clients, throughput ours / stock", 25.0, True),
+    "b_ours_vs_raw": ("(b) 8 clients, throughput ours / raw engine at batch 8", None, True),
+    "b_p95_vs_stock_p50": ("(b) our p95 / stock's p50", 0.1, False),
+    "d_ours_vs_stock": ("(d) mixed traffic, throughput ours / stock", 15.0, True),
+    "d_ours_vs_raw": ("(d) mixed traffic, ours / raw engine, 8 prompts, 4 settings", None, True),
+    "d_short_p95_vs_idle": ("(d) short requests' p95 / the same on an idle server", 2.0, False),
+    "c_rss_gb": ("(c) our peak RSS, GB", 1.0, False),
+    "c_cold_start_s": ("(c) our cold start, s (model files in the folder)", 10.0, False),
+    "e_first_token_p95_s": ("(e) streaming, time to first token p95, s", 0.5, False),
+    "e_streamed_vs_whole": ("(e) streamed / non-streamed throughput at 8 clients", 0.9, True),
+    "failures": ("failed requests, all runs", 0, False),
+}
+
+
+def ratios(results: dict) -> dict:
+    stock, ours, rawe = results["stock"], results["ours"], results["raw_engine"]
+    return {
+        "a_ours_vs_raw": ours["single"]["tokens_per_s"] / rawe["batch_1_tokens_per_s"],
+        "a_ours_vs_stock": ours["single"]["tokens_per_s"] / stock["single"]["tokens_per_s"],
+        "b_ours_vs_stock": ours["uniform"]["tokens_per_s"] / stock["uniform"]["tokens_per_s"],
+        "b_ours_vs_raw": ours["uniform"]["tokens_per_s"] / rawe["batch_8_tokens_per_s"],
+        "b_p95_vs_stock_p50": ours["uniform"]["p95_s"] / stock["uniform"]["p50_s"],
+        "d_ours_vs_stock": ours["mixed"]["tokens_per_s"] / stock["mixed"]["tokens_per_s"],
+        "d_ours_vs_raw": ours["mixed"]["tokens_per_s"] / rawe["mixed_8_tokens_per_s"],
+        "d_short_p95_vs_idle": ours["mixed"]["short_p95_s"] / ours["idle_short_p50_s"],
+        "c_rss_gb": ours["peak_rss_gb"],
+        "c_cold_start_s": ours["cold_start_s"],
+        "e_first_token_p95_s": ours["streaming"]["first_token_p95_s"],
+        "e_streamed_vs_whole": ours["streaming"]["tokens_per_s"] / ours["uniform"]["tokens_per_s"],
+        "failures": sum(run[load]["failures"] for run in (stock, ours) for load in ("uniform", "mixed", "streaming") if load in run),
+    }
+
+
+def verdicts(r: dict) -> list[tuple[str, float, float | None, bool | None]]:
+    """(what, value, target, met) per ratio; met is None where there is no target (a figure to report)."""
+    rows = []
+    for name, (what, target, higher) in TARGETS.items():
+        value = r[name]
+        met = None if target is None else (value >= target if higher else value <= target)
+        rows.append((what, value, target, met))
+    return rows
+
+
+def print_table(results: dict) -> None:
+    stock, ours, rawe = results["stock"], results["ours"], results["raw_engine"]
+    config = results["config"]
+    print(f"\n{config['cpu']}, {config['cpus']} vCPUs, {', '.join(config['cpu_features'])}")
+    print(f"{'':38}{'stock':>10}{'raw engine':>12}{'ours':>10}")
+    print(f"{'(a) 1 request, tokens/s':38}{stock['single']['tokens_per_s']:10.1f}{rawe['batch_1_tokens_per_s']:12.1f}{ours['single']['tokens_per_s']:10.1f}")
+    for load, label, raw_key in (("uniform", "(b) 8 clients", "batch_8_tokens_per_s"), ("mixed", "(d) mixed", "mixed_8_tokens_per_s")):
+        print(f"{label + ', tokens/s':38}{stock[load]['tokens_per_s']:10.1f}{rawe[raw_key]:12.1f}{ours[load]['tokens_per_s']:10.1f}")
+        print(f"{label + ', p50 / p95 s':38}{stock[load]['p50_s']:5.1f}/{stock[load]['p95_s']:<4.1f}{'':12}{ours[load]['p50_s']:5.2f}/{ours[load]['p95_s']:.2f}")
+    print(f"{'(d) short requests p95 s (idle p50)':38}{stock['mixed']['short_p95_s']:10.2f}{'':12}{ours['mixed']['short_p95_s']:10.2f} ({ours['idle_short_p50_s']:.2f})")
+    print(f"{'(e) first token p50 / p95 s':38}{'':22}{ours['streaming']['first_token_p50_s']:5.2f}/{ours['streaming']['first_token_p95_s']:.2f}")
+    print(f"{'(c) peak RSS, GB':38}{stock['peak_rss_gb']:10.2f}{'':12}{ours['peak_rss_gb']:10.2f}")
+    print(f"{'(c) cold start, s':38}{stock['cold_start_s']:10.1f}{'':12}{ours['cold_start_s']:10.1f}\n")
+    for what, value, target, met in verdicts(results["ratios"]):
+        mark = "       " if met is None else ("met    " if met else "MISSED ")
+        goal = "" if target is None else f" (target {'>=' if TARGETS_BY_WHAT[what][2] else '<='} {target:g})"
+        print(f"{mark}{what:58} {value:8.2f}{goal}")
+
+
+TARGETS_BY_WHAT = {what: (name, target, higher) for name, (what, target, higher) in TARGETS.items()}
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stock, ours, rawe = results["stock"], results["ours"], results["raw_engine"]
+    fig, axes = plt.subplots(1, 5, figsize=(22, 4.4))
+    colors = {"stock": "#9e9e9e", "raw engine": "#64b5f6", "ours": "#1565c0"}
+
+    def bars(ax, values: dict, title: str, unit: str):
+        ax.bar(list(values), list(values.values()), color=[colors[k] for k in values])
+        for i, v in enumerate(values.values()):
+            ax.annotate(f"{v:.1f}", (i, v), ha="center", va="bottom")
+        ax.set_title(title)
+        ax.set_ylabel(unit)
+
+    bars(axes[0], {"stock": stock["single"]["tokens_per_s"], "raw engine": rawe["batch_1_tokens_per_s"], "ours": ours["single"]["tokens_per_s"]}, "(a) one request", "tokens/s")
+    bars(axes[1], {"stock": stock["uniform"]["tokens_per_s"], "raw engine": rawe["batch_8_tokens_per_s"], "ours": ours["uniform"]["tokens_per_s"]}, "(b) 8 clients, card's request", "tokens/s")
+    bars(axes[2], {"stock": stock["mixed"]["tokens_per_s"], "raw engine": rawe["mixed_8_tokens_per_s"], "ours": ours["mixed"]["tokens_per_s"]}, "(d) 8 clients, mixed traffic", "tokens/s")
+    width = 0.38
+    for offset, key in ((-width / 2, "p50_s"), (width / 2, "p95_s")):
+        values = [stock["uniform"][key], ours["uniform"][key], stock["mixed"]["short_" + key], ours["mixed"]["short_" + key]]
+        axes[3].bar([i + offset for i in range(4)], values, width, label=key[:3])
+    axes[3].set_xticks(range(4), ["stock (b)", "ours (b)", "stock short (d)", "ours short (d)"])
+    axes[3].set_yscale("log")
+    axes[3].set_title("latency (log scale)")
+    axes[3].set_ylabel("seconds")
+    axes[3].legend()
+    bars(axes[4], {"stock": stock["peak_rss_gb"], "ours": ours["peak_rss_gb"]}, "(c) peak RSS", "GB")
+    config = results["config"]
+    fig.suptitle(f"distilgpt2-shaped model, {config['cpus']} vCPUs of {config['cpu']} ({', '.join(config['cpu_features'])}), {config['when']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def engine_speeds_table(speeds: dict) -> str:
+    lines = [f"{speeds['what']}; {speeds['machine']['cpu']}"]
+    for cpu_class, engines in speeds["classes"].items():
+        for engine, rates in engines.items():
+            lines.append(f"  {cpu_class:12} {engine:13} " + "  ".join(f"batch {b}: {r:7.1f}" for b, r in rates.items()))
+    return "\n".join(lines)
