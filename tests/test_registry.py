@@ -20,12 +20,13 @@ def registry(isolated_home):
 
 @pytest.fixture
 def changed_model(tiny_mlflow_model, tmp_path):
-    """The tiny model with different content (an extra file, manifest rewritten)."""
+    """The tiny model with different content (an edited model card, manifest rewritten)."""
     from textgen.model_files import write_manifest
 
     copy = tmp_path / "changed"
     shutil.copytree(tiny_mlflow_model, copy)
-    (copy / "NOTES.txt").write_text("different content")
+    with open(copy / "model_card.md", "a") as card:
+        card.write("\nDifferent content.\n")
     write_manifest(copy)
     return copy
 
