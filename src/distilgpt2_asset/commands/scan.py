@@ -27,8 +27,12 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    from ..errors import AssetError
     from ..model_scan import scan_model
 
-    report = scan_model(args.model or default_output(load_spec()))
+    model = args.model or default_output(load_spec())
+    if args.model is None and not model.is_dir():
+        raise AssetError(f"no built model at {model}: run `distilgpt2-asset build` or pass --model DIR")
+    report = scan_model(model)
     print(json.dumps(report.as_json(), indent=2) if args.format == "json" else report.as_text())
     return 1 if report.failing else 0
