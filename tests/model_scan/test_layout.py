@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 
+from distilgpt2_asset.finetune import CURVE_FILE, METRICS_FILE
 from distilgpt2_asset.model_scan.layout import HUGGINGFACE, MLFLOW, check_layout, walk
 
 
@@ -13,16 +14,16 @@ def test_the_openvino_engine_and_finetune_extras_are_in_the_mlflow_table():
         "engines/openvino-int8/openvino_model.xml",
         "engines/openvino-int8/openvino_model.bin",
         "engines/openvino-int8/generation_config.json",
-        "metrics.json",
-        "training-curve.png",
+        METRICS_FILE,
+        CURVE_FILE,
         "model/model-00001-of-00002.safetensors",
     )}
     assert kinds == {
         "engines/openvino-int8/openvino_model.xml": "data",
         "engines/openvino-int8/openvino_model.bin": "data",
         "engines/openvino-int8/generation_config.json": "data",
-        "metrics.json": "extra",
-        "training-curve.png": "extra",
+        METRICS_FILE: "extra",
+        CURVE_FILE: "extra",
         "model/model-00001-of-00002.safetensors": "safetensors",
     }
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
@@ -64,7 +64,7 @@ class ScanReport:
     files: int
     rules: tuple[str, ...]
     tools: dict[str, str]
-    modelscan: ModelscanRun = field(default_factory=lambda: ModelscanRun("?"))
+    modelscan: ModelscanRun
 
     @property
     def failing(self) -> tuple[Finding, ...]:

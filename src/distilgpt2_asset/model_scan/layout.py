@@ -36,12 +36,16 @@ class Entry:
 @dataclass(frozen=True)
 class Layout:
     name: str
-    weights_dir: str  # where config.json and the safetensors files live ("" = the root)
     manifest: bool  # a sha256 manifest must cover every file
     entries: tuple[Entry, ...]
 
     def entry_for(self, relative: str) -> Entry | None:
         return next((entry for entry in self.entries if entry.matches(relative)), None)
+
+    @property
+    def config(self) -> str:
+        """Where the model's config.json is (the safetensors files lie beside it)."""
+        return next(entry.pattern for entry in self.entries if entry.kind == "config")
 
 
 _TOKENIZER = (
@@ -68,7 +72,6 @@ def _under(folder: str, entries: tuple[Entry, ...]) -> tuple[Entry, ...]:
 # build and finetune add.
 MLFLOW = Layout(
     name="mlflow",
-    weights_dir="model",
     manifest=True,
     entries=(
         Entry("MLmodel", "mlmodel", required=True),
@@ -87,15 +90,14 @@ MLFLOW = Layout(
         Entry("engines/openvino-int8/openvino_model.xml", "data"),
         Entry("engines/openvino-int8/openvino_model.bin", "data"),
         Entry("engines/openvino-int8/*.json", "data"),
-        Entry("metrics.json", "extra"),  # finetune
-        Entry("training-curve.png", "extra"),  # finetune
+        Entry("metrics.json", "extra"),  # finetune.METRICS_FILE (not imported: it pulls in torch)
+        Entry("training-curve.png", "extra"),  # finetune.CURVE_FILE
     ),
 )
 
 # A Hugging Face snapshot: what build reads.
 HUGGINGFACE = Layout(
     name="huggingface",
-    weights_dir="",
     manifest=False,
     entries=(
         *_WEIGHTS,

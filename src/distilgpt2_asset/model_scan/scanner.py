@@ -45,9 +45,7 @@ def scan_model(model_dir: Path) -> ScanReport:
     findings = [*walked.findings, *check_layout(layout, files)]
     for relative, path in files.items():
         findings += content_findings(relative, path)
-    configs = files_of_kind(layout, files, "config")
-    config_file, config_path = next(iter(configs.items()), (f"{layout.weights_dir}/config.json".lstrip("/"), None))
-    findings += check_weights(config_file, config_path, files_of_kind(layout, files, "safetensors"))
+    findings += check_weights(layout.config, files.get(layout.config), files_of_kind(layout, files, "safetensors"))
     findings += check_json_configs(files)
     for relative, path in files_of_kind(layout, files, "mlmodel").items():
         findings += check_mlmodel(relative, path)

@@ -114,7 +114,12 @@ def _classifier(config, vocab, width):
     return {"score.weight": (labels, width)}, {}
 
 
-_HEADS = {"GPT2LMHeadModel": _lm_head, "GPT2ForSequenceClassification": _classifier, "GPT2Model": lambda *_: ({}, {})}
+def _no_head(config, vocab, width):
+    return {}, {}
+
+
+# Each architecture's head: (required, optional) tensors besides the transformer's.
+_HEADS = {"GPT2LMHeadModel": _lm_head, "GPT2ForSequenceClassification": _classifier, "GPT2Model": _no_head}
 
 
 def check_weights(config_file: str, config_path: Path | None, weights: dict[str, Path]) -> list[Finding]:

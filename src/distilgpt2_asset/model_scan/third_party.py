@@ -52,10 +52,7 @@ def run_modelscan(files: dict[str, Path]) -> tuple[ModelscanRun, list[Finding]]:
     skipped: list[tuple[str, str]] = []
     for relative, path in files.items():
         result = scanner.scan(path)
-
-        def named(source: str) -> str:  # modelscan names "file" or "file:member", relative to the file's folder
-            return relative + source[len(path.name):] if source.startswith(path.name) else relative
-
+        named = _namer(relative, path)
         for issue in result["issues"]:
             findings.append(Finding(named(issue["source"]), "modelscan", Severity[issue["severity"]], issue["description"]))
         for error in result["errors"]:
@@ -66,3 +63,13 @@ def run_modelscan(files: dict[str, Path]) -> tuple[ModelscanRun, list[Finding]]:
         scanned += [named(source) for source in result["summary"]["scanned"].get("scanned_files", [])]
         skipped += [(named(item["source"]), item["description"]) for item in result["summary"]["skipped"]["skipped_files"]]
     return ModelscanRun(version("modelscan"), tuple(scanned), tuple(skipped)), findings
+
+
+def _namer(relative: str, path: Path):
+    """modelscan names "file" or "file:member" relative to the file's folder (a hub blob's name is its
+    hash): the same under the file's path in the scanned folder."""
+
+    def named(source: str) -> str:
+        return relative + source[len(path.name):] if source.startswith(path.name) else relative
+
+    return named
