@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# CI exercise of `distilgpt2-asset publish`, for real and offline: the tiny testing model is built,
-# published to a throwaway local MLflow registry, published again (must be "unchanged"), refused
-# with other content under the same version, and sent down the Azure path with --dry-run (the
-# payload is checked against spec.yaml). Expects the package's venv bin on PATH.
+# CI exercise of `distilgpt2-asset publish`, for real and offline: the tiny testing model is built
+# and scanned (the report printed, a finding fails CI), published to a throwaway local MLflow
+# registry, published again (must be "unchanged"), refused with other content under the same
+# version, and sent down the Azure path with --dry-run (the payload is checked against spec.yaml,
+# and its scan evidence against the content). Expects the package's venv bin on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,13 +25,14 @@ expect() {  # expect OUTCOME COMMAND...: run it, echo its line, check the line s
 
 distilgpt2-asset testing-model --shape tiny --output "$work/tiny"
 distilgpt2-asset build --source "$work/tiny" --output "$model"
+distilgpt2-asset scan --model "$model" || fail "the tiny model's build does not scan clean"
 
 expect created distilgpt2-asset publish --model "$model" "${testing[@]}"
 expect unchanged distilgpt2-asset publish --model "$model" "${testing[@]}"
 
 # Other content under the same version must be refused with exit code 2 and a hint to bump.
 cp -r "$model" "$work/other"
-echo "other content" > "$work/other/NOTES.txt"
+echo "other content" >> "$work/other/model_card.md"
 python -c 'import sys; from distilgpt2_scoring.model_files import write_manifest; write_manifest(sys.argv[1])' "$work/other"
 status=0
 distilgpt2-asset publish --model "$work/other" "${testing[@]}" 2> "$work/refused.txt" || status=$?
@@ -56,11 +58,14 @@ expected = {
 wrong = {key: payload.get(key) for key, value in expected.items() if payload.get(key) != value}
 wrong.update({key: payload["properties"].get(key) for key, value in spec.string_properties().items()
               if payload["properties"].get(key) != value})
-if payload["properties"].get("content_sha256") != content_digest(model):
-    wrong["content_sha256"] = payload["properties"].get("content_sha256")
+for key in ("content_sha256", "model_scan_sha256"):  # the scanned content is the published content
+    if payload["properties"].get(key) != content_digest(model):
+        wrong[key] = payload["properties"].get(key)
+if payload["properties"].get("model_scan_verdict") != "clean":
+    wrong["model_scan_verdict"] = payload["properties"].get("model_scan_verdict")
 if wrong:
     sys.exit(f"dry-run payload fields differ from spec.yaml: {wrong}")
 print(f"dry-run payload for {payload['model_uri']}: {len(payload['tags'])} tags, "
-      f"{len(payload['properties'])} properties, as in spec.yaml")
+      f"{len(payload['properties'])} properties, as in spec.yaml, with a clean scan of the content")
 PY
 echo "ci-publish: OK"

@@ -30,12 +30,13 @@ def edit_spec(root: Path, change: Callable[[dict[str, Any]], None]) -> None:
 
 
 def changed_copy(model: Path, target: Path, mlmodel_metadata: dict[str, str] | None = None) -> Path:
-    """A copy with other content (an extra file, or MLmodel metadata), manifest rewritten."""
+    """A copy with other content (an edited model card, or MLmodel metadata), manifest rewritten."""
     from distilgpt2_scoring.model_files import write_manifest
 
     shutil.copytree(model, target)
     if mlmodel_metadata is None:
-        (target / "NOTES.txt").write_text("different content")
+        with open(target / "model_card.md", "a") as card:
+            card.write("\nDifferent content.\n")
     else:
         mlmodel = yaml.safe_load((target / "MLmodel").read_text())
         mlmodel["metadata"].update(mlmodel_metadata)

@@ -113,3 +113,17 @@ def test_pickled_weights_are_refused(asset_spec, tiny_model_dir, tmp_path):
     with pytest.raises(AssetError, match="safetensors"):
         build_mlflow_model(asset_spec, str(folder), None, tmp_path / "never")
     assert not (tmp_path / "never").exists()
+
+
+def test_a_build_whose_output_fails_the_model_scan_is_removed_not_finished(asset_spec, tiny_model_dir, tmp_path):
+    from distilgpt2_asset.build import _load_pipeline, _signature, model_card, save_mlflow_model
+
+    def add_a_script(staging):
+        (staging / "serve.sh").write_text("#!/bin/sh\n")
+
+    with pytest.raises(AssetError, match=r"refusing to finish the build:\n.* serve\.sh \[executable\] a script"):
+        save_mlflow_model(
+            _load_pipeline(tiny_model_dir), tmp_path / "out", task=asset_spec.task, signature=_signature(),
+            metadata={}, model_card=model_card(asset_spec), source=str(tiny_model_dir), add_files=add_a_script,
+        )
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()

@@ -190,3 +190,20 @@ def test_outside_git_the_commit_comes_from_ci_or_is_unknown(tmp_path, monkeypatc
     assert git_commit(tmp_path) == UNKNOWN_COMMIT
     monkeypatch.setenv("GITHUB_SHA", "a" * 40)
     assert git_commit(tmp_path) == "a" * 40
+
+
+def test_publish_records_a_clean_scan_of_the_published_content(asset_root, tiny_mlflow_model, capsys):
+    publish(capsys, "--model", str(tiny_mlflow_model), TESTING)
+    tags = version_tags()
+    assert tags["properties/model_scan_verdict"] == "clean"
+    assert tags["properties/model_scan_sha256"] == content_digest(tiny_mlflow_model)
+    assert json.loads(tags["properties/model_scan_tools"]).keys() == {"modelscan", "distilgpt2-asset-rules"}
+
+
+def test_a_rescan_with_newer_rules_keeps_the_published_scan_evidence(asset_root, tiny_mlflow_model, monkeypatch, capsys):
+    publish(capsys, "--model", str(tiny_mlflow_model), TESTING)
+    before = version_tags()
+    monkeypatch.setattr("distilgpt2_asset.model_scan.scanner.RULES_VERSION", "2")
+    code, out, _ = publish(capsys, "--model", str(tiny_mlflow_model), TESTING)
+    assert (code, out.split(":")[0]) == (0, "unchanged")
+    assert version_tags() == before

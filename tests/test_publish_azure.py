@@ -14,6 +14,7 @@ from azure.ai.ml.entities import Model
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError, ServiceRequestError
 
 from distilgpt2_asset import azure_registry
+from distilgpt2_asset.model_scan import SCAN_PROPERTIES
 from distilgpt2_asset.publish import COMMIT_PROPERTY, CONTENT_PROPERTY, MANIFEST_PROPERTY
 from distilgpt2_asset.registry import content_digest
 from distilgpt2_scoring.model_files import verify_manifest
@@ -128,8 +129,10 @@ def test_dry_run_prints_the_exact_payload_field_by_field(asset_root, asset_spec,
     assert payload["properties"][CONTENT_PROPERTY] == content_digest(tiny_mlflow_model)
     assert json.loads(payload["properties"][MANIFEST_PROPERTY]) == manifest
     assert payload["properties"][COMMIT_PROPERTY] == "a" * 40
+    assert payload["properties"]["model_scan_verdict"] == "clean"
+    assert payload["properties"]["model_scan_sha256"] == content_digest(tiny_mlflow_model)
     assert payload["properties"].keys() == asset_spec.string_properties().keys() | {
-        CONTENT_PROPERTY, MANIFEST_PROPERTY, COMMIT_PROPERTY
+        CONTENT_PROPERTY, MANIFEST_PROPERTY, COMMIT_PROPERTY, *SCAN_PROPERTIES
     }
 
 

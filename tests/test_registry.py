@@ -1,6 +1,9 @@
 """The local MLflow registry: spec.yaml's version, idempotent, refusing changed content, atomic."""
 
+import json
+import pickle
 import shutil
+from importlib import metadata
 
 import pytest
 
@@ -20,12 +23,13 @@ def registry(isolated_home):
 
 @pytest.fixture
 def changed_model(tiny_mlflow_model, tmp_path):
-    """The tiny model with different content (an extra file, manifest rewritten)."""
+    """The tiny model with different content (an edited model card, manifest rewritten)."""
     from distilgpt2_scoring.model_files import write_manifest
 
     copy = tmp_path / "changed"
     shutil.copytree(tiny_mlflow_model, copy)
-    (copy / "NOTES.txt").write_text("different content")
+    with open(copy / "model_card.md", "a") as card:
+        card.write("\nDifferent content.\n")
     write_manifest(copy)
     return copy
 
@@ -101,3 +105,23 @@ def test_registered_model_loads_and_predicts_from_the_registry(registry, asset_s
     few = model.predict(prompt, params={"max_new_tokens": 2, "do_sample": False, "return_full_text": False})
     more = model.predict(prompt, params={"max_new_tokens": 6, "do_sample": False, "return_full_text": False})
     assert few == ["to learn"] and more == ["to learn something new every day"]
+
+
+def test_registration_records_the_model_scan_of_the_content(registry, asset_spec, tiny_mlflow_model):
+    registry.register(asset_spec, tiny_mlflow_model)
+    tags = registry.find("distilgpt2", "15").tags
+    assert tags["properties/model_scan_verdict"] == "clean"
+    assert tags["properties/model_scan_sha256"] == tags[CONTENT_TAG]
+    assert json.loads(tags["properties/model_scan_tools"])["modelscan"] == metadata.version("modelscan")
+    assert "pickle" in tags["properties/model_scan_rules"].split(",")
+
+
+def test_a_folder_that_fails_the_model_scan_is_not_registered(registry, asset_spec, tiny_mlflow_model, tmp_path):
+    from distilgpt2_scoring.model_files import write_manifest
+
+    copy = shutil.copytree(tiny_mlflow_model, tmp_path / "with-pickle")
+    (copy / "model" / "optimizer.pt").write_bytes(pickle.dumps({"step": 1}))
+    write_manifest(copy)
+    with pytest.raises(AssetError, match=r"refusing to register it:\n.* model/optimizer\.pt \[pickle\] a pickle"):
+        registry.register(asset_spec, copy)
+    assert registry.find("distilgpt2", "15") is None

@@ -21,6 +21,7 @@ import yaml
 from distilgpt2_scoring.model_files import sha256_file, write_manifest
 
 from .errors import AssetError
+from .model_scan import scan_model
 from .spec import AssetSpec
 
 # The published asset's params schema: (name, MLflow type, default).
@@ -38,6 +39,7 @@ RUNTIME_PACKAGES = ("mlflow", "torch", "transformers", "tokenizers", "safetensor
 FIXED_CREATED = "2000-01-01 00:00:00.000000"
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 _HUB_FILES = ["*.json", "*.safetensors", "*.txt"]  # safetensors only: never pickled weights
+_HUB_SUBFOLDERS = ["*/*"]  # the repository's root only (not onnx/, coreml/): the Hugging Face layout the scan accepts
 
 
 def pip_requirements() -> list[str]:
@@ -63,7 +65,9 @@ def resolve_source(source: str, revision: str) -> Path:
         # Fail in a second rather than after the hub client's half-minute of retries.
         raise AssetError(f"cannot reach the Hugging Face hub ({host} does not resolve); {offline_hint}")
     try:
-        return Path(snapshot_download(repo_id=source, revision=revision, allow_patterns=_HUB_FILES))
+        return Path(snapshot_download(
+            repo_id=source, revision=revision, allow_patterns=_HUB_FILES, ignore_patterns=_HUB_SUBFOLDERS
+        ))
     except Exception as exc:  # offline, unknown repo, unknown revision: all end the same way for the user
         raise AssetError(
             f"cannot fetch {source}@{revision[:12]} from the Hugging Face hub ({type(exc).__name__}); {offline_hint}"
@@ -152,6 +156,7 @@ def save_mlflow_model(
 
     Staged then renamed (nothing half-written), pinned pip requirements, normalised MLmodel and a
     sha256 manifest; add_files(staging) may add files (metrics, plots) before the manifest is written.
+    The staged folder is scanned (model_scan) and removed instead of renamed on any finding.
     """
     import mlflow.transformers
 
@@ -173,6 +178,11 @@ def save_mlflow_model(
         add_files(staging)
     normalise_mlmodel(staging, source)
     write_manifest(staging)
+    try:
+        scan_model(staging).require_clean("finish the build")
+    except AssetError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     if output.exists():
         shutil.rmtree(output)
     staging.rename(output)
@@ -196,6 +206,7 @@ def build_mlflow_model(spec: AssetSpec, source: str | None, revision: str | None
     revision = revision or (spec.revision if from_hub else "local")
     folder = resolve_source(source, revision)
     check_snapshot(folder)
+    scan_model(folder).require_clean("build from it")  # before anything in it is loaded
     print(f"loading {folder}", flush=True)
     pipe = _load_pipeline(folder)
     return save_mlflow_model(

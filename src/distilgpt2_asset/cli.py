@@ -11,6 +11,7 @@ from .errors import AssetError
 # Subcommand modules under distilgpt2_asset.commands, in the order `--help` lists them.
 COMMANDS = (
     "build",
+    "scan",
     "register",
     "validate",
     "publish",

@@ -1,6 +1,6 @@
 """Publish the asset under spec.yaml's name and version, with the rules of Azure's own publisher.
 
-validate -> verify the built model (sha256 manifest, pinned source) -> payload -> registry:
+validate -> verify the built model (sha256 manifest, pinned source) -> scan it (model_scan) -> payload -> registry:
   * a new version is created (files uploaded, then the version made in one call);
   * the same content under an existing version updates its tags and description only (all that
     the az ml CLI reference lets a registered version update); a new or changed property is
@@ -28,14 +28,16 @@ import yaml
 from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
 
 from .errors import AssetError
+from .model_scan import SCAN_PROPERTIES, ScanReport
 from .registry import ASSET_VERSION_TAG, CONTENT_TAG, PROPERTY_PREFIX, LocalRegistry, manifest_digest
 from .spec import AssetSpec
 
 CONTENT_PROPERTY = CONTENT_TAG  # one name for the content digest in both registries
 MANIFEST_PROPERTY = "sha256_manifest"
 COMMIT_PROPERTY = "git_commit"
-# Where a version came from, not what it is: kept from the first publish, never a conflict.
-PROVENANCE_PROPERTIES = (COMMIT_PROPERTY,)
+# Where a version came from and how it was scanned, not what it is: kept from the first publish,
+# never a conflict (a later scan of the same content may use newer tools).
+PROVENANCE_PROPERTIES = (COMMIT_PROPERTY, *SCAN_PROPERTIES)
 UNKNOWN_COMMIT = "unknown"
 _GIT_SHA = re.compile(r"^[0-9a-f]{40}$")
 
@@ -166,11 +168,13 @@ def publish_type(spec: AssetSpec) -> str:
     return str((extra.get("publish") or {}).get("type", ""))
 
 
-def build_payload(spec: AssetSpec, model_dir: Path, manifest: dict[str, str], commit: str) -> Payload:
+def build_payload(spec: AssetSpec, model_dir: Path, manifest: dict[str, str], commit: str, scan: ScanReport) -> Payload:
+    """scan: a clean model scan of exactly this content (refused otherwise), recorded as properties."""
     recorded = {
         CONTENT_PROPERTY: manifest_digest(manifest),
         MANIFEST_PROPERTY: json.dumps(manifest, sort_keys=True, separators=(",", ":")),
         COMMIT_PROPERTY: commit,
+        **scan.evidence(manifest_digest(manifest), "publish"),
     }
     clashes = sorted(recorded.keys() & spec.properties.keys())
     if clashes:

@@ -17,6 +17,7 @@ from pathlib import Path
 from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
 
 from .errors import AssetError
+from .model_scan import scan_model
 from .paths import home
 from .spec import AssetSpec
 
@@ -88,6 +89,8 @@ class LocalRegistry:
     ) -> Registration:
         """Create the version, or update its tags if the content is the same; refuse other content.
 
+        The folder must scan clean (model_scan); the scan's evidence is kept as `properties/` tags.
+
         replace_tags: also delete tags the version holds that are no longer wanted (Azure's
         publisher replaces tags the same way); by default other tags are left alone.
         """
@@ -96,7 +99,8 @@ class LocalRegistry:
             digest = content_digest(model_dir)
         except ModelFilesError as exc:
             raise AssetError(str(exc)) from None
-        tags = version_tags(spec, digest, extra_tags)
+        evidence = scan_model(model_dir).evidence(digest, "register it")
+        tags = version_tags(spec, digest, {**{PROPERTY_PREFIX + k: v for k, v in evidence.items()}, **(extra_tags or {})})
         existing = self.find(spec.name, spec.version)
         if existing is not None:
             return self._update_existing(spec, existing, tags, digest, replace_tags)

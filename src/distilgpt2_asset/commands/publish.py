@@ -40,6 +40,7 @@ QUIET_LOGGERS = ("azure.ai.ml._utils._experimental", "azure.identity")
 
 def run(args) -> int:
     from .. import publish
+    from ..model_scan import scan_model
 
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -50,7 +51,8 @@ def run(args) -> int:
     publish.refuse_invalid(spec)
     model_dir = _model_dir(args, spec)
     folder, manifest = publish.verified_model(model_dir, spec, args.allow_unpinned)
-    payload = publish.build_payload(spec, folder, manifest, publish.git_commit(spec.path.parent))
+    scan = scan_model(folder)
+    payload = publish.build_payload(spec, folder, manifest, publish.git_commit(spec.path.parent), scan)
     if args.dry_run:
         print(json.dumps(_dry_run(payload, registry, args.registry_uri), indent=2))
         return 0

@@ -1,0 +1,70 @@
+"""The tokenizer files must hold the real GPT-2 vocabulary and merges.
+
+Expected hashes come from the files the project ships (data/gpt2-tokenizer: vocab.json and
+merges.txt, byte for byte the hub's). A folder may carry them as those two files or inside a
+fast tokenizer's tokenizer.json (what save_pretrained writes), so each is hashed in a canonical
+form: the vocabulary as sorted compact JSON, the merges as one "left right" pair per line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from ..paths import TOKENIZER_DIR
+from .findings import Finding, Severity
+
+
+def vocab_sha256(vocab: dict[str, int]) -> str:
+    return hashlib.sha256(json.dumps(vocab, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+
+
+def merges_sha256(merges: list[Any]) -> str:
+    pairs = [" ".join(pair) if isinstance(pair, list) else str(pair) for pair in merges]
+    return hashlib.sha256("\n".join(pairs).encode()).hexdigest()
+
+
+def _merges_from_text(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line and not line.startswith("#version")]
+
+
+@cache
+def recorded() -> dict[str, str]:
+    """The expected canonical hashes, computed from the shipped GPT-2 tokenizer files."""
+    return {
+        "vocab": vocab_sha256(json.loads((TOKENIZER_DIR / "vocab.json").read_text(encoding="utf-8"))),
+        "merges": merges_sha256(_merges_from_text((TOKENIZER_DIR / "merges.txt").read_text(encoding="utf-8"))),
+    }
+
+
+def check_tokenizer(files: dict[str, Path]) -> list[Finding]:
+    """files: the layout's tokenizer files (tokenizer.json, vocab.json, merges.txt) by relative path."""
+    if not files:
+        return [Finding("", "tokenizer", Severity.MEDIUM, "no tokenizer files (tokenizer.json, or vocab.json and merges.txt)")]
+    findings = []
+    for relative, path in files.items():
+        try:
+            hashes = _hashes(Path(relative).name, path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            findings.append(Finding(relative, "tokenizer", Severity.MEDIUM, f"cannot read the tokenizer in it ({type(exc).__name__})"))
+            continue
+        findings += [
+            Finding(relative, "tokenizer", Severity.MEDIUM, f"its {part} is not GPT-2's (sha256 {digest[:12]}…, recorded {recorded()[part][:12]}…)")
+            for part, digest in hashes.items()
+            if digest != recorded()[part]
+        ]
+    return findings
+
+
+def _hashes(name: str, text: str) -> dict[str, str]:
+    if name == "vocab.json":
+        return {"vocab": vocab_sha256(json.loads(text))}
+    if name == "merges.txt":
+        return {"merges": merges_sha256(_merges_from_text(text))}
+    model = json.loads(text)["model"]
+    if model.get("type") != "BPE":
+        raise ValueError("not a BPE tokenizer")
+    return {"vocab": vocab_sha256(model["vocab"]), "merges": merges_sha256(model["merges"])}
