@@ -226,18 +226,22 @@ def metadata_update(existing: Published, payload: Payload, where: str) -> Metada
 
 
 def publish_local(payload: Payload, spec: AssetSpec, registry: LocalRegistry) -> Outcome:
-    """The local MLflow registry: properties live as `properties/<key>` version tags."""
+    """The local MLflow registry: properties live as `properties/<key>` version tags.
+
+    Under the registry's lock: of two publishes of one version at once, one creates it and the other
+    finds it (unchanged, or refused for different content)."""
     where = f"{payload.name} {payload.version} in {registry.uri}"
     properties = {k: v for k, v in payload.properties.items() if k != CONTENT_PROPERTY}  # kept as CONTENT_TAG
     changes: tuple[str, ...] = ()
-    existing = registry.find(payload.name, payload.version)
-    if existing is not None:
-        update = metadata_update(_local_view(existing.tags), payload, where)
-        properties = {k: update.properties[k] for k in properties}
-        changes = tuple(update.changes)
-    registration = registry.register(
-        spec, payload.path, {PROPERTY_PREFIX + k: v for k, v in properties.items()}, replace_tags=True
-    )
+    with registry.locked():
+        existing = registry.find(payload.name, payload.version)
+        if existing is not None:
+            update = metadata_update(_local_view(existing.tags), payload, where)
+            properties = {k: update.properties[k] for k in properties}
+            changes = tuple(update.changes)
+        registration = registry.register(
+            spec, payload.path, {PROPERTY_PREFIX + k: v for k, v in properties.items()}, replace_tags=True
+        )
     action = {"tags-updated": "metadata-updated"}.get(registration.outcome, registration.outcome)
     return Outcome(action, f"{payload.name} {payload.version} as {registration.model_uri} in {registry.uri}", changes)
 
