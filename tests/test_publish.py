@@ -125,14 +125,24 @@ def test_the_version_from_a_git_tag_is_accepted(asset_root, tiny_mlflow_model, c
 
 
 def test_a_model_not_built_from_the_pinned_revision_needs_allow_unpinned(
-    asset_root, asset_spec, tiny_mlflow_model, tmp_path, capsys
+    asset_root, tiny_mlflow_model, pinned_mlflow_model, capsys
 ):
     code, _, err = publish(capsys, "--model", str(tiny_mlflow_model))
     assert code == 2 and "not spec.yaml's distilgpt2@38cc92ec" in err and "--allow-unpinned" in err
-    pinned = {"source_model_id": asset_spec.hf_model_id, "source_revision": asset_spec.revision}
-    as_built_from_the_hub = changed_copy(tiny_mlflow_model, tmp_path / "pinned", mlmodel_metadata=pinned)
-    code, out, _ = publish(capsys, "--model", str(as_built_from_the_hub))
+    code, out, _ = publish(capsys, "--model", str(pinned_mlflow_model))
     assert code == 0 and out.startswith("created:")
+
+
+def test_a_testing_build_left_in_the_default_folder_is_not_published(
+    asset_root, isolated_home, tiny_model_dir, tiny_mlflow_model, capsys
+):
+    import shutil
+
+    shutil.copytree(tiny_mlflow_model, isolated_home / "models" / "distilgpt2-15")
+    code, out, err = publish(capsys)
+    assert code == 2 and out == ""
+    assert f"is a build of the local folder {tiny_model_dir}, not spec.yaml's distilgpt2@38cc92ec" in err
+    assert not versions()
 
 
 def test_a_tampered_model_is_refused_naming_the_file(asset_root, tiny_mlflow_model, tmp_path, capsys):

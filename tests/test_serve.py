@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
+from pathlib import Path
+
 import pytest
 
 from distilgpt2_asset.cli import main
 from distilgpt2_asset.errors import AssetError
+from distilgpt2_asset.registry import LocalRegistry
 from distilgpt2_asset.serve import curl_command, free_port, model_for_serving
 
 
@@ -22,11 +27,48 @@ def test_serving_the_asset_offline_without_a_model_fails_with_one_clear_line(iso
     assert len(errors) == 1 and errors[0].startswith("error: cannot fetch distilgpt2@") and "serve --source DIR" in errors[0]
 
 
-def test_a_local_source_is_built_once_and_then_reused(asset_spec, tiny_model_dir, isolated_home):
+def test_a_local_source_is_built_once_reused_and_never_registered_as_the_asset(asset_spec, tiny_model_dir, isolated_home):
     first = model_for_serving(asset_spec, None, str(tiny_model_dir))
     built_at = (first / "MLmodel").stat().st_mtime_ns
     again = model_for_serving(asset_spec, None, str(tiny_model_dir))
     assert again == first and (again / "MLmodel").stat().st_mtime_ns == built_at
+    assert LocalRegistry().find(asset_spec.name, asset_spec.version) is None
+
+
+# provenance: only the pinned build is served as the asset -----------------------------------------
+
+
+def test_a_testing_build_left_in_the_default_folder_is_refused_not_served_as_the_asset(
+    asset_spec, tiny_model_dir, tiny_mlflow_model, isolated_home, capsys
+):
+    shutil.copytree(tiny_mlflow_model, isolated_home / "models" / "distilgpt2-15")
+    assert main(["serve", "--port", str(free_port())]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    err = errors[0]
+    assert err.startswith(f"error: the build at {isolated_home / 'models' / 'distilgpt2-15'} is a build of the local folder ")
+    assert f"{tiny_model_dir}, not spec.yaml's distilgpt2@{asset_spec.revision}: only that may become distilgpt2 15" in err
+    assert "distilgpt2-asset serve --source DIR" in err and "distilgpt2-asset build" in err
+    assert LocalRegistry().find(asset_spec.name, asset_spec.version) is None
+
+
+def test_a_registered_version_that_is_not_the_pinned_build_is_refused(asset_spec, tiny_model_dir, tiny_mlflow_model, isolated_home):
+    registry = LocalRegistry()
+    registry.register(asset_spec, tiny_mlflow_model)  # as `publish --allow-unpinned` does on purpose
+    with pytest.raises(AssetError) as refused:
+        model_for_serving(asset_spec, None, None)
+    assert str(refused.value).startswith(f"distilgpt2 15 in {registry.uri} is a build of the local folder {tiny_model_dir}")
+    assert "serve --source DIR" in str(refused.value)
+
+
+def test_the_pinned_build_in_the_default_folder_is_registered_then_served_from_the_registry(
+    asset_spec, pinned_mlflow_model, isolated_home
+):
+    shutil.copytree(pinned_mlflow_model, isolated_home / "models" / "distilgpt2-15")
+    served = model_for_serving(asset_spec, None, None)
+    registered = LocalRegistry().find(asset_spec.name, asset_spec.version)
+    assert served == Path(registered.source) and (served / "MLmodel").is_file()
+    assert model_for_serving(asset_spec, None, asset_spec.hf_model_id) == served  # --source distilgpt2: the same
 
 
 def test_a_model_folder_that_fails_its_manifest_is_refused_before_starting(asset_spec, tiny_mlflow_model, tmp_path):

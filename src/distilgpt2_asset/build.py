@@ -21,6 +21,7 @@ import yaml
 from textgen.model_files import sha256_file, write_manifest
 
 from .errors import AssetError
+from .paths import default_build_dir
 from .spec import AssetSpec
 
 # The published asset's params schema: (name, MLflow type, default).
@@ -177,6 +178,11 @@ def save_mlflow_model(
         shutil.rmtree(output)
     staging.rename(output)
     return output
+
+
+def default_output(spec: AssetSpec) -> Path:
+    """Where `distilgpt2-asset build` puts spec.yaml's version (and serve, register and publish look)."""
+    return default_build_dir() / f"{spec.name}-{spec.version}"
 
 
 def build_mlflow_model(spec: AssetSpec, source: str | None, revision: str | None, output: Path) -> Path:

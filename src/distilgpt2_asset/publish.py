@@ -27,6 +27,7 @@ import yaml
 from textgen.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
 
 from .errors import AssetError
+from .provenance import require_pinned
 from .registry import ASSET_VERSION_TAG, CONTENT_TAG, PROPERTY_PREFIX, LocalRegistry, manifest_digest
 from .spec import AssetSpec
 
@@ -132,14 +133,9 @@ def verified_model(model_dir: Path, spec: AssetSpec, allow_unpinned: bool) -> tu
         manifest = verify_manifest(folder)
     except ModelFilesError as exc:
         raise AssetError(str(exc)) from None
-    metadata = (yaml.safe_load((folder / "MLmodel").read_text()) or {}).get("metadata") or {}
-    built_from = (str(metadata.get("source_model_id")), str(metadata.get("source_revision")))
-    if built_from != (spec.hf_model_id, spec.revision) and not allow_unpinned:
-        raise AssetError(
-            f"{folder} was built from {built_from[0]}@{built_from[1]}, not spec.yaml's "
-            f"{spec.hf_model_id}@{spec.revision}; rebuild it with `distilgpt2-asset build`, "
-            "or pass --allow-unpinned to publish a testing model on purpose"
-        )
+    if not allow_unpinned:
+        rebuild = "rebuild it with `distilgpt2-asset build`, or pass --allow-unpinned to publish a testing model on purpose"
+        require_pinned(spec, folder, on_purpose=rebuild)
     return folder, manifest
 
 

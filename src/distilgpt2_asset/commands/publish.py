@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from ..spec import load_spec
-from .build import default_output
+from ..build import default_output
 
 
 def add_parser(subparsers) -> None:
