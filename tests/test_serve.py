@@ -124,3 +124,57 @@ def test_serve_prints_the_curl_line_answers_invoke_and_stops_on_sigterm(tiny_mlf
         if process.poll() is None:
             process.kill()
         log.close()
+
+
+# Stands in for a slow model load: the server process, once started, never becomes healthy, so the
+# serve command stays in its health wait until the test signals it.
+HOLD_THE_SERVER = """
+import os, time
+with open("/proc/self/cmdline", "rb") as cmdline:
+    if b"distilgpt2_asset.local_server" in cmdline.read().split(b"\\0"):
+        marker = os.environ["SERVER_PID_FILE"]
+        with open(marker + ".partial", "w") as out:
+            out.write(str(os.getpid()))
+        os.rename(marker + ".partial", marker)
+        while True:
+            time.sleep(1)
+"""
+
+
+def process_group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
+def test_a_stop_signal_during_the_health_wait_leaves_no_server_running(tiny_mlflow_model, tmp_path, isolated_home, signum):
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(HOLD_THE_SERVER)
+    pid_file = tmp_path / "server.pid"
+    env = dict(os.environ, SERVER_PID_FILE=str(pid_file), PYTHONPATH=os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]))
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "distilgpt2_asset.cli", "serve", "--model", str(tiny_mlflow_model), "--port", str(free_port())],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    server_pid = None
+    try:
+        deadline = time.monotonic() + 180
+        while not pid_file.exists():
+            assert serve.poll() is None and time.monotonic() < deadline, serve.stdout.read() if serve.poll() else "no server"
+            time.sleep(0.1)
+        server_pid = int(pid_file.read_text())
+        assert process_group_alive(server_pid)
+        serve.send_signal(signum)
+        output = serve.communicate(timeout=60)[0]
+        assert serve.returncode == 0 and "stopping the server" in output, output
+        assert not process_group_alive(server_pid), "the server outlived the serve command"
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+        if server_pid is not None and process_group_alive(server_pid):
+            os.killpg(server_pid, signal.SIGKILL)

@@ -20,7 +20,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Callable
 
 from textgen.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
 
@@ -28,6 +28,7 @@ from .errors import AssetError
 from .local_server import DEFAULT_HOST
 from .paths import default_build_dir, scoring_dir
 from .spec import AssetSpec
+from .stop_signals import signals_held
 
 DEFAULT_PORT = 5001
 # One worker process (one copy of the weights) whose threads wait on the shared batcher.
@@ -51,14 +52,17 @@ class LocalServer:
         return f"{self.url}/score"
 
     def stop(self) -> int:
-        """SIGTERM the server's process group, SIGKILL it if it has not exited after the grace period."""
-        if self.process.poll() is None:
-            _signal_group(self.process, signal.SIGTERM)
-            try:
-                self.process.wait(STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                _signal_group(self.process, signal.SIGKILL)
-                self.process.wait()
+        """SIGTERM the server's process group, SIGKILL it if it has not exited after the grace period.
+
+        A second Ctrl-C meanwhile waits until the server is gone (it never leaves it half-stopped)."""
+        with signals_held():
+            if self.process.poll() is None:
+                _signal_group(self.process, signal.SIGTERM)
+                try:
+                    self.process.wait(STOP_GRACE_S)
+                except subprocess.TimeoutExpired:
+                    _signal_group(self.process, signal.SIGKILL)
+                    self.process.wait()
         return self.process.returncode
 
 
@@ -114,26 +118,35 @@ def start_server(
     env: dict[str, str] | None = None,
     log: IO | None = None,
     timeout_s: float = STARTUP_TIMEOUT_S,
+    on_launch: Callable[[LocalServer], None] | None = None,
 ) -> LocalServer:
-    """Start azmlinfsrv on model_dir and return once it answers its health probe."""
+    """Start azmlinfsrv on model_dir and return once it answers its health probe.
+
+    on_launch(server) is called as soon as the process exists, before any stop signal can be
+    delivered: a caller that records it can stop the server whenever it is interrupted."""
     _check_port_free(host, port)
     entry_script = entry_script or scoring_dir() / "score.py"
     command = [
         sys.executable, "-m", "distilgpt2_asset.local_server", "--host", host,
         "--entry_script", str(entry_script), "--model_dir", str(model_dir), "--port", str(port),
     ]  # fmt: skip
-    process = subprocess.Popen(
-        command,
-        env=server_environment(model_dir, threads, entry_script.parent, env),
-        stdout=log,
-        stderr=subprocess.STDOUT if log else None,
-        start_new_session=True,  # its own process group: stop() reaches gunicorn's workers too
-    )
-    server = LocalServer(process, host, port)
+    server = None
     try:
+        with signals_held():  # the process and its handle come into being together
+            process = subprocess.Popen(
+                command,
+                env=server_environment(model_dir, threads, entry_script.parent, env),
+                stdout=log,
+                stderr=subprocess.STDOUT if log else None,
+                start_new_session=True,  # its own process group: stop() reaches gunicorn's workers too
+            )
+            server = LocalServer(process, host, port)
+            if on_launch is not None:
+                on_launch(server)
         wait_healthy(server, timeout_s)
     except BaseException:
-        server.stop()
+        if server is not None:
+            server.stop()
         raise
     return server
 
