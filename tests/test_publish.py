@@ -200,3 +200,15 @@ def test_outside_git_the_commit_comes_from_ci_or_is_unknown(tmp_path, monkeypatc
     assert git_commit(tmp_path) == UNKNOWN_COMMIT
     monkeypatch.setenv("GITHUB_SHA", "a" * 40)
     assert git_commit(tmp_path) == "a" * 40
+
+
+def test_expect_digest_publishes_only_the_build_with_that_digest(asset_root, tiny_mlflow_model, tmp_path, capsys):
+    other = changed_copy(tiny_mlflow_model, tmp_path / "other")
+    code, out, err = publish(capsys, "--model", str(other), TESTING, "--expect-digest", content_digest(tiny_mlflow_model))
+    assert code == 2 and out == ""
+    assert f"has content sha256 {content_digest(other)}, not the expected '{content_digest(tiny_mlflow_model)}'" in err
+    code, _, err = publish(capsys, "--model", str(other), TESTING, "--expect-digest", "")
+    assert code == 2 and "not the expected ''" in err
+    assert not versions()
+    code, out, _ = publish(capsys, "--model", str(tiny_mlflow_model), TESTING, "--expect-digest", content_digest(tiny_mlflow_model))
+    assert code == 0 and out.startswith("created:")

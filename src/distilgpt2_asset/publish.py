@@ -139,6 +139,15 @@ def verified_model(model_dir: Path, spec: AssetSpec, allow_unpinned: bool) -> tu
     return folder, manifest
 
 
+def check_digest(payload: Payload, expected: str | None) -> None:
+    """--expect-digest: the model must be the very build that was verified elsewhere (CI's build job)."""
+    if expected is not None and expected.strip().lower() != payload.content_digest:
+        raise AssetError(
+            f"{payload.path} has content sha256 {payload.content_digest}, not the expected {expected.strip()[:64]!r}: "
+            "refusing to publish a model other than the one that was built and verified"
+        )
+
+
 def git_commit(checkout: Path) -> str:
     """HEAD of the asset checkout; else GITHUB_SHA (CI); else "unknown". Never fails."""
     try:
