@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -94,10 +95,7 @@ class LocalRegistry:
         """Hold the registry's file lock (re-entrant in this object): what is looked up stays true until
         the change is made, whatever other processes do. Closing the file releases it, even on a crash."""
         if self._lock_holders == 0:
-            path = artifact_root(self.uri) / LOCK_FILE
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock_file = open(path, "a")
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+            self._lock_file = _acquire(artifact_root(self.uri) / LOCK_FILE)
         self._lock_holders += 1
         try:
             yield
@@ -169,6 +167,21 @@ class LocalRegistry:
                 shutil.rmtree(target, ignore_errors=True)
             raise
         return Registration(spec.name, spec.version, str(created.version), "created", str(target))
+
+
+def _acquire(path: Path):
+    """The open lock file, exclusively locked (waiting, and saying so, while another process holds it)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a")
+    except OSError as exc:
+        raise AssetError(f"cannot open the registry's lock file {path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"waiting for another process using the registry ({path})", file=sys.stderr, flush=True)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
 
 
 def _store_copy(model_dir: Path, target: Path, digest: str) -> None:
