@@ -26,10 +26,13 @@ def test_build_register_then_load_from_the_registry(tiny_model_dir, tmp_path):
     assert built.returncode == 0, built.stderr
     assert f"built distilgpt2 15: {tmp_path / 'm'}" in built.stdout
 
-    registered = cli("register", "--model", str(tmp_path / "m"), env_extra=home)
+    # A build of a local testing model becomes distilgpt2 15 only on purpose.
+    refused = cli("register", "--model", str(tmp_path / "m"), env_extra=home)
+    assert refused.returncode == 2 and "--allow-unpinned registers it anyway" in refused.stderr
+    registered = cli("register", "--model", str(tmp_path / "m"), "--allow-unpinned", env_extra=home)
     assert registered.returncode == 0, registered.stderr
     assert "created: distilgpt2 15 as models:/distilgpt2/1" in registered.stdout
-    again = cli("register", "--model", str(tmp_path / "m"), env_extra=home)
+    again = cli("register", "--model", str(tmp_path / "m"), "--allow-unpinned", env_extra=home)
     assert "unchanged: distilgpt2 15" in again.stdout
 
     load = (
@@ -61,3 +64,30 @@ def test_bad_arguments_are_refused_by_name(args):
     result = cli(*args)
     assert result.returncode == 2
     assert "invalid choice" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_register_refuses_a_testing_build_left_in_the_default_folder(
+    isolated_home, asset_spec, tiny_model_dir, tiny_mlflow_model, capsys
+):
+    import shutil
+
+    from distilgpt2_asset.cli import main
+    from distilgpt2_asset.registry import LocalRegistry
+
+    shutil.copytree(tiny_mlflow_model, isolated_home / "models" / "distilgpt2-15")
+    assert main(["register"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {isolated_home / 'models' / 'distilgpt2-15'} is a build of the local folder {tiny_model_dir}, ")
+    assert f"not spec.yaml's distilgpt2@{asset_spec.revision}: only that may become distilgpt2 15" in err
+    assert "distilgpt2-asset serve --source DIR" in err
+    assert LocalRegistry().find(asset_spec.name, asset_spec.version) is None
+
+
+def test_register_takes_the_pinned_build_from_the_default_folder(isolated_home, pinned_mlflow_model, capsys):
+    import shutil
+
+    from distilgpt2_asset.cli import main
+
+    shutil.copytree(pinned_mlflow_model, isolated_home / "models" / "distilgpt2-15")
+    assert main(["register"]) == 0
+    assert capsys.readouterr().out.startswith("created: distilgpt2 15 as models:/distilgpt2/1")

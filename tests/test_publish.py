@@ -125,14 +125,24 @@ def test_the_version_from_a_git_tag_is_accepted(asset_root, tiny_mlflow_model, c
 
 
 def test_a_model_not_built_from_the_pinned_revision_needs_allow_unpinned(
-    asset_root, asset_spec, tiny_mlflow_model, tmp_path, capsys
+    asset_root, tiny_mlflow_model, pinned_mlflow_model, capsys
 ):
     code, _, err = publish(capsys, "--model", str(tiny_mlflow_model))
     assert code == 2 and "not spec.yaml's distilgpt2@38cc92ec" in err and "--allow-unpinned" in err
-    pinned = {"source_model_id": asset_spec.hf_model_id, "source_revision": asset_spec.revision}
-    as_built_from_the_hub = changed_copy(tiny_mlflow_model, tmp_path / "pinned", mlmodel_metadata=pinned)
-    code, out, _ = publish(capsys, "--model", str(as_built_from_the_hub))
+    code, out, _ = publish(capsys, "--model", str(pinned_mlflow_model))
     assert code == 0 and out.startswith("created:")
+
+
+def test_a_testing_build_left_in_the_default_folder_is_not_published(
+    asset_root, isolated_home, tiny_model_dir, tiny_mlflow_model, capsys
+):
+    import shutil
+
+    shutil.copytree(tiny_mlflow_model, isolated_home / "models" / "distilgpt2-15")
+    code, out, err = publish(capsys)
+    assert code == 2 and out == ""
+    assert f"is a build of the local folder {tiny_model_dir}, not spec.yaml's distilgpt2@38cc92ec" in err
+    assert not versions()
 
 
 def test_a_tampered_model_is_refused_naming_the_file(asset_root, tiny_mlflow_model, tmp_path, capsys):
@@ -159,7 +169,7 @@ def test_an_interrupted_publish_leaves_no_version_and_no_files(
         code, _, err = publish(capsys, "--model", str(tiny_mlflow_model), TESTING)
     assert code == 130 and "interrupted" in err
     assert not versions()
-    assert not list((isolated_home / "registry-artifacts" / "distilgpt2").glob("15*"))
+    assert not any((isolated_home / "registry-artifacts" / "distilgpt2").iterdir())
 
 
 def test_dry_run_prints_the_local_payload_and_touches_no_registry(
@@ -207,3 +217,15 @@ def test_a_rescan_with_newer_rules_keeps_the_published_scan_evidence(asset_root,
     code, out, _ = publish(capsys, "--model", str(tiny_mlflow_model), TESTING)
     assert (code, out.split(":")[0]) == (0, "unchanged")
     assert version_tags() == before
+
+
+def test_expect_digest_publishes_only_the_build_with_that_digest(asset_root, tiny_mlflow_model, tmp_path, capsys):
+    other = changed_copy(tiny_mlflow_model, tmp_path / "other")
+    code, out, err = publish(capsys, "--model", str(other), TESTING, "--expect-digest", content_digest(tiny_mlflow_model))
+    assert code == 2 and out == ""
+    assert f"has content sha256 {content_digest(other)}, not the expected '{content_digest(tiny_mlflow_model)}'" in err
+    code, _, err = publish(capsys, "--model", str(other), TESTING, "--expect-digest", "")
+    assert code == 2 and "not the expected ''" in err
+    assert not versions()
+    code, out, _ = publish(capsys, "--model", str(tiny_mlflow_model), TESTING, "--expect-digest", content_digest(tiny_mlflow_model))
+    assert code == 0 and out.startswith("created:")

@@ -4,11 +4,19 @@ import json
 import pickle
 import shutil
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 
 from distilgpt2_asset.errors import AssetError
-from distilgpt2_asset.registry import ASSET_VERSION_TAG, CONTENT_TAG, LocalRegistry, artifact_root, registry_uri
+from distilgpt2_asset.registry import (
+    ASSET_VERSION_TAG,
+    CONTENT_TAG,
+    LocalRegistry,
+    artifact_root,
+    content_digest,
+    registry_uri,
+)
 from distilgpt2_asset.spec import AssetSpec
 
 
@@ -84,7 +92,24 @@ def test_an_interrupted_registration_leaves_no_version_and_no_files(registry, as
     with pytest.raises(KeyboardInterrupt):
         registry.register(asset_spec, tiny_mlflow_model)
     assert registry.find("distilgpt2", "15") is None
-    assert not list((artifact_root(registry.uri) / "distilgpt2").glob("15*"))
+    assert not any((artifact_root(registry.uri) / "distilgpt2").iterdir())  # no copy, no staging folder
+
+
+def test_the_registry_keeps_its_copy_in_a_folder_named_by_the_content_digest(registry, asset_spec, tiny_mlflow_model):
+    result = registry.register(asset_spec, tiny_mlflow_model)
+    digest = content_digest(tiny_mlflow_model)
+    assert Path(result.source) == artifact_root(registry.uri) / "distilgpt2" / digest
+    assert content_digest(Path(result.source)) == digest
+    # The same content under a bumped version shares the folder; nothing is copied over it.
+    bumped = registry.register(_with_version(asset_spec, 16), tiny_mlflow_model)
+    assert bumped.source == result.source and len(list(Path(result.source).parent.iterdir())) == 1
+
+
+def test_a_copy_that_no_longer_holds_its_content_is_never_reused(registry, asset_spec, tiny_mlflow_model):
+    copy = Path(registry.register(asset_spec, tiny_mlflow_model).source)
+    (copy / "MLmodel").write_text((copy / "MLmodel").read_text() + "# edited\n")
+    with pytest.raises(AssetError, match="does not hold the content its name promises"):
+        registry.register(_with_version(asset_spec, 16), tiny_mlflow_model)
 
 
 def test_a_model_without_manifest_is_refused(registry, asset_spec, tiny_mlflow_model, tmp_path):

@@ -22,6 +22,7 @@ from distilgpt2_scoring.model_files import sha256_file, write_manifest
 
 from .errors import AssetError
 from .model_scan import scan_model
+from .paths import default_build_dir
 from .spec import AssetSpec
 
 # The published asset's params schema: (name, MLflow type, default).
@@ -197,6 +198,11 @@ def write_engine_files(mlflow_dir: Path) -> None:
 
     print("exporting the int8 OpenVINO model", flush=True)
     export(Path(mlflow_dir) / "model", Path(mlflow_dir) / BUILT_FOLDER)
+
+
+def default_output(spec: AssetSpec) -> Path:
+    """Where `distilgpt2-asset build` puts spec.yaml's version (and serve, register and publish look)."""
+    return default_build_dir() / f"{spec.name}-{spec.version}"
 
 
 def build_mlflow_model(spec: AssetSpec, source: str | None, revision: str | None, output: Path) -> Path:

@@ -29,6 +29,7 @@ from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder
 
 from .errors import AssetError
 from .model_scan import SCAN_PROPERTIES, ScanReport
+from .provenance import require_pinned
 from .registry import ASSET_VERSION_TAG, CONTENT_TAG, PROPERTY_PREFIX, LocalRegistry, manifest_digest
 from .spec import AssetSpec
 
@@ -135,15 +136,19 @@ def verified_model(model_dir: Path, spec: AssetSpec, allow_unpinned: bool) -> tu
         manifest = verify_manifest(folder)
     except ModelFilesError as exc:
         raise AssetError(str(exc)) from None
-    metadata = (yaml.safe_load((folder / "MLmodel").read_text()) or {}).get("metadata") or {}
-    built_from = (str(metadata.get("source_model_id")), str(metadata.get("source_revision")))
-    if built_from != (spec.hf_model_id, spec.revision) and not allow_unpinned:
-        raise AssetError(
-            f"{folder} was built from {built_from[0]}@{built_from[1]}, not spec.yaml's "
-            f"{spec.hf_model_id}@{spec.revision}; rebuild it with `distilgpt2-asset build`, "
-            "or pass --allow-unpinned to publish a testing model on purpose"
-        )
+    if not allow_unpinned:
+        rebuild = "rebuild it with `distilgpt2-asset build`, or pass --allow-unpinned to publish a testing model on purpose"
+        require_pinned(spec, folder, on_purpose=rebuild)
     return folder, manifest
+
+
+def check_digest(payload: Payload, expected: str | None) -> None:
+    """--expect-digest: the model must be the very build that was verified elsewhere (CI's build job)."""
+    if expected is not None and expected.strip().lower() != payload.content_digest:
+        raise AssetError(
+            f"{payload.path} has content sha256 {payload.content_digest}, not the expected {expected.strip()[:64]!r}: "
+            "refusing to publish a model other than the one that was built and verified"
+        )
 
 
 def git_commit(checkout: Path) -> str:
@@ -231,18 +236,22 @@ def metadata_update(existing: Published, payload: Payload, where: str) -> Metada
 
 
 def publish_local(payload: Payload, spec: AssetSpec, registry: LocalRegistry) -> Outcome:
-    """The local MLflow registry: properties live as `properties/<key>` version tags."""
+    """The local MLflow registry: properties live as `properties/<key>` version tags.
+
+    Under the registry's lock: of two publishes of one version at once, one creates it and the other
+    finds it (unchanged, or refused for different content)."""
     where = f"{payload.name} {payload.version} in {registry.uri}"
     properties = {k: v for k, v in payload.properties.items() if k != CONTENT_PROPERTY}  # kept as CONTENT_TAG
     changes: tuple[str, ...] = ()
-    existing = registry.find(payload.name, payload.version)
-    if existing is not None:
-        update = metadata_update(_local_view(existing.tags), payload, where)
-        properties = {k: update.properties[k] for k in properties}
-        changes = tuple(update.changes)
-    registration = registry.register(
-        spec, payload.path, {PROPERTY_PREFIX + k: v for k, v in properties.items()}, replace_tags=True
-    )
+    with registry.locked():
+        existing = registry.find(payload.name, payload.version)
+        if existing is not None:
+            update = metadata_update(_local_view(existing.tags), payload, where)
+            properties = {k: update.properties[k] for k in properties}
+            changes = tuple(update.changes)
+        registration = registry.register(
+            spec, payload.path, {PROPERTY_PREFIX + k: v for k, v in properties.items()}, replace_tags=True
+        )
     action = {"tags-updated": "metadata-updated"}.get(registration.outcome, registration.outcome)
     return Outcome(action, f"{payload.name} {payload.version} as {registration.model_uri} in {registry.uri}", changes)
 

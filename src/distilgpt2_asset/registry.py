@@ -3,14 +3,22 @@
 MLflow numbers versions 1, 2, 3…; the asset's own version (spec.yaml) is kept as the
 `asset_version` tag, and the content digest as `content_sha256`, so that registering is
 idempotent and a content change under an existing asset version is refused.
+
+Several processes may publish or register at once: look-up and change happen under one file lock
+per registry, and the registry's copies live in content-addressed folders (NAME/<sha256>) that are
+made once and never replaced, so no registration deletes files another version points to.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
+import sys
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +32,7 @@ from .spec import AssetSpec
 ASSET_VERSION_TAG = "asset_version"
 CONTENT_TAG = "content_sha256"
 PROPERTY_PREFIX = "properties/"
+LOCK_FILE = ".lock"  # in the artifact root: one writer at a time per registry
 
 
 def registry_uri(explicit: str | None = None) -> str:
@@ -77,7 +86,24 @@ class LocalRegistry:
         from mlflow.tracking import MlflowClient
 
         self.uri = registry_uri(uri)
-        self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+        self._lock_holders = 0
+        with self.locked():  # the first use creates the database's tables: one process at a time
+            self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+            self.client.search_registered_models(max_results=1)
+
+    @contextmanager
+    def locked(self):
+        """Hold the registry's file lock (re-entrant in this object): what is looked up stays true until
+        the change is made, whatever other processes do. Closing the file releases it, even on a crash."""
+        if self._lock_holders == 0:
+            self._lock_file = _acquire(artifact_root(self.uri) / LOCK_FILE)
+        self._lock_holders += 1
+        try:
+            yield
+        finally:
+            self._lock_holders -= 1
+            if self._lock_holders == 0:
+                self._lock_file.close()
 
     def find(self, name: str, asset_version: str):
         """The MLflow model version registered for an asset version, or None."""
@@ -101,10 +127,11 @@ class LocalRegistry:
             raise AssetError(str(exc)) from None
         evidence = scan_model(model_dir).evidence(digest, "register it")
         tags = version_tags(spec, digest, {**{PROPERTY_PREFIX + k: v for k, v in evidence.items()}, **(extra_tags or {})})
-        existing = self.find(spec.name, spec.version)
-        if existing is not None:
-            return self._update_existing(spec, existing, tags, digest, replace_tags)
-        return self._create(spec, model_dir, tags)
+        with self.locked():
+            existing = self.find(spec.name, spec.version)
+            if existing is not None:
+                return self._update_existing(spec, existing, tags, digest, replace_tags)
+            return self._create(spec, model_dir, tags, digest)
 
     def _update_existing(
         self, spec: AssetSpec, existing, tags: dict[str, str], digest: str, replace_tags: bool
@@ -124,16 +151,15 @@ class LocalRegistry:
         outcome = "tags-updated" if changed or stale else "unchanged"
         return Registration(spec.name, spec.version, str(existing.version), outcome, existing.source)
 
-    def _create(self, spec: AssetSpec, model_dir: Path, tags: dict[str, str]) -> Registration:
-        # Copy into the registry's own store first (staged, then renamed), and create the
-        # version with all its tags in one call: an interruption leaves no half-made version.
-        target = artifact_root(self.uri) / spec.name / spec.version
-        staging = target.with_name(target.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.rmtree(target, ignore_errors=True)  # a copy no registry entry points at
-        staging.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(model_dir, staging)
-        staging.rename(target)
+    def _create(self, spec: AssetSpec, model_dir: Path, tags: dict[str, str], digest: str) -> Registration:
+        # The version is created with all its tags in one call, after its files are in place: an
+        # interruption leaves no half-made version, and only files this call stored are removed.
+        target = artifact_root(self.uri) / spec.name / digest
+        stored_here = not target.exists()
+        if stored_here:
+            _store_copy(model_dir, target, digest)
+        elif not _holds(target, digest):
+            raise AssetError(f"{target} does not hold the content its name promises; the registry's files were changed")
         try:
             if not self.client.search_registered_models(f"name = '{spec.name}'"):
                 self.client.create_registered_model(spec.name, description=spec.description)
@@ -141,7 +167,43 @@ class LocalRegistry:
                 spec.name, source=str(target), tags=tags, description=f"{spec.name} {spec.version}"
             )
         except BaseException:
-            shutil.rmtree(target, ignore_errors=True)
+            if stored_here:
+                shutil.rmtree(target, ignore_errors=True)
             raise
         return Registration(spec.name, spec.version, str(created.version), "created", str(target))
 
+
+def _acquire(path: Path):
+    """The open lock file, exclusively locked (waiting, and saying so, while another process holds it)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a")
+    except OSError as exc:
+        raise AssetError(f"cannot open the registry's lock file {path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"waiting for another process using the registry ({path})", file=sys.stderr, flush=True)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
+
+
+def _store_copy(model_dir: Path, target: Path, digest: str) -> None:
+    """Copy model_dir to target (staged, checked against digest, then renamed into place)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name[:12]}-", dir=target.parent))
+    try:
+        shutil.copytree(model_dir, staging, dirs_exist_ok=True)
+        if not _holds(staging, digest):
+            raise AssetError(f"{model_dir} changed while it was being registered; register it again")
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _holds(folder: Path, digest: str) -> bool:
+    """True if folder's files verify against its manifest and that manifest has this digest."""
+    try:
+        return content_digest(folder) == digest
+    except ModelFilesError:
+        return False

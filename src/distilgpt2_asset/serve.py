@@ -2,8 +2,9 @@
 
 start_server() launches the server in its own process group, waits for GET / to answer
 "Healthy" and returns a handle whose stop() ends it cleanly (SIGTERM, then SIGKILL after a
-grace period). model_for_serving() decides what to serve: a given MLflow folder, a build from
-a given source, or the asset's own registered build (building it from the hub if needed).
+grace period). model_for_serving() decides what to serve: a given MLflow folder, the asset's own
+registered build (built from the hub if needed, checked to be the pinned build), or a build of
+another source, made once and never registered under the asset's name (provenance.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Callable
 
 from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
 
@@ -27,6 +28,7 @@ from .errors import AssetError
 from .local_server import DEFAULT_HOST
 from .paths import default_build_dir, scoring_dir
 from .spec import AssetSpec
+from .stop_signals import signals_held
 
 DEFAULT_PORT = 5001
 # One worker process (one copy of the weights) whose threads wait on the shared batcher.
@@ -53,14 +55,17 @@ class LocalServer:
         return f"{self.url}/score"
 
     def stop(self) -> int:
-        """SIGTERM the server's process group, SIGKILL it if it has not exited after the grace period."""
-        if self.process.poll() is None:
-            _signal_group(self.process, signal.SIGTERM)
-            try:
-                self.process.wait(STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                _signal_group(self.process, signal.SIGKILL)
-                self.process.wait()
+        """SIGTERM the server's process group, SIGKILL it if it has not exited after the grace period.
+
+        A second Ctrl-C meanwhile waits until the server is gone (it never leaves it half-stopped)."""
+        with signals_held():
+            if self.process.poll() is None:
+                _signal_group(self.process, signal.SIGTERM)
+                try:
+                    self.process.wait(STOP_GRACE_S)
+                except subprocess.TimeoutExpired:
+                    _signal_group(self.process, signal.SIGKILL)
+                    self.process.wait()
         return self.process.returncode
 
 
@@ -116,26 +121,35 @@ def start_server(
     env: dict[str, str] | None = None,
     log: IO | None = None,
     timeout_s: float = STARTUP_TIMEOUT_S,
+    on_launch: Callable[[LocalServer], None] | None = None,
 ) -> LocalServer:
-    """Start azmlinfsrv on model_dir and return once it answers its health probe."""
+    """Start azmlinfsrv on model_dir and return once it answers its health probe.
+
+    on_launch(server) is called as soon as the process exists, before any stop signal can be
+    delivered: a caller that records it can stop the server whenever it is interrupted."""
     _check_port_free(host, port)
     entry_script = entry_script or scoring_dir() / "score.py"
     command = [
         sys.executable, "-m", "distilgpt2_asset.local_server", "--host", host,
         "--entry_script", str(entry_script), "--model_dir", str(model_dir), "--port", str(port),
     ]  # fmt: skip
-    process = subprocess.Popen(
-        command,
-        env=server_environment(model_dir, threads, entry_script.parent, env),
-        stdout=log,
-        stderr=subprocess.STDOUT if log else None,
-        start_new_session=True,  # its own process group: stop() reaches gunicorn's workers too
-    )
-    server = LocalServer(process, host, port)
+    server = None
     try:
+        with signals_held():  # the process and its handle come into being together
+            process = subprocess.Popen(
+                command,
+                env=server_environment(model_dir, threads, entry_script.parent, env),
+                stdout=log,
+                stderr=subprocess.STDOUT if log else None,
+                start_new_session=True,  # its own process group: stop() reaches gunicorn's workers too
+            )
+            server = LocalServer(process, host, port)
+            if on_launch is not None:
+                on_launch(server)
         wait_healthy(server, timeout_s)
     except BaseException:
-        server.stop()
+        if server is not None:
+            server.stop()
         raise
     return server
 
@@ -183,41 +197,61 @@ def _source_fingerprint(source: Path) -> str:
 
 
 def model_for_serving(spec: AssetSpec, model: Path | None, source: str | None) -> Path:
-    """The MLflow folder to serve: --model as given; --source built once per snapshot; else the registered build."""
-    from .build import build_mlflow_model
+    """The MLflow folder to serve: --model as given; the asset's registered build (spec.yaml's hub id
+    at its SHA); any other --source built once and served unregistered."""
+    from .provenance import is_pinned_source
+    from .registry import LocalRegistry
 
     if model is not None:
         return _verified(Path(model))
-    if source is not None and Path(source).expanduser().is_dir():
-        snapshot = Path(source).expanduser().resolve()
-        output = default_build_dir() / f"serve-{_source_fingerprint(snapshot)}"
-        if not (output / "MLmodel").is_file():
-            build_mlflow_model(spec, str(snapshot), None, output)
-        return _verified(output)
-    return _registered_build(spec, source)
+    if is_pinned_source(spec, source):
+        return Path(registered_asset(spec, LocalRegistry()).source)
+    return source_build(spec, source)
 
 
-def _registered_build(spec: AssetSpec, source: str | None) -> Path:
-    """The asset's version from the local registry, building (from the hub) and registering it first if needed."""
+def source_build(spec: AssetSpec, source: str) -> Path:
+    """A build of a source other than the asset's own (a snapshot folder, another hub id): made once per
+    snapshot under the home, used as it is and never registered under spec.yaml's name."""
     from .build import build_mlflow_model
-    from .registry import LocalRegistry
+    from .provenance import built_from
 
-    registry = LocalRegistry()
+    snapshot = Path(source).expanduser()
+    if snapshot.is_dir():
+        source = str(snapshot.resolve())
+        key = _source_fingerprint(snapshot.resolve())
+    else:
+        key = hashlib.sha256(source.encode()).hexdigest()[:16]
+    output = default_build_dir() / f"local-{key}"
+    if not (output / "MLmodel").is_file() or built_from(output).source != source:
+        build_mlflow_model(spec, source, None, output)
+    return _verified(output)
+
+
+def registered_asset(spec: AssetSpec, registry):
+    """spec.yaml's version in the local registry (an MLflow ModelVersion), refused unless it is the
+    pinned build; when missing, the default build (made from the hub if absent) is registered first."""
+    from .build import build_mlflow_model, default_output
+    from .provenance import SERVE_ON_PURPOSE, require_pinned
+
     found = registry.find(spec.name, spec.version)
-    if found is not None and source is None:
-        return _verified(Path(found.source))
-    output = default_build_dir() / f"{spec.name}-{spec.version}"
-    if not (output / "MLmodel").is_file() or source is not None:
-        try:
-            build_mlflow_model(spec, source, None, output)
-        except AssetError as exc:
-            raise AssetError(
-                f"{exc}; or serve a local model: distilgpt2-asset serve --source DIR "
-                "(e.g. DIR made by `distilgpt2-asset testing-model --shape tiny --output DIR`)"
-            ) from None
-    registration = registry.register(spec, output)
-    print(f"{registration.outcome}: {registration.name} {registration.asset_version} as {registration.model_uri}")
-    return _verified(Path(registration.source))
+    if found is None:
+        output = default_output(spec)
+        if (output / "MLmodel").is_file():
+            replace = "; or replace it with the pinned build: distilgpt2-asset build"
+            require_pinned(spec, _verified(output), f"the build at {output}", SERVE_ON_PURPOSE + replace)
+        else:
+            try:
+                build_mlflow_model(spec, None, None, output)
+            except AssetError as exc:
+                raise AssetError(
+                    f"{exc}; or serve a local model: distilgpt2-asset serve --source DIR "
+                    "(e.g. DIR made by `distilgpt2-asset testing-model --shape tiny --output DIR`)"
+                ) from None
+        registration = registry.register(spec, output)
+        print(f"{registration.outcome}: {registration.name} {registration.asset_version} as {registration.model_uri}")
+        found = registry.find(spec.name, spec.version)
+    require_pinned(spec, _verified(Path(found.source)), f"{spec.name} {spec.version} in {registry.uri}")
+    return found
 
 
 def write_swagger(spec: AssetSpec) -> Path:

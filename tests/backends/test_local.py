@@ -6,20 +6,46 @@ import pytest
 
 from distilgpt2_asset.backends import open_backend
 from distilgpt2_asset.errors import AssetError
+from distilgpt2_asset.registry import LocalRegistry
 
 
-def test_find_model_builds_and_registers_once_then_reads_the_registry(isolated_home, asset_spec, tiny_model_dir, monkeypatch):
-    model = open_backend("local", model_source=str(tiny_model_dir)).find_model()
+def test_the_pinned_build_is_found_in_the_registry_with_its_tags_read_back(isolated_home, asset_spec, pinned_mlflow_model):
+    LocalRegistry().register(asset_spec, pinned_mlflow_model)
+    model = open_backend("local").find_model()
     assert (model.name, model.version, model.uri) == (asset_spec.name, asset_spec.version, f"models:/{asset_spec.name}/1")
     assert model.allow_list("inference") == asset_spec.allow_list("inference")
     assert model.min_sku_spec("inference") == asset_spec.min_sku_spec("inference")
     assert (model.path / "MLmodel").is_file() and str(isolated_home) in str(model.path)
 
+
+def test_a_testing_model_source_is_built_once_and_used_unregistered(isolated_home, asset_spec, tiny_model_dir, monkeypatch):
+    model = open_backend("local", model_source=str(tiny_model_dir)).find_model()
+    assert model.name == asset_spec.name and model.version.startswith("local-") and model.uri == model.path.as_uri()
+    assert model.allow_list("inference") == asset_spec.allow_list("inference")
+    assert model.min_sku_spec("inference") == asset_spec.min_sku_spec("inference")
+    assert (model.path / "MLmodel").is_file() and str(isolated_home) in str(model.path)
+    assert LocalRegistry().find(asset_spec.name, asset_spec.version) is None  # never registered as distilgpt2 15
+
     def no_build(*args, **kwargs):
-        raise AssertionError("the registered build of this source is used as it is")
+        raise AssertionError("the build of this source is used as it is")
 
     monkeypatch.setattr("distilgpt2_asset.build.build_mlflow_model", no_build)
     assert open_backend("local", model_source=str(tiny_model_dir)).find_model() == model
+
+
+def test_a_registered_version_that_is_not_the_pinned_build_is_refused(isolated_home, asset_spec, tiny_model_dir, tiny_mlflow_model):
+    LocalRegistry().register(asset_spec, tiny_mlflow_model)  # as `publish --allow-unpinned` does on purpose
+    with pytest.raises(AssetError, match=f"is a build of the local folder {tiny_model_dir}, not spec.yaml's distilgpt2@"):
+        open_backend("local").find_model()
+
+
+def test_a_testing_build_left_in_the_default_folder_is_refused_not_registered(isolated_home, asset_spec, tiny_mlflow_model):
+    import shutil
+
+    shutil.copytree(tiny_mlflow_model, isolated_home / "models" / "distilgpt2-15")
+    with pytest.raises(AssetError, match=r"model_source=DIR"):
+        open_backend("local").find_model()
+    assert LocalRegistry().find(asset_spec.name, asset_spec.version) is None
 
 
 def test_a_sku_the_deployment_checks_refuse_starts_no_server(isolated_home, asset_spec, tiny_mlflow_model):

@@ -1,5 +1,5 @@
 """Run the notebooks as CI does: nbclient, the test interpreter's ipykernel, parameters injected
-papermill-style, one shared home whose registry already holds the tiny model's build."""
+papermill-style, in one home of their own (never the user's)."""
 
 from __future__ import annotations
 
@@ -63,12 +63,10 @@ def result_value(notebook, tag: str):
 
 
 @pytest.fixture(scope="session")
-def notebook_env(asset_spec, tiny_mlflow_model, tmp_path_factory) -> dict[str, str]:
-    """The kernel's environment: a home shared by the notebooks, its registry holding the tiny build."""
-    from distilgpt2_asset.registry import LocalRegistry
-
+def notebook_env(tmp_path_factory) -> dict[str, str]:
+    """The kernel's environment: a home of their own, shared by the notebooks (the first one builds the
+    tiny model there, the others reuse that build; it is never registered as spec.yaml's version)."""
     home = tmp_path_factory.mktemp("notebook-home").resolve()
-    LocalRegistry(f"sqlite:///{home / 'registry.db'}").register(asset_spec, tiny_mlflow_model)
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env.update(DISTILGPT2_ASSET_HOME=str(home), TEXTGEN_CACHE_DIR=str(home / "cache" / "textgen"))
     return env

@@ -1,8 +1,9 @@
 """The local backend: the local MLflow registry, the real azmlinfsrv on 127.0.0.1, jobs in this process.
 
-Each step is what the Azure backend asks Azure ML to do, run here: the registry version is built
-from model_source when missing, a "deployment" is azmlinfsrv with the deployment YAML's TEXTGEN_*
-settings, evaluation and finetuning are evaluate.py and finetune.py. Servers are stopped by
+Each step is what the Azure backend asks Azure ML to do, run here: the registry version (only ever
+the pinned build) is built from the hub when missing, while another model_source (a testing model)
+is built once and used unregistered; a "deployment" is azmlinfsrv with the deployment YAML's
+TEXTGEN_* settings; evaluation and finetuning are evaluate.py and finetune.py. Servers are stopped by
 delete()/close(), and at interpreter exit at the latest.
 """
 
@@ -11,8 +12,6 @@ from __future__ import annotations
 import atexit
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from ..errors import AssetError
 from ..paths import default_build_dir, home
@@ -45,28 +44,20 @@ class LocalBackend(Backend):
     # registry ------------------------------------------------------------------------------------
 
     def find_model(self) -> ModelInfo:
-        """spec.yaml's version in the local registry; built from model_source and registered if the
-        registry lacks it or holds a build of another source (register refuses different content)."""
-        found = self.registry.find(self.spec.name, self.spec.version)
-        if found is None or not self._built_from(found, self.model_source):
-            from ..build import build_mlflow_model
+        """spec.yaml's version in the local registry, checked to be the pinned build (built from the hub
+        and registered when missing); another model_source is built once and used unregistered."""
+        from ..provenance import is_pinned_source
+        from ..serve import registered_asset, source_build
 
-            output = default_build_dir() / f"{self.spec.name}-{self.spec.version}"
-            build_mlflow_model(self.spec, self.model_source, None, output)
-            registration = self.registry.register(self.spec, output)
-            print(f"{registration.outcome}: {registration.name} {registration.asset_version} as {registration.model_uri}")
-            found = self.registry.find(self.spec.name, self.spec.version)
-        return self._info(found)
-
-    @staticmethod
-    def _built_from(version, source: str) -> bool:
-        mlmodel = Path(version.source) / "MLmodel"
-        if not mlmodel.is_file():
-            return False
-        built = str(((yaml.safe_load(mlmodel.read_text()) or {}).get("metadata") or {}).get("source_model_id", ""))
-        if Path(source).expanduser().is_dir():
-            return Path(built).expanduser().resolve() == Path(source).expanduser().resolve()
-        return built == source
+        if is_pinned_source(self.spec, self.model_source):
+            return self._info(registered_asset(self.spec, self.registry))
+        folder = source_build(self.spec, self.model_source)
+        print(
+            f"model_source {self.model_source} is not spec.yaml's {self.spec.hf_model_id}: its build {folder} is used "
+            f"unregistered (the registry's {self.spec.name} {self.spec.version} is only ever the pinned build)"
+        )
+        tags, properties = self.spec.string_tags(), self.spec.string_properties()
+        return ModelInfo(self.spec.name, folder.name, folder.as_uri(), tags, properties, folder)
 
     def _info(self, version) -> ModelInfo:
         tags = {k: v for k, v in version.tags.items() if not k.startswith(PROPERTY_PREFIX)}

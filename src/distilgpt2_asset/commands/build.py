@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..paths import default_build_dir
+from ..build import default_output
 from ..spec import load_spec
 
 
@@ -14,10 +14,6 @@ def add_parser(subparsers) -> None:
     p.add_argument("--revision", help="hub commit SHA (default: spec.yaml's SHA property)")
     p.add_argument("--output", type=Path, help="output folder (default: ~/.distilgpt2-asset/models/NAME-VERSION)")
     p.set_defaults(handler=run)
-
-
-def default_output(spec) -> Path:
-    return default_build_dir() / f"{spec.name}-{spec.version}"
 
 
 def run(args) -> int:

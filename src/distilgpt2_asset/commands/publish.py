@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from ..spec import load_spec
-from .build import default_output
+from ..build import default_output
 
 
 def add_parser(subparsers) -> None:
@@ -28,6 +28,9 @@ def add_parser(subparsers) -> None:
                    help="refuse unless spec.yaml is at this version (CI passes its git tag: v15 or 15)")
     p.add_argument("--allow-unpinned", action="store_true",
                    help="allow a model not built from spec.yaml's hub id at its pinned SHA (testing models)")
+    p.add_argument("--expect-digest", metavar="SHA256",
+                   help="refuse unless the model's content digest (content_sha256) is this one "
+                   "(CI: the digest of the build its build job verified)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the exact payload as JSON and stop: no credentials, no network, no registry touched")
     p.set_defaults(handler=run)
@@ -53,6 +56,7 @@ def run(args) -> int:
     folder, manifest = publish.verified_model(model_dir, spec, args.allow_unpinned)
     scan = scan_model(folder)
     payload = publish.build_payload(spec, folder, manifest, publish.git_commit(spec.path.parent), scan)
+    publish.check_digest(payload, args.expect_digest)
     if args.dry_run:
         print(json.dumps(_dry_run(payload, registry, args.registry_uri), indent=2))
         return 0

@@ -4,22 +4,34 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..build import default_output
 from ..spec import load_spec
-from .build import default_output
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("register", help="register the built model in the local MLflow registry")
     p.add_argument("--model", type=Path, help="built MLflow model folder (default: the build command's default output)")
     p.add_argument("--registry-uri", help="MLflow registry URI (default: MLFLOW_TRACKING_URI or ~/.distilgpt2-asset/registry.db)")
+    p.add_argument("--allow-unpinned", action="store_true",
+                   help="allow a model not built from spec.yaml's hub id at its pinned SHA (testing models)")
     p.set_defaults(handler=run)
 
 
 def run(args) -> int:
+    from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder
+
+    from ..errors import AssetError
+    from ..provenance import SERVE_ON_PURPOSE, require_pinned
     from ..registry import LocalRegistry
 
     spec = load_spec()
+    try:
+        model_dir = locate_mlflow_folder(args.model or default_output(spec))
+    except ModelFilesError as exc:
+        raise AssetError(str(exc)) from None
+    if not args.allow_unpinned:
+        require_pinned(spec, model_dir, on_purpose=f"{SERVE_ON_PURPOSE}; --allow-unpinned registers it anyway")
     registry = LocalRegistry(args.registry_uri)
-    result = registry.register(spec, args.model or default_output(spec))
+    result = registry.register(spec, model_dir)
     print(f"{result.outcome}: {result.name} {result.asset_version} as {result.model_uri} in {registry.uri}")
     return 0

@@ -1,8 +1,7 @@
-"""`serve`: the model behind the real azmlinfsrv on this machine, until Ctrl-C or SIGTERM."""
+"""`serve`: the model behind the real azmlinfsrv on this machine, until Ctrl-C, SIGTERM or SIGHUP."""
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 from ..local_server import DEFAULT_HOST
@@ -33,23 +32,28 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     from ..serve import curl_command, model_for_serving, start_server
     from ..spec import load_spec
+    from ..stop_signals import stop_on_signals
 
-    spec = load_spec()
-    model_dir = model_for_serving(spec, args.model, args.source)
-    print(f"starting azmlinfsrv on {args.host}:{args.port} with {model_dir}", flush=True)
-    env = {"TEXTGEN_ENGINE": args.engine} if args.engine else {}
-    server = start_server(model_dir, host=args.host, port=args.port, threads=args.threads, env=env)
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
+    stop_on_signals()  # first: a stop at any moment (build, start-up, serving) unwinds through the finally below
+    launched = []  # the server, recorded the moment its process exists
     try:
+        spec = load_spec()
+        model_dir = model_for_serving(spec, args.model, args.source)
+        print(f"starting azmlinfsrv on {args.host}:{args.port} with {model_dir}", flush=True)
+        env = {"TEXTGEN_ENGINE": args.engine} if args.engine else {}
+        server = start_server(
+            model_dir, host=args.host, port=args.port, threads=args.threads, env=env, on_launch=launched.append
+        )
         print(f"\nready: {server.score_url}  (Ctrl-C stops it)\ntry:\n  {curl_command(server.score_url, spec.sample_request)}\n", flush=True)
         server.process.wait()
         print(f"the server exited with code {server.process.returncode}")
         return server.process.returncode or 1
     except KeyboardInterrupt:
+        if not launched:
+            raise  # nothing was started: "interrupted"
         print("stopping the server", flush=True)
-        server.stop()
+        launched[0].stop()
         return 0
+    finally:
+        for server in launched:
+            server.stop()
