@@ -193,11 +193,11 @@ def save_mlflow_model(
 def write_engine_files(mlflow_dir: Path) -> None:
     """The int8 OpenVINO model the CPU engine serves, made from the folder's own weights, so that a
     new instance loads it instead of converting at start-up (the sha256 manifest covers it)."""
+    from distilgpt2_scoring.engines.cache import convert_in_subprocess
     from distilgpt2_scoring.engines.openvino import BUILT_FOLDER
-    from distilgpt2_scoring.engines.openvino_export import export
 
     print("exporting the int8 OpenVINO model", flush=True)
-    export(Path(mlflow_dir) / "model", Path(mlflow_dir) / BUILT_FOLDER)
+    convert_in_subprocess("openvino", [Path(mlflow_dir) / "model", Path(mlflow_dir) / BUILT_FOLDER])
 
 
 def default_output(spec: AssetSpec) -> Path:

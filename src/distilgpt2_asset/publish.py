@@ -25,12 +25,12 @@ from typing import Any
 
 import yaml
 
-from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
+from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder, manifest_digest, verify_manifest
 
 from .errors import AssetError
 from .model_scan import SCAN_PROPERTIES, ScanReport
 from .provenance import require_pinned
-from .registry import ASSET_VERSION_TAG, CONTENT_TAG, PROPERTY_PREFIX, LocalRegistry, manifest_digest
+from .registry import ASSET_VERSION_TAG, CONTENT_TAG, PROPERTY_PREFIX, LocalRegistry
 from .spec import AssetSpec
 
 CONTENT_PROPERTY = CONTENT_TAG  # one name for the content digest in both registries

@@ -12,8 +12,6 @@ made once and never replaced, so no registration deletes files another version p
 from __future__ import annotations
 
 import fcntl
-import hashlib
-import json
 import os
 import shutil
 import sys
@@ -22,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
+from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder, manifest_digest, verify_manifest
 
 from .errors import AssetError
 from .model_scan import scan_model
@@ -54,10 +52,6 @@ def artifact_root(uri: str) -> Path:
 def content_digest(model_dir: Path) -> str:
     """One digest for the whole model: sha256 of its verified manifest's file list."""
     return manifest_digest(verify_manifest(model_dir))
-
-
-def manifest_digest(files: dict[str, str]) -> str:
-    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
 
 
 def version_tags(spec: AssetSpec, digest: str, extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -73,7 +73,7 @@ def cached_conversion(cache_dir: Path, key: str, kind: str, *sources: Path) -> P
         started = time.perf_counter()
         logger.info("converting for the %s engine files: %s -> %s", kind, ", ".join(map(str, sources)), target)
         try:
-            _convert(kind, [*sources, staging])
+            convert_in_subprocess(kind, [*sources, staging])
             write_manifest(staging)
             os.replace(staging, target)
         finally:
@@ -82,7 +82,10 @@ def cached_conversion(cache_dir: Path, key: str, kind: str, *sources: Path) -> P
     return target
 
 
-def _convert(kind: str, paths: list[Path]) -> None:
+def convert_in_subprocess(kind: str, paths: list[Path]) -> None:
+    """`python -m distilgpt2_scoring.engines.convert kind paths...` (a fresh process: no torch in
+    the server, and the same input gives byte-identical files, which a second export inside one
+    process does not, since OpenVINO numbers its nodes per process)."""
     command = [sys.executable, "-m", "distilgpt2_scoring.engines.convert", kind, *map(str, paths)]
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_SCORING_ROOT), env.get("PYTHONPATH", "")) if p)

@@ -61,11 +61,12 @@ class AzureBackend(Backend):
     # endpoints -----------------------------------------------------------------------------------
 
     def deploy(self, model: ModelInfo, instance_type: str, name: str | None = None) -> Endpoint:
-        from ..deploy import submit
+        from ..deploy import pin_content_digest, submit
 
         plan = self.plan(model, instance_type, name)
         if model.name != self.spec.name:
             plan.deployment.model = model.uri  # a finetuned classifier, after the checks (see Backend.plan)
+        pin_content_digest(plan, lambda registry, name, version: model.properties, log=lambda line: None)  # found in find_model
         endpoint = Endpoint(plan.endpoint.name, plan.deployment.name, model, instance_type, "")
         self.endpoints.append(endpoint)  # before submit: close() also removes a half-made endpoint
         submit(plan, self.client, where=f"Azure ML workspace {self.workspace.workspace_name!r}")
@@ -204,7 +205,7 @@ def finetuned_properties(base_properties: dict[str, str], output: Path | None) -
     from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
 
     from ..publish import COMMIT_PROPERTY, CONTENT_PROPERTY, MANIFEST_PROPERTY
-    from ..registry import manifest_digest
+    from distilgpt2_scoring.model_files import manifest_digest
 
     if output is None:
         raise AssetError("the finetune run has no downloaded model output to register")

@@ -45,9 +45,17 @@ def add_parser(subparsers) -> None:
     p.set_defaults(handler=run)
 
 
+def registry_properties(registry: str, name: str, version: str) -> dict | None:
+    """A registry version's properties, read through the publish path's registry client (sign-in as for publish)."""
+    from ..azure_registry import AzureRegistry
+
+    model = AzureRegistry(registry).get(name, version)
+    return None if model is None else dict(model.properties or {})
+
+
 def run(args) -> int:
     from ..azure_workspace import ml_client, resolve_workspace
-    from ..deploy import dry_run_requests, model_origin, parse_overrides, plan_deployment, submit
+    from ..deploy import dry_run_requests, model_origin, parse_overrides, pin_content_digest, plan_deployment, submit
 
     spec = load_spec()
     overrides = parse_overrides(args.overrides)
@@ -74,6 +82,7 @@ def run(args) -> int:
     if args.dry_run:
         print(json.dumps(dry_run_requests(plan, workspace, args.location), indent=2))
         return 0
+    pin_content_digest(plan, registry_properties)
     submit(plan, ml_client(workspace), where=f"Azure ML workspace {workspace.workspace_name!r}")
     print(
         f"deployed {spec.name} {spec.version} ({origin}) to {plan.endpoint.name}/{plan.deployment.name}; try:\n"
