@@ -100,7 +100,7 @@ class AzureBackend(Backend):
         self, model: ModelInfo, data: Path | None = None, rows: int | None = None, params: dict | None = None,
         instance_type: str | None = None,
     ) -> EvaluationReport:
-        from ..evaluation_report import CHART_FILE, plot_metrics
+        from ..evaluation.report import CHART_FILE, plot_metrics
 
         if data is not None or params:
             raise AssetError(

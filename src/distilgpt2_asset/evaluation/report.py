@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from .errors import AssetError
+from ..errors import AssetError
 from .metrics import METRIC_NAMES
 
 METRICS_FILE = "metrics.json"

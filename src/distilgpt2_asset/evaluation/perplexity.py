@@ -16,8 +16,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .errors import AssetError
-from .evaluation_data import read_utf8_text
+from ..errors import AssetError
+from .data import read_utf8_text
 
 DEFAULT_STRIDE = 512
 IGNORE_INDEX = -100  # the label value torch's cross-entropy skips

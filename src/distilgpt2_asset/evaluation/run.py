@@ -18,9 +18,9 @@ from typing import Any, Sequence
 
 from tqdm import tqdm
 
-from .errors import AssetError
-from .evaluation_data import EvaluationRow, read_evaluation_rows
-from .evaluation_report import (
+from ..errors import AssetError
+from .data import EvaluationRow, read_evaluation_rows
+from .report import (
     CHART_FILE,
     METRICS_FILE,
     PREDICTIONS_FILE,
