@@ -284,15 +284,12 @@ class _FinetunedSpec(AssetSpec):
 def register_finetuned(spec: AssetSpec, model_dir: Path, registry_uri: str | None = None):
     """Register a finetuned model as NAME-text-classification; its version is its content digest, so
     registering the same model twice is a no-op and every different model gets a new version."""
-    from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder
+    from distilgpt2_scoring.model_files import open_model
 
-    from .registry import LocalRegistry, content_digest
+    from .registry import LocalRegistry
 
-    try:
-        model_dir = locate_mlflow_folder(Path(model_dir))
-        digest = content_digest(model_dir)
-    except ModelFilesError as exc:
-        raise AssetError(str(exc)) from None
+    content = open_model(Path(model_dir), require_manifest=True)
+    model_dir, digest = content.folder, content.digest
     card = model_dir / "model_card.md"
     description = card.read_text(encoding="utf-8") if card.is_file() else f"{spec.name} finetuned for {TASK}"
     return LocalRegistry(registry_uri).register(_FinetunedSpec(spec, digest, description), model_dir)

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from ..folders import staged_folder
 from ..model_files import ModelFilesError, verify_manifest, write_manifest
 
 logger = logging.getLogger(__name__)
@@ -68,16 +69,11 @@ def cached_conversion(cache_dir: Path, key: str, kind: str, *sources: Path) -> P
             except ModelFilesError as exc:
                 logger.warning("engine cache entry is damaged, making it again: %s", exc)
                 shutil.rmtree(target)
-        staging = root / f"{key}.partial-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
         started = time.perf_counter()
         logger.info("converting for the %s engine files: %s -> %s", kind, ", ".join(map(str, sources)), target)
-        try:
+        with staged_folder(target, make=False) as staging:  # the converters make their folder themselves
             convert_in_subprocess(kind, [*sources, staging])
             write_manifest(staging)
-            os.replace(staging, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
         logger.info("converted in %.1f s", time.perf_counter() - started)
     return target
 

@@ -202,16 +202,15 @@ class AzureBackend(Backend):
 def finetuned_properties(base_properties: dict[str, str], output: Path | None) -> dict[str, str]:
     """The base model's properties, with the recorded hashes describing the finetuned files: the
     verified manifest of the job's downloaded output and its digest; the base's as base_*."""
-    from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
+    from distilgpt2_scoring.model_files import ModelFilesError, manifest_digest, open_model
 
     from ..publish import COMMIT_PROPERTY, CONTENT_PROPERTY, MANIFEST_PROPERTY
-    from distilgpt2_scoring.model_files import manifest_digest
 
     if output is None:
         raise AssetError("the finetune run has no downloaded model output to register")
     try:
-        files = verify_manifest(locate_mlflow_folder(output))
-    except ModelFilesError as exc:
+        files = open_model(output, require_manifest=True).files
+    except ModelFilesError as exc:  # context: the model the job wrote, not one of the user's folders
         raise AssetError(f"the job's model output: {exc}") from None
     recorded = (CONTENT_PROPERTY, MANIFEST_PROPERTY, COMMIT_PROPERTY)
     properties = {k: v for k, v in base_properties.items() if k not in recorded}
