@@ -7,6 +7,7 @@ import requests
 
 from distilgpt2_scoring.classification import TextClassificationService
 from distilgpt2_scoring.errors import InvalidInput
+from distilgpt2_scoring.model_files import open_model
 from distilgpt2_scoring.settings import ServingSettings
 from distilgpt2_scoring.tasks import load_service
 
@@ -14,7 +15,7 @@ from distilgpt2_scoring.tasks import load_service
 @pytest.fixture(scope="module")
 def service(finetuned):
     result, _ = finetuned
-    return TextClassificationService.load(result.output, ServingSettings(max_prompts=4, max_batch_size=2))
+    return TextClassificationService.load(open_model(result.output), ServingSettings(max_prompts=4, max_batch_size=2))
 
 
 def test_the_task_in_mlmodel_picks_the_classification_service(finetuned):

@@ -14,7 +14,7 @@ from distilgpt2_asset.errors import AssetError
 from distilgpt2_asset.finetune import FinetuneSettings, finetune, register_finetuned
 from distilgpt2_asset.finetune_loop import Encoded, LoopSettings, train
 from distilgpt2_asset.finetune_model import add_lora, load_classifier, load_tokenizer, locate_base
-from distilgpt2_asset.finetune_runtime import Runtime
+from distilgpt2_asset.finetune_runtime import start_accelerator
 from distilgpt2_scoring.model_files import verify_manifest
 
 from .conftest import TOY_SETTINGS
@@ -67,7 +67,7 @@ def test_with_lora_the_base_weights_stay_byte_identical_and_only_adapters_change
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     data = Encoded([tokenizer.encode(t) for t in TEXTS * 2], [0, 1, 0] * 2)
     settings = LoopSettings(1, 2, 1e-2, 0.0, 0.0, None, 3, 0)
-    train(model, data, data, settings, Runtime(torch.device("cpu")), tokenizer.pad_token_id, tmp_path, {}, False)
+    train(model, tokenizer, data, data, settings, start_accelerator(seed=0), tmp_path, {}, False)
 
     changed = {name for name, p in model.named_parameters() if not torch.equal(p, before[name])}
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
