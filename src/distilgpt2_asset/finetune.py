@@ -216,17 +216,10 @@ def _metrics(progress: Progress, settings, labels, train_set, validation, notes,
 
 
 def finetune(spec: AssetSpec, inputs: FinetuneInputs, settings: FinetuneSettings = FinetuneSettings()) -> FinetuneResult:
-    settings = settings.resolved(spec)
-    accelerator = start_accelerator(settings.seed)
-    try:
-        return _finetune(spec, inputs, settings, accelerator)
-    finally:
-        accelerator.end_training()
-
-
-def _finetune(spec: AssetSpec, inputs: FinetuneInputs, settings: FinetuneSettings, accelerator) -> FinetuneResult:
     from accelerate.utils import set_seed
 
+    settings = settings.resolved(spec)
+    accelerator = start_accelerator(settings.seed)
     is_main = accelerator.is_main_process
     say = print if is_main else (lambda *a, **k: None)
     train_set, validation, labels = _datasets(inputs, settings)

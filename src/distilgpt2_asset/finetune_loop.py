@@ -124,7 +124,7 @@ def train(
     if resume:
         saved = checkpoints.read_state(checkpoint_dir)
         checkpoints.check_fingerprint(checkpoint_dir, saved["fingerprint"], fingerprint)
-        best = checkpoints.restore(checkpoint_dir, model, optimizer)
+        best = checkpoints.restore(checkpoint_dir, model, optimizer, accelerator.process_index)
         progress = Progress(**saved["progress"])
     per_epoch = len(train_loader)
     total = per_epoch * settings.epochs
@@ -158,13 +158,14 @@ def train(
                 record = {"step": progress.step, "epoch": progress.step / per_epoch, "loss": _mean(running, accelerator), **metrics}
                 running = []
                 best = _record(progress, record, model, best, settings.early_stopping_patience)
+                rng = _rng_states(accelerator)  # every process takes part
                 if accelerator.is_main_process:
                     bar.write(
                         f"step {progress.step}: loss {record['loss']:.4f}, eval_loss {metrics['eval_loss']:.4f}, "
                         f"accuracy {metrics['accuracy']:.4f}, f1_macro {metrics['f1_macro']:.4f}"
                     )
                     state = {"fingerprint": fingerprint, "progress": asdict(progress)}
-                    checkpoints.save_checkpoint(checkpoint_dir, model, optimizer, best, state)
+                    checkpoints.save_checkpoint(checkpoint_dir, model, optimizer, best, state, rng)
                 accelerator.wait_for_everyone()
             if progress.stopped_early:
                 break
@@ -176,6 +177,14 @@ def train(
             flush=True,
         )
     return progress, best
+
+
+def _rng_states(accelerator) -> dict[str, torch.Tensor]:
+    """generator -> its state in each process, one row per process (the checkpoint keeps them all)."""
+    states = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state()
+    return {name: accelerator.gather(state.to(accelerator.device)[None]).cpu() for name, state in states.items()}
 
 
 def _mean(losses: list[float], accelerator) -> float:

@@ -27,6 +27,14 @@ def start_accelerator(seed: int):
     )
 
 
+def leave_process_group() -> None:
+    """End torchrun's process group, if this process joined one: once, when the command is done.
+    accelerate joins it once per process and every later run in the process reuses it."""
+    from accelerate import PartialState
+
+    PartialState().destroy_process_group()
+
+
 # What each accelerator flag needs: (package to import, name users know it by).
 ACCELERATORS = {"apply_deepspeed": ("deepspeed", "DeepSpeed"), "apply_ort": ("onnxruntime.training", "ONNX Runtime training")}
 

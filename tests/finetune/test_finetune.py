@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,12 +16,15 @@ from safetensors.torch import load_file
 from distilgpt2_asset import finetune_checkpoints as checkpoints
 from distilgpt2_asset.errors import AssetError
 from distilgpt2_asset.finetune import FinetuneSettings, finetune, register_finetuned
-from distilgpt2_asset.finetune_loop import Encoded, LoopSettings, train
+from distilgpt2_asset.finetune_loop import Encoded, LoopSettings, data_loader, train
 from distilgpt2_asset.finetune_model import add_lora, load_classifier, load_tokenizer, locate_base
 from distilgpt2_asset.finetune_runtime import start_accelerator
 from distilgpt2_scoring.model_files import verify_manifest
 
+from . import resume_scenario
 from .conftest import TOY_SETTINGS
+
+ROOT = Path(__file__).resolve().parents[2]
 
 TEXTS = ["we talked about the river", "he asked about the software", "they watched the boats"]
 
@@ -78,6 +85,15 @@ def test_with_lora_the_base_weights_stay_byte_identical_and_only_adapters_change
     assert frozen and all(torch.equal(dict(model.named_parameters())[n], before[n]) for n in frozen)
 
 
+def test_the_best_weights_are_a_copy_that_training_does_not_change(asset_spec, tiny_model_dir):
+    model = load_classifier(locate_base(asset_spec, str(tiny_model_dir), None), ["a", "b"], 0)
+    best = checkpoints.trainable_weights(model)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    assert all(not torch.equal(best[name], p) for name, p in model.named_parameters())
+
+
 def test_the_exported_model_is_the_adapter_model_merged(finetuned, asset_spec):
     from transformers import AutoModelForSequenceClassification
 
@@ -126,6 +142,50 @@ def test_resuming_continues_where_the_run_stopped(finetuned, asset_spec, toy_inp
     weights = "model/model.safetensors"
     assert (result.output / weights).read_bytes() == (reference.output / weights).read_bytes()
     assert not inputs.checkpoint_dir.exists()  # removed after success unless kept
+
+
+def assert_the_resumed_run_repeats_the_uninterrupted_one(outcome: dict, processes: int) -> None:
+    assert outcome["processes"] == processes
+    assert outcome["stopped_at"] == resume_scenario.FIRST_CHECKPOINT
+    assert outcome["resumed"]["history"] == outcome["uninterrupted"]["history"]
+    assert outcome["resumed"]["weights_sha256"] == outcome["uninterrupted"]["weights_sha256"]
+
+
+def test_resuming_inside_an_epoch_repeats_the_uninterrupted_run(toy_dataset, tiny_model_dir, tmp_path):
+    train, validation = toy_dataset
+    outcome = resume_scenario.run(tmp_path, str(tiny_model_dir), train, validation)
+    assert_the_resumed_run_repeats_the_uninterrupted_one(outcome, processes=1)
+
+
+@pytest.mark.slow
+def test_resuming_under_torchrun_repeats_the_uninterrupted_run_in_every_process(toy_dataset, tiny_model_dir, tmp_path):
+    train, validation = toy_dataset
+    result = tmp_path / "result.json"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", resume_scenario.__file__,
+        str(result), str(tmp_path), str(tiny_model_dir), str(train), str(validation),
+    ]  # fmt: skip
+    path = os.pathsep.join([str(ROOT / "src"), str(ROOT / "scoring"), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    run = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert_the_resumed_run_repeats_the_uninterrupted_one(json.loads(result.read_text()), processes=2)
+
+
+def test_a_checkpoint_of_an_older_format_is_refused_naming_the_format(tmp_path):
+    (tmp_path / checkpoints.LAST).mkdir()
+    (tmp_path / checkpoints.LAST / checkpoints.STATE).write_text('{"fingerprint": {}, "progress": {}}')
+    with pytest.raises(AssetError, match=r"a checkpoint of format 1; this version resumes format 2 only"):
+        checkpoints.read_state(tmp_path)
+
+
+def test_training_batches_are_padded_by_the_tokenizer_on_the_right(asset_spec, tiny_model_dir):
+    tokenizer = load_tokenizer(locate_base(asset_spec, str(tiny_model_dir), None))
+    batch = next(iter(data_loader(Encoded([[5, 6, 7], [8]], [1, 0]), tokenizer, batch_size=2, shuffle=False, seed=0)))
+    pad = tokenizer.pad_token_id
+    assert batch["input_ids"].tolist() == [[5, 6, 7], [8, pad, pad]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert batch["labels"].tolist() == [1, 0]
 
 
 def test_resume_without_a_checkpoint_says_where_it_looked(asset_spec, toy_inputs, tmp_path):

@@ -89,9 +89,13 @@ def inputs_from(args, spec):
 
 def run(args) -> int:
     from ..finetune import finetune, register_finetuned
+    from ..finetune_runtime import leave_process_group
 
     spec = load_spec()
-    result = finetune(spec, inputs_from(args, spec), settings_from(args))
+    try:
+        result = finetune(spec, inputs_from(args, spec), settings_from(args))
+    finally:
+        leave_process_group()
     if result.output is None:  # a torchrun worker other than rank 0: rank 0 reports
         return 0
     best = result.metrics["best"]
