@@ -5,7 +5,8 @@
 
 Defaults for apply_lora / apply_deepspeed / apply_ort come from spec.yaml's
 model_specific_defaults; what happened to each requested flag is printed and kept in
-metrics.json. Runs as one process or under torchrun (Azure ML `distribution: pytorch`), through accelerate.
+metrics.json. Runs as one process or under torchrun (Azure ML `distribution: pytorch`), on
+accelerate (finetune_runtime).
 """
 
 from __future__ import annotations

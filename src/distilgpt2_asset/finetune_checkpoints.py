@@ -1,10 +1,11 @@
 """Finetuning checkpoints: safetensors for every tensor, JSON for progress; written whole or not at all.
 
 A checkpoint folder holds the trainable weights (LoRA adapters + classifier head, or every
-weight without LoRA), the best weights so far, the optimizer's moments, each process's RNG
-state (their dropout draws differ: their batches do) and state.json (progress, metric history, and the run's fingerprint). Resuming a run made with
-other data or settings is refused, naming what differs: a resumed run must continue the
-same trajectory, or it would silently train something else.
+weight without LoRA), the best weights so far, the optimizer's moments, the RNG state of each
+process (processes draw different dropout masks: their batches differ) and state.json
+(progress, metric history, and the run's fingerprint). Resuming a run made with other data or
+settings is refused, naming what differs: a resumed run must continue the same trajectory, or
+it would silently train something else.
 """
 
 from __future__ import annotations

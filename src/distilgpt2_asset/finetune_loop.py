@@ -67,7 +67,8 @@ def data_loader(data: Encoded, tokenizer, batch_size: int, shuffle: bool, seed: 
     from torch.utils.data import DataLoader
     from transformers import DataCollatorWithPadding
 
-    # Its own generator: each pass draws a seed from it, else from the global RNG (dropout's, which a resume restores).
+    # Its own generator: each pass draws a seed from the loader's generator; a draw from the global
+    # RNG instead would shift dropout's masks away from those of the run a resume repeats.
     generator = torch.Generator().manual_seed(seed)
     collator = DataCollatorWithPadding(tokenizer)
     return DataLoader(data, batch_size=batch_size, shuffle=shuffle, collate_fn=collator, generator=generator)

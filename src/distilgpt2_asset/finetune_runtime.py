@@ -35,7 +35,8 @@ def leave_process_group() -> None:
     PartialState().destroy_process_group()
 
 
-# What each accelerator flag needs: (package to import, name users know it by).
+# What each accelerator flag needs: (module to import, name users know it by). ORT training is its own
+# module: onnxruntime alone (the inference wheel) does not provide it.
 ACCELERATORS = {"apply_deepspeed": ("deepspeed", "DeepSpeed"), "apply_ort": ("onnxruntime.training", "ONNX Runtime training")}
 
 
@@ -54,7 +55,7 @@ def accelerator_notes(requested: dict[str, bool], device: torch.device) -> dict[
         if device.type != "cuda":
             notes[flag] = f"{flag} requested but no CUDA device: training without {title}"
         elif not _installed(package):
-            notes[flag] = f"{flag} requested but the {package.split('.')[0]} package is not installed: training without {title}"
+            notes[flag] = f"{flag} requested but {package} is not installed: training without {title}"
         else:
             notes[flag] = f"{flag} requested but this trainer does not integrate {title} yet: training with PyTorch DDP"
     return notes

@@ -18,7 +18,7 @@ from distilgpt2_asset.errors import AssetError
 from distilgpt2_asset.finetune import FinetuneSettings, finetune, register_finetuned
 from distilgpt2_asset.finetune_loop import Encoded, LoopSettings, data_loader, train
 from distilgpt2_asset.finetune_model import add_lora, load_classifier, load_tokenizer, locate_base
-from distilgpt2_asset.finetune_runtime import start_accelerator
+from distilgpt2_asset.finetune_runtime import accelerator_notes, start_accelerator
 from distilgpt2_scoring.model_files import verify_manifest
 
 from . import resume_scenario
@@ -58,6 +58,12 @@ def test_unrequested_accelerators_are_reported_never_silently_dropped(finetuned,
     assert asset_spec.model_specific_defaults["apply_deepspeed"] and asset_spec.model_specific_defaults["apply_ort"]
     assert notes["apply_deepspeed"] == "apply_deepspeed requested but no CUDA device: training without DeepSpeed"
     assert "no CUDA device" in notes["apply_ort"]
+
+
+def test_on_a_gpu_a_requested_accelerator_names_the_module_it_lacks():
+    notes = accelerator_notes({"apply_deepspeed": True, "apply_ort": True}, torch.device("cuda"))
+    assert notes["apply_ort"] == "apply_ort requested but onnxruntime.training is not installed: training without ONNX Runtime training"
+    assert notes["apply_deepspeed"] == "apply_deepspeed requested but deepspeed is not installed: training without DeepSpeed"
 
 
 def test_defaults_for_the_apply_flags_come_from_spec_yaml(asset_spec):
