@@ -29,6 +29,14 @@ def test_each_text_gets_its_label_and_score(service):
     assert all(0.5 < a["score"] <= 1.0 for a in answer)
 
 
+def test_a_texts_answer_does_not_depend_on_the_texts_batched_with_it(service):
+    texts = ["he asked about the engineer", "we talked about the river and the stone bridge by the old mill"]
+    together = service.predict({"input_data": texts})  # one batch, the first text padded to the second's length
+    alone = [service.predict({"input_data": [text]})[0] for text in texts]
+    assert [a["label"] for a in together] == [a["label"] for a in alone]
+    assert [a["score"] for a in together] == pytest.approx([a["score"] for a in alone], abs=1e-5)
+
+
 def test_texts_longer_than_the_context_are_truncated_not_refused(service):
     assert service.predict({"input_data": ["the river " * 2000]})[0]["label"] in ("water", "software")
 
