@@ -18,6 +18,7 @@ COMMANDS = (
     "testing_model",
     "serve",
     "invoke",
+    "playground",
     "deploy",
     "evaluate",
     "finetune",
