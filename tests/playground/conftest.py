@@ -127,9 +127,11 @@ class PausedAnswer:
         handler.end_stream()
 
 
-def refuse(status: int, error: dict, headers: dict[str, str] | None = None) -> Answer:
-    def answer(handler: EndpointHandler, body: dict) -> None:
-        data = json.dumps(error).encode()
+def json_answer(status: int, body, headers: dict[str, str] | None = None) -> Answer:
+    """A whole JSON answer: an error body (4xx, 5xx), or a non-streamed answer."""
+
+    def answer(handler: EndpointHandler, request: dict) -> None:
+        data = json.dumps(body).encode()
         handler.send_response(status)
         for name, value in {"Content-Type": "application/json", "Content-Length": str(len(data)), **(headers or {})}.items():
             handler.send_header(name, value)

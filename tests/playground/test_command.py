@@ -9,9 +9,12 @@ from distilgpt2_asset.commands.playground import page_defaults
 from tests.test_cli import cli
 
 
-def test_the_page_starts_from_the_card_params_streamed_without_the_prompt(asset_spec):
-    defaults = page_defaults(asset_spec.sample_request)
-    assert defaults == {**asset_spec.sample_request["params"], "return_full_text": False, "stream": True}
+def test_the_page_starts_from_the_card_params_and_keeps_the_end_of_a_long_text(asset_spec):
+    card = asset_spec.sample_request["params"]
+    assert page_defaults(asset_spec.sample_request) == {
+        "top_p": card["top_p"], "temperature": card["temperature"], "max_new_tokens": card["max_new_tokens"],
+        "do_sample": card["do_sample"], "truncate": True,
+    }  # fmt: skip
 
 
 def test_help_shows_the_url_the_key_variable_and_the_port():

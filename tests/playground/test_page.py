@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 
 from distilgpt2_asset.serve import free_port, start_server
 
-from .conftest import PausedAnswer, start_playground, stop_playground
+from .conftest import PausedAnswer, json_answer, start_playground, stop_playground
 
 pytestmark = pytest.mark.slow
 PROMPT = "I believe the meaning of life is"
@@ -83,7 +83,10 @@ def test_tab_streams_three_suggestions_that_grow_side_by_side_and_a_click_insert
     [request] = sent_requests(page)
     assert request == {
         "input_data": [PROMPT] * SUGGESTIONS,
-        "params": {"temperature": 0.8, "top_p": 0.9, "max_new_tokens": 60, "do_sample": True, "return_full_text": False, "stream": True},
+        "params": {
+            "temperature": 0.8, "top_p": 0.9, "max_new_tokens": 60, "do_sample": True, "truncate": True,
+            "return_full_text": False, "stream": True,
+        },  # fmt: skip
     }
 
     page.evaluate(RECORD_SUGGESTIONS)
@@ -136,6 +139,24 @@ def test_a_refused_value_is_shown_beside_its_field_and_the_page_stays_usable(pag
     page.get_by_role("button", name="Suggest").click()
     assert all(wait_for_suggestions(page))
     screenshot("usable-again")
+
+
+def test_a_text_the_server_refuses_is_marked_on_the_editor(page, playground, screenshot):
+    editor = open_page(page, playground.url)
+    editor.press("Tab")  # nothing written yet
+    message = page.locator("#editor-error")
+    expect(message).to_contain_text("input_data[0] is an empty string", timeout=WAIT_MS)
+    expect(editor).to_have_attribute("aria-invalid", "true")
+
+    page.get_by_label("truncate").uncheck()
+    editor.fill(PROMPT + " again and again" * 400)  # over the model's 1024-token context
+    editor.press("Tab")
+    expect(message).to_contain_text("over the model's 1024-token limit", timeout=WAIT_MS)
+    screenshot("too-long")
+    page.get_by_label("truncate").check()
+    editor.press("Tab")
+    assert all(wait_for_suggestions(page))
+    expect(message).to_be_hidden()
 
 
 def test_the_keyboard_alone_writes_with_the_model(page, playground, screenshot):
@@ -236,3 +257,46 @@ def test_a_dropped_connection_says_so_and_retry_asks_again(page, azure_playgroun
     expect(problem).to_be_hidden()
     assert fake_endpoint.received[0].body == fake_endpoint.received[1].body
     screenshot("retried")
+
+
+def test_the_page_stays_usable_while_suggestions_stream_and_stop_ends_them(page, azure_playground, fake_endpoint, screenshot):
+    paused = PausedAnswer()
+    fake_endpoint.answers.append(paused)
+    editor = open_page(page, azure_playground.url)
+    editor.fill(PROMPT)
+    editor.press("Tab")
+    expect(page.locator('.suggestion[data-state="streaming"]')).to_have_count(SUGGESTIONS, timeout=WAIT_MS)
+
+    editor.press_sequentially(" and more")  # the answer is still open: the editor still takes text
+    expect(editor).to_have_value(PROMPT + " and more")
+    page.get_by_role("button", name="Stop").click()
+    expect(page.locator('.suggestion[data-state="stopped"]')).to_have_count(SUGGESTIONS)
+    expect(page.get_by_role("status")).to_have_text("Stopped.")
+    paused.release.set()
+    screenshot("stopped")
+
+    # a suggestion goes where it was asked for: after the prompt, before what was typed since
+    cards(page).first.get_by_role("button").click()
+    expect(editor).to_have_value(PROMPT + " one and more")
+
+
+def test_a_busy_server_says_when_to_retry(page, azure_playground, fake_endpoint, screenshot):
+    error = {"error": "the queue is full; retry later", "field": None, "error_type": "overloaded"}
+    fake_endpoint.answers.append(json_answer(429, error, {"Retry-After": "2"}))
+    editor = open_page(page, azure_playground.url)
+    editor.fill(PROMPT)
+    editor.press("Tab")
+    problem = page.locator("#problem")
+    expect(problem).to_contain_text("HTTP 429: the queue is full; retry later. Retry after 2 s.", timeout=WAIT_MS)
+    screenshot("busy")
+    page.get_by_role("button", name="Retry").click()
+    assert wait_for_suggestions(page) == [" one two three"] * SUGGESTIONS
+
+
+def test_an_endpoint_that_does_not_stream_fills_the_suggestions_at_once(page, azure_playground, fake_endpoint):
+    fake_endpoint.answers.append(json_answer(200, [" first", " second", " third"]))
+    editor = open_page(page, azure_playground.url)
+    editor.fill(PROMPT)
+    editor.press("Tab")
+    assert wait_for_suggestions(page) == [" first", " second", " third"]
+    expect(page.locator(".suggestion-meta").first).to_have_text("not streamed: the endpoint answered all at once")

@@ -19,7 +19,7 @@ from distilgpt2_asset.playground.server import MAX_BODY_BYTES, PageConfig, Playg
 from distilgpt2_asset.playground.target import ScoreTarget
 from distilgpt2_asset.serve import free_port
 
-from .conftest import PausedAnswer, refuse, streamed_answer
+from .conftest import PausedAnswer, json_answer, streamed_answer
 
 KEY = "test-key-5d2e8b"
 BODY = {"input_data": ["The river", "The river"], "params": {"max_new_tokens": 3, "stream": True, "return_full_text": False}}
@@ -69,7 +69,7 @@ def test_the_settings_name_the_target_and_the_key_variable_never_the_key(start, 
     assert response.json() == {
         "score_url": fake_endpoint.url,
         "key_env": "ENDPOINT_KEY",
-        "defaults": {**asset_spec.sample_request["params"], "return_full_text": False, "stream": True},
+        "defaults": page_defaults(asset_spec.sample_request),
         "suggestions": 3,
     }
     assert KEY not in response.text
@@ -115,7 +115,7 @@ def test_an_answer_cut_at_the_target_arrives_cut(start, fake_endpoint):
 
 def test_a_refusal_comes_back_with_its_status_body_and_retry_after(start, fake_endpoint):
     error = {"error": "the queue is full; retry later", "field": None, "error_type": "overloaded"}
-    fake_endpoint.answers.append(refuse(429, error, {"Retry-After": "3"}))
+    fake_endpoint.answers.append(json_answer(429, error, {"Retry-After": "3"}))
     response = post(start(fake_endpoint.url), BODY)
     assert response.status_code == 429 and response.headers["Retry-After"] == "3"
     assert response.json() == error

@@ -26,8 +26,11 @@ def add_parser(subparsers) -> None:
 
 
 def page_defaults(sample_request: dict) -> dict:
-    """The card's params, streamed and without the prompt repeated: suggestions continue the text."""
-    return {**sample_request.get("params", {}), "return_full_text": False, "stream": True}
+    """The controls' first values: the card's params, and truncate on, so that a text longer than
+    the model's context keeps its last tokens instead of a 422. (return_full_text is the page's own:
+    always false, since a suggestion continues the text.)"""
+    params = {name: value for name, value in sample_request.get("params", {}).items() if name != "return_full_text"}
+    return {**params, "truncate": True}
 
 
 def run(args) -> int:

@@ -12,6 +12,7 @@ const PARAMS = [
   { name: "top_p", kind: "number", step: "0.05", min: "0", max: "1", hint: "Nucleus sampling: only the most likely tokens whose probabilities add up to top_p (0 to 1)." },
   { name: "max_new_tokens", kind: "integer", step: "1", min: "1", hint: "Tokens to generate for each suggestion." },
   { name: "do_sample", kind: "boolean", hint: "Off: greedy decoding, and the three suggestions are the same." },
+  { name: "truncate", kind: "boolean", hint: "On: a text too long for the model's context keeps its last tokens. Off: it is refused." },
   { name: "top_k", kind: "integer", step: "1", min: "1", optional: true, placeholder: "default", hint: "Sample among the k most likely tokens. Empty: the model's default." },
   { name: "repetition_penalty", kind: "number", step: "0.05", min: "0", optional: true, placeholder: "default", hint: "Above 1 discourages repeating tokens. Empty: the model's default." },
   { name: "stop", kind: "stops", optional: true, placeholder: "none", hint: "Up to 4 strings, one per line (\\n is a newline): a suggestion ends before the first one." },
@@ -289,6 +290,10 @@ async function stream(part, current) {
     if (current.abort.signal.aborted) return;
     throw new ConnectionDropped("The playground server cannot be reached (is it still running?).");
   }
+  if (response.ok && !(response.headers.get("Content-Type") || "").startsWith("text/event-stream")) {
+    whole(await response.json().catch(() => null), part, current);
+    return;
+  }
   if (!response.ok) {
     let body;
     try {
@@ -319,6 +324,17 @@ async function stream(part, current) {
   if (!done && !current.abort.signal.aborted) {
     throw new ConnectionDropped("The connection closed before the answer ended.");
   }
+}
+
+// An endpoint that does not stream (e.g. the no-code MLflow deployment) answers all texts at once.
+function whole(answer, part, current) {
+  if (!Array.isArray(answer)) throw new Error("the endpoint answered neither a stream nor a list of texts");
+  answer.forEach((item, index) => {
+    const slot = current.slots[part.slots[index]];
+    if (!slot) return;
+    append(slot, typeof item === "string" ? item : item.generated_text || "");
+    setState(slot, "done", "not streamed: the endpoint answered all at once");
+  });
 }
 
 // One server-sent event; true at `data: [DONE]`.
@@ -404,9 +420,10 @@ function refused(error) {
     control.focus();
     return;
   }
+  const sentence = /[.!?]$/.test(error.message) ? error.message : `${error.message}.`;
   const wait = error.retryAfter ? ` Retry after ${error.retryAfter} s.` : "";
   const canRetry = error.status === 200 || error.status === 429 || error.status >= 500;
-  showProblem(`${status}: ${error.message}${wait}`, canRetry);
+  showProblem(`${status}: ${sentence}${wait}`, canRetry);
   say(`The request failed (${status}).`);
 }
 
@@ -414,7 +431,7 @@ function stop() {
   if (!run || stopButton.disabled) return;
   run.abort.abort();
   stopButton.disabled = true;
-  endUnfinished("stopped", "stopped");
+  endUnfinished("stopped", "stopped before its end");
   say("Stopped.");
 }
 
