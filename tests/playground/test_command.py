@@ -24,7 +24,8 @@ def test_help_shows_the_url_the_key_variable_and_the_port():
 
 
 def test_a_key_variable_that_is_not_set_stops_it_with_one_line():
-    result = cli("playground", "--url", "https://x.inference.ml.azure.com/score", "--key-env", "PLAYGROUND_UNSET_KEY_VAR", env_extra={"PLAYGROUND_UNSET_KEY_VAR": ""})
+    url = "https://x.inference.ml.azure.com/score"
+    result = cli("playground", "--url", url, "--key-env", "PLAYGROUND_UNSET_KEY_VAR", env_extra={"PLAYGROUND_UNSET_KEY_VAR": ""})
     assert result.returncode == 2
     assert result.stderr == "error: --key-env PLAYGROUND_UNSET_KEY_VAR: that environment variable is not set\n"
 

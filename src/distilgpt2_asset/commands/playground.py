@@ -15,7 +15,9 @@ def add_parser(subparsers) -> None:
         "playground",
         help="serve a page on 127.0.0.1 to write with the model: streamed suggestions, every parameter, the exact request",
     )
-    p.add_argument("--url", default=f"http://{DEFAULT_HOST}:{DEFAULT_PORT}/score", help="scoring URL to talk to (default: %(default)s, `distilgpt2-asset serve`)")
+    p.add_argument(
+        "--url", default=f"http://{DEFAULT_HOST}:{DEFAULT_PORT}/score", help="scoring URL to talk to (default: %(default)s, `distilgpt2-asset serve`)"
+    )
     p.add_argument(
         "--key-env",
         metavar="VAR",

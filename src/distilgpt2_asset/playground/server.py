@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
+from urllib.parse import urlsplit
 
-import requests
+import certifi
 import urllib3
 
 from distilgpt2_scoring.settings import ServingSettings
@@ -30,7 +31,7 @@ from .target import ScoreTarget
 # The scoring server's own limit: a larger body would only come back as its 413.
 MAX_BODY_BYTES = ServingSettings.model_fields["max_body_bytes"].default
 CONNECT_TIMEOUT_S = 10.0
-# Longest silence between two pieces of an answer (an Azure endpoint's own limit is 180 s).
+# Longest silence before an answer or between two of its pieces.
 READ_TIMEOUT_S = 300.0
 CHUNK_BYTES = 64 * 1024
 RELAYED_HEADERS = ("Content-Type", "Retry-After", "Cache-Control")
@@ -74,7 +75,11 @@ class PlaygroundServer(ThreadingHTTPServer):
     def __init__(self, config: PageConfig, host: str, port: int):
         self.config = config
         self.files = static_files()
-        self.http = requests.Session()
+        # One pool for all threads (urllib3's is thread-safe): the target's connections are reused.
+        # No retries (a retried generation is a second one) and no redirects (the key goes to one URL).
+        self.http = urllib3.PoolManager(
+            retries=False, ca_certs=certifi.where(), timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_S, read=READ_TIMEOUT_S)
+        )
         super().__init__((host, port), PlaygroundHandler)
 
     @property
@@ -98,14 +103,15 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if not self._from_this_host():
             return
-        if self.path == "/":
+        path = urlsplit(self.path).path
+        if path == "/":
             self._send_file("index.html")
-        elif self.path.startswith("/static/") and self.path[len("/static/") :] in self.server.files:
-            self._send_file(self.path[len("/static/") :])
-        elif self.path == "/api/config":
+        elif path.startswith("/static/") and path[len("/static/") :] in self.server.files:
+            self._send_file(path[len("/static/") :])
+        elif path == "/api/config":
             self._send_json(HTTPStatus.OK, self.server.config.to_json())
         else:
-            self._send_error(HTTPStatus.NOT_FOUND, f"no such page: {self.path}", "path")
+            self._send_error(HTTPStatus.NOT_FOUND, f"no such page: {path}", "path")
 
     def do_POST(self) -> None:
         self.close_connection = True  # an answer that refuses the body leaves it unread
@@ -154,24 +160,30 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
     def _forward(self, body: bytes) -> None:
         target = self.server.config.target
         try:
-            upstream = self.server.http.post(
-                target.url, data=body, headers=target.headers(), stream=True, timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S)
+            upstream = self.server.http.request(
+                "POST", target.url, body=body, headers=target.headers(), preload_content=False, redirect=False
             )
-        except requests.Timeout:
-            self._send_error(HTTPStatus.GATEWAY_TIMEOUT, f"{target.url} did not answer within {READ_TIMEOUT_S:.0f} s", None)
+        except urllib3.exceptions.NewConnectionError:  # (a subclass of the timeout errors)
+            hint = "; start one with `distilgpt2-asset serve`" if target.local else ""
+            self._send_error(HTTPStatus.BAD_GATEWAY, f"no server answers at {target.url}{hint}", None)
             return
-        except requests.RequestException as exc:
-            self._send_error(HTTPStatus.BAD_GATEWAY, f"no server answers at {target.url} ({type(exc).__name__})", None)
+        except urllib3.exceptions.TimeoutError as exc:
+            self._send_error(HTTPStatus.GATEWAY_TIMEOUT, f"{target.url} did not answer in time ({type(exc).__name__})", None)
             return
-        with upstream:
-            self.send_response(upstream.status_code)
+        except urllib3.exceptions.HTTPError as exc:
+            self._send_error(HTTPStatus.BAD_GATEWAY, f"{target.url} failed: {type(exc).__name__}", None)
+            return
+        try:
+            self.send_response(upstream.status)
             for name in RELAYED_HEADERS:
                 if name in upstream.headers:
                     self.send_header(name, upstream.headers[name])
             self.send_header("Transfer-Encoding", "chunked")
             self.send_header("Connection", "close")
             self.end_headers()
-            self._relay(upstream.raw)
+            self._relay(upstream)
+        finally:
+            upstream.release_conn()  # or close it, mid-answer: the server then stops generating
 
     def _relay(self, answer: urllib3.HTTPResponse) -> None:
         """Each piece as it arrives; a cut answer stays cut (no last chunk), so the page sees the drop."""

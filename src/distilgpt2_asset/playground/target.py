@@ -47,6 +47,11 @@ class ScoreTarget:
             raise AssetError(f"--url {url}: the key would cross the network unencrypted; use the endpoint's https:// URL")
         return cls(url, key_env, key)
 
+    @property
+    def local(self) -> bool:
+        """A server on this machine (`distilgpt2-asset serve`)."""
+        return _is_loopback(urlsplit(self.url).hostname or "")
+
     def headers(self) -> dict[str, str]:
         """The headers of a forwarded request: the body's type, and the key when there is one."""
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream, application/json"}
