@@ -266,6 +266,7 @@ def test_the_page_stays_usable_while_suggestions_stream_and_stop_ends_them(page,
     editor.fill(PROMPT)
     editor.press("Tab")
     expect(page.locator('.suggestion[data-state="streaming"]')).to_have_count(SUGGESTIONS, timeout=WAIT_MS)
+    screenshot("streaming")
 
     editor.press_sequentially(" and more")  # the answer is still open: the editor still takes text
     expect(editor).to_have_value(PROMPT + " and more")

@@ -9,14 +9,19 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+import tomllib
+from fnmatch import fnmatch
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 from distilgpt2_asset.commands.playground import page_defaults
-from distilgpt2_asset.playground.server import MAX_BODY_BYTES, PageConfig, PlaygroundServer
+import distilgpt2_asset.playground as playground_package
+from distilgpt2_asset.playground.server import MAX_BODY_BYTES, PageConfig, PlaygroundServer, static_files
 from distilgpt2_asset.playground.target import ScoreTarget
+from distilgpt2_asset.paths import asset_root
 from distilgpt2_asset.serve import free_port
 
 from .conftest import PausedAnswer, json_answer, streamed_answer
@@ -62,6 +67,16 @@ def test_the_page_and_its_files_come_from_the_package_under_a_strict_content_sec
     for path in ("static/server.py", "static/../server.py", "static/", "favicon.ico"):
         response = requests.get(base + path, timeout=10)
         assert response.status_code == 404 and response.json()["field"] == "path"
+
+
+def test_the_page_files_ship_in_the_package_data():
+    package = Path(playground_package.__file__).parent.parent
+    patterns = tomllib.loads((asset_root() / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["distilgpt2_asset"]
+    shipped = sorted(static_files())
+    assert shipped == ["index.html", "playground.css", "playground.js"]
+    for name in shipped:
+        path = (package / "playground" / "static" / name).relative_to(package).as_posix()
+        assert any(fnmatch(path, pattern) for pattern in patterns), path
 
 
 def test_the_settings_name_the_target_and_the_key_variable_never_the_key(start, fake_endpoint, asset_spec):

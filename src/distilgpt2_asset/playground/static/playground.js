@@ -266,7 +266,7 @@ function endUnfinished(state, meta) {
   for (const slot of run.slots) if (slot.state === "waiting" || slot.state === "streaming") setState(slot, state, meta);
 }
 
-// One streamed request: events go to their slots until `data: [DONE]`.
+// A 4xx/5xx answer, or an error event after the answer began: its message, field and Retry-After.
 class RequestRefused extends Error {
   constructor(status, body, retryAfter) {
     super(body.error || `HTTP ${status}`);
@@ -277,6 +277,7 @@ class RequestRefused extends Error {
 }
 class ConnectionDropped extends Error {}
 
+// One streamed request: its events go to their slots until `data: [DONE]`.
 async function stream(part, current) {
   let response;
   try {
