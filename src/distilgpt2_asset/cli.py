@@ -20,6 +20,7 @@ COMMANDS = (
     "testing_model",
     "serve",
     "invoke",
+    "playground",
     "deploy",
     "evaluate",
     "finetune",
