@@ -157,7 +157,7 @@ class AzureBackend(Backend):
         from azure.ai.ml.entities import Model
 
         from ..finetune import REGISTERED_SUFFIX
-        from ..finetune_model import TASK
+        from ..finetune.model import TASK
 
         base = run.base
         entity = Model(

@@ -89,7 +89,7 @@ def inputs_from(args, spec):
 
 def run(args) -> int:
     from ..finetune import finetune, register_finetuned
-    from ..finetune_runtime import leave_process_group
+    from ..finetune.runtime import leave_process_group
 
     spec = load_spec()
     try:

@@ -1,12 +1,12 @@
 """Finetune distilgpt2 for text classification (the card's finetuning task) -> a servable MLflow model.
 
     dataset (JSONL/CSV) ─► validated examples ─► labels ─► GPT2ForSequenceClassification (+ LoRA)
-        ─► training loop (finetune_loop) ─► best weights, merged ─► MLflow model + metrics.json + plot
+        ─► training loop (loop.py) ─► best weights, merged ─► MLflow model + metrics.json + plot
 
 Defaults for apply_lora / apply_deepspeed / apply_ort come from spec.yaml's
 model_specific_defaults; what happened to each requested flag is printed and kept in
 metrics.json. Runs as one process or under torchrun (Azure ML `distribution: pytorch`), on
-accelerate (finetune_runtime).
+accelerate (runtime.py).
 """
 
 from __future__ import annotations
@@ -17,13 +17,12 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from . import classification_data as data
-from . import finetune_checkpoints as checkpoints
-from .errors import AssetError
-from .finetune_loop import Encoded, LoopSettings, Progress, train
-from .finetune_model import TASK, BaseModel, add_lora, export, load_classifier, load_tokenizer, locate_base, merged
-from .finetune_runtime import accelerator_notes, start_accelerator
-from .spec import AssetSpec
+from ..errors import AssetError
+from ..spec import AssetSpec
+from . import checkpoints, data
+from .loop import Encoded, LoopSettings, Progress, train
+from .model import TASK, BaseModel, add_lora, export, load_classifier, load_tokenizer, locate_base, merged
+from .runtime import accelerator_notes, start_accelerator
 
 REGISTERED_SUFFIX = "-text-classification"  # distilgpt2 -> distilgpt2-text-classification
 METRICS_FILE = "metrics.json"
@@ -286,7 +285,7 @@ def register_finetuned(spec: AssetSpec, model_dir: Path, registry_uri: str | Non
     registering the same model twice is a no-op and every different model gets a new version."""
     from distilgpt2_scoring.model_files import open_model
 
-    from .registry import LocalRegistry
+    from ..registry import LocalRegistry
 
     content = open_model(Path(model_dir), require_manifest=True)
     model_dir, digest = content.folder, content.digest

@@ -13,12 +13,12 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from distilgpt2_asset import finetune_checkpoints as checkpoints
+from distilgpt2_asset.finetune import checkpoints
 from distilgpt2_asset.errors import AssetError
 from distilgpt2_asset.finetune import FinetuneSettings, finetune, register_finetuned
-from distilgpt2_asset.finetune_loop import Encoded, LoopSettings, data_loader, train
-from distilgpt2_asset.finetune_model import add_lora, load_classifier, load_tokenizer, locate_base
-from distilgpt2_asset.finetune_runtime import accelerator_notes, start_accelerator
+from distilgpt2_asset.finetune.loop import Encoded, LoopSettings, data_loader, train
+from distilgpt2_asset.finetune.model import add_lora, load_classifier, load_tokenizer, locate_base
+from distilgpt2_asset.finetune.runtime import accelerator_notes, start_accelerator
 from distilgpt2_scoring.model_files import verify_manifest
 
 from . import resume_scenario

@@ -11,14 +11,15 @@ it would silently train something else.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from .errors import AssetError
+from distilgpt2_scoring.folders import staged_folder
+
+from ..errors import AssetError
 
 LAST = "last"
 STATE = "state.json"
@@ -83,22 +84,12 @@ def save_checkpoint(
     rng: dict[str, torch.Tensor],
 ) -> Path:
     """Write folder/last atomically (stage, then swap); return it. rng: generator -> one state per process."""
-    folder = Path(folder)
-    target = folder / LAST
-    staging = folder / (LAST + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    weights = trainable_weights(model)
-    save_file(weights, staging / TRAINABLE)
-    save_file(best, staging / BEST)
-    save_file(_optimizer_tensors(optimizer, trainable_names(model), rng), staging / OPTIMIZER)
-    (staging / STATE).write_text(json.dumps({**state, "format": FORMAT}, indent=2, sort_keys=True) + "\n")
-    previous = folder / (LAST + ".old")
-    shutil.rmtree(previous, ignore_errors=True)
-    if target.exists():
-        target.rename(previous)
-    staging.rename(target)
-    shutil.rmtree(previous, ignore_errors=True)
+    target = Path(folder) / LAST
+    with staged_folder(target) as staging:
+        save_file(trainable_weights(model), staging / TRAINABLE)
+        save_file(best, staging / BEST)
+        save_file(_optimizer_tensors(optimizer, trainable_names(model), rng), staging / OPTIMIZER)
+        (staging / STATE).write_text(json.dumps({**state, "format": FORMAT}, indent=2, sort_keys=True) + "\n")
     return target
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from . import finetune_checkpoints as checkpoints
+from . import checkpoints
 
 GRADIENT_CLIP = 1.0
 
