@@ -1,13 +1,14 @@
 """Soak: one real server under a bounded mix of good, bad and rude clients; nothing may break.
 
-    python -m distilgpt2_asset.bench.soak [--model DIR] [--requests 600] [--clients 12] [--max-seconds 600]
+    python -m distilgpt2_asset.bench.soak [--model DIR] [--requests 2000] [--clients 12] [--max-seconds 600]
 
 Concurrent clients cycle through: valid requests (whole and streamed, published and OpenAI
 shapes), every kind of invalid request (not JSON, not UTF-8, NaN, numbers too large for a float,
 unknown fields, out-of-range values, oversized bodies, wrong methods), clients that hang up in
 the middle of a generation, and bursts of simultaneous requests beyond the queue (which must get
 429). Reports the 5xx count (must be 0), requests lost (no answer, other than the deliberate hang
-ups: must be 0), 429s, and the server's RSS at start and end (growth under 10%); exits non-zero
+ups: must be 0), 429s, and the server's RSS at start and end (growth under 10%; the start is read
+after warm-up rounds of the same mix, once the KV cache has grown to what it needs); exits non-zero
 when any of these fails. The server binds 127.0.0.1 only; the run is bounded in count and time.
 Not a unit test: minutes of load on a real server.
 """
@@ -30,6 +31,7 @@ from ..serve import free_port, start_server
 from ..spec import load_spec
 
 MAX_RSS_GROWTH = 0.10
+WARM_UP_ITEMS, WARM_UP_ROUNDS, SETTLED = 200, 12, 0.02  # a round that grows the RSS by less than 2%: settled
 QUEUE = 16  # small, so that bursts go past it
 BURST = 48
 
@@ -128,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m distilgpt2_asset.bench.soak", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, help="MLflow model folder (default: the benchmark's distilgpt2-shaped model)")
-    parser.add_argument("--requests", type=int, default=600, help="work items (a burst counts as one)")
+    parser.add_argument("--requests", type=int, default=2000, help="work items after the warm-up (a burst counts as one)")
     parser.add_argument("--clients", type=int, default=12)
     parser.add_argument("--max-seconds", type=float, default=600, help="stop sending new work after this long")
     args = parser.parse_args(argv)
@@ -141,8 +143,13 @@ def main(argv: list[str] | None = None) -> int:
         server = start_server(model, port=free_port(), threads=32, env=env, log=log)
         try:
             tree = lambda: sum(p.memory_info().rss for p in [psutil.Process(server.process.pid), *psutil.Process(server.process.pid).children(recursive=True)])  # noqa: E731
-            for n in range(20):  # warm up before the first reading
-                _post(server.score_url, json.dumps({"input_data": [prompt], "params": {"max_new_tokens": 32}}).encode(), Tally())
+            # The same mix first, round after round until the RSS settles: the paged KV cache grows to
+            # what this traffic needs (bounded by TEXTGEN_KV_CACHE_GB) and keeps it; growth after that would be a leak.
+            warm_up = [tree()]
+            while len(warm_up) <= WARM_UP_ROUNDS and (len(warm_up) < 3 or warm_up[-1] > warm_up[-2] * (1 + SETTLED)):
+                with ThreadPoolExecutor(args.clients) as pool:
+                    list(pool.map(lambda n: _work(n, server, Tally(), prompt), range(WARM_UP_ITEMS)))
+                warm_up.append(tree())
             rss_start, started = tree(), time.monotonic()
             items = itertools.takewhile(lambda _: time.monotonic() - started < args.max_seconds, range(args.requests))
             with ThreadPoolExecutor(args.clients) as pool:
@@ -158,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         "answers": dict(tally.counts), "seconds": round(time.monotonic() - started, 1),
         "rss_start_gb": round(rss_start / 2**30, 3), "rss_end_gb": round(rss_end / 2**30, 3), "rss_growth": round(growth, 4),
         "server_alive_at_end": alive, "tracebacks_in_server_log": traceback_lines,
+        "warm_up_rss_gb": [round(r / 2**30, 3) for r in warm_up],
     }  # fmt: skip
     failed = tally.counts["5xx"] or tally.counts["lost"] or growth >= MAX_RSS_GROWTH or not alive or traceback_lines
     print(json.dumps(report, indent=2))
