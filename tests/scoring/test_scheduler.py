@@ -24,6 +24,7 @@ class SteppedEngine:
 
     def __init__(self):
         self.running: list[Sequence] = []
+        self.added: list[Sequence] = []
         self.steps: list[list[int]] = []
         self.gate = threading.Semaphore(0)
         self.fail_next = False
@@ -33,6 +34,7 @@ class SteppedEngine:
         return bool(self.running)
 
     def add(self, sequence):
+        self.added.append(sequence)
         self.running.append(sequence)
 
     def remove(self, sequence):
