@@ -19,6 +19,7 @@ COMMANDS = (
     "serve",
     "invoke",
     "deploy",
+    "generate",
     "evaluate",
     "finetune",
 )
