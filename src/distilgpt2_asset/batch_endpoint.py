@@ -27,7 +27,7 @@ from .deploy import (
     _serving_settings,
     _wire,
     check_instance_type,
-    model_reference,
+    deployment_overrides_for,
     uploads,
 )
 from .errors import AssetError
@@ -65,17 +65,9 @@ def plan_batch(
     from .validate import presubmit_problems
 
     root = spec.path.parent
-    deployment_overrides = list(overrides or [])
-    if model_registry is not None:
-        from .azure_registry import check_registry_name
-
-        deployment_overrides.append({"model": model_reference(spec, check_registry_name(model_registry))})
-    if endpoint_name:
-        deployment_overrides.append({"endpoint_name": endpoint_name})
-    if deployment_name:
-        deployment_overrides.append({"name": deployment_name})
     deployment_path = root / BATCH_DEPLOYMENT_FILE
-    deployment = _load(load_model_batch_deployment, deployment_path, deployment_overrides)
+    named = deployment_overrides_for(spec, overrides, model_registry, endpoint_name, deployment_name)
+    deployment = _load(load_model_batch_deployment, deployment_path, named)
     endpoint = _load(load_batch_endpoint, root / BATCH_ENDPOINT_FILE, [{"name": deployment.endpoint_name}])
     cluster = _load(load_compute, root / BATCH_CLUSTER_FILE, [])
 

@@ -311,15 +311,7 @@ def plan_deployment(
     from azure.ai.ml import load_online_deployment, load_online_endpoint
 
     root = spec.path.parent
-    deployment_overrides = list(overrides or [])
-    if model_registry is not None:
-        from .azure_registry import check_registry_name
-
-        deployment_overrides.append({"model": model_reference(spec, check_registry_name(model_registry))})
-    if endpoint_name:
-        deployment_overrides.append({"endpoint_name": endpoint_name})
-    if deployment_name:
-        deployment_overrides.append({"name": deployment_name})
+    deployment_overrides = deployment_overrides_for(spec, overrides, model_registry, endpoint_name, deployment_name)
     deployment = _load(load_online_deployment, root / (deployment_file or DEPLOYMENT_FILE), deployment_overrides)
     # The endpoint is the one the deployment names, so --set endpoint_name=... moves both.
     try:
@@ -340,6 +332,22 @@ def plan_deployment(
     profile = serving_profile(spec, deployment)
     _check_requests(profile, deployment)
     return DeploymentPlan(endpoint, deployment, profile, notices)
+
+
+def deployment_overrides_for(
+    spec: AssetSpec, overrides: list[dict[str, str]] | None, model_registry: str | None, endpoint_name: str | None, deployment_name: str | None
+) -> list[dict[str, str]]:
+    """--set overrides, then the model of a registry, the endpoint and the deployment name (online or batch)."""
+    named = list(overrides or [])
+    if model_registry is not None:
+        from .azure_registry import check_registry_name
+
+        named.append({"model": model_reference(spec, check_registry_name(model_registry))})
+    if endpoint_name:
+        named.append({"endpoint_name": endpoint_name})
+    if deployment_name:
+        named.append({"name": deployment_name})
+    return named
 
 
 def _load(loader: Callable[..., Any], path: Path, overrides: list[dict[str, str]]) -> Any:

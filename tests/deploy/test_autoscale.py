@@ -26,6 +26,7 @@ from distilgpt2_asset.azure_workspace import Workspace
 from distilgpt2_asset.cli import main
 from distilgpt2_asset.deploy import parse_overrides, plan_deployment
 from distilgpt2_asset.errors import AssetError
+from test_deploy_submit import Done
 
 WORKSPACE = Workspace("0000-sub", "rg-ml", "ws-ml")
 DEPLOYMENT_ID = (
@@ -120,14 +121,6 @@ def test_what_the_monitor_client_sends_is_exactly_the_dry_run(asset_spec, online
     dry = dry_run_request(plan, WORKSPACE, "westeurope")
     assert (method, url) == ("PUT", "https://management.azure.com" + dry["url"])
     assert body == dry["body"]
-
-
-class Done:
-    def __init__(self, value):
-        self.value = value
-
-    def result(self):
-        return self.value
 
 
 class WorkspaceClient:

@@ -9,7 +9,6 @@ import shutil
 
 import pytest
 import yaml
-from azure.core.exceptions import ResourceNotFoundError
 
 from distilgpt2_asset import azure_workspace
 from distilgpt2_asset.azure_workspace import Workspace
@@ -19,6 +18,7 @@ from distilgpt2_asset.deploy import model_reference, parse_overrides
 from distilgpt2_asset.errors import AssetError
 from distilgpt2_asset.spec import load_spec
 from distilgpt2_asset.validate import validate_yaml_file
+from test_deploy_submit import RecordingOperations  # the online path's recorder of MLClient operation groups
 
 WORKSPACE = Workspace("0000-sub", "rg-ml", "ws-ml")
 ARM = "/subscriptions/0000-sub/resourceGroups/rg-ml/providers/Microsoft.MachineLearningServices/workspaces/ws-ml"
@@ -112,29 +112,6 @@ def test_a_cluster_size_outside_the_inference_allow_list_is_refused(asset_spec, 
     cluster.write_text(cluster.read_text().replace("size: Standard_DS3_v2", "size: Standard_DS2_v2"))
     with pytest.raises(AssetError, match="jobs/deploy/batch-cluster.yml size 'Standard_DS2_v2' is not in spec.yaml's inference_compute_allow_list"):
         plan_batch(load_spec(tmp_path / "spec.yaml"))
-
-
-class Done:
-    def __init__(self, value):
-        self.value = value
-
-    def result(self):
-        return self.value
-
-
-class RecordingOperations:
-    def __init__(self, calls, kind, existing=None):
-        self.calls, self.kind, self.existing = calls, kind, existing
-
-    def get(self, name):
-        self.calls.append((f"{self.kind}.get", name))
-        if self.existing is None:
-            raise ResourceNotFoundError(name)
-        return copy.deepcopy(self.existing)
-
-    def begin_create_or_update(self, entity):
-        self.calls.append((f"{self.kind}.begin_create_or_update", copy.deepcopy(entity)))
-        return Done(entity)
 
 
 class RecordingClient:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import AssetError
+from ..evaluate import parse_params_argument
 from ..generate import GenerateOptions, generate
 
 
@@ -32,13 +32,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from distilgpt2_scoring.batch import parse_job_params
-
-    try:
-        params = parse_job_params(args.params, "--params")
-    except ValueError as exc:
-        raise AssetError(str(exc)) from None
-    options = GenerateOptions(params=params, text_column=args.text_column, errors=args.errors)
+    options = GenerateOptions(params=parse_params_argument(args.params), text_column=args.text_column, errors=args.errors)
     summary = generate(args.model, args.input, args.output, options)
     print(summary.line())
     return 1 if summary.retryable else 0
