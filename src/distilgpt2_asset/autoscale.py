@@ -301,15 +301,16 @@ def setting_name(endpoint_name: str, deployment_name: str) -> str:
 
 
 def plan_autoscale(
-    spec: AssetSpec, deployment_plan, bounds: str, quota_cores: int | None = None, autoscale_file: Path | None = None
+    spec: AssetSpec, deployment_plan, bounds: str | None = None, quota_cores: int | None = None, autoscale_file: Path | None = None
 ) -> AutoscalePlan:
-    """The profile of autoscale_file (default jobs/deploy/autoscale.yml) with --autoscale MIN:MAX, for
-    a checked deployment plan (deploy.plan_deployment); every refusal is an AssetError."""
+    """The profile of autoscale_file (default jobs/deploy/autoscale.yml) for a checked deployment plan
+    (deploy.plan_deployment), with bounds "MIN:MAX" (None: the profile's capacity); every refusal is
+    an AssetError."""
     path = spec.path.parent / (autoscale_file or AUTOSCALE_FILE)
     profile = load_profile(path)
-    minimum, maximum = parse_bounds(bounds)
+    minimum, maximum = parse_bounds(bounds) if bounds else (profile.capacity.minimum, profile.capacity.maximum)
     if not 1 <= minimum <= maximum:
-        raise AssetError(f"--autoscale {bounds}: need 1 <= MIN <= MAX (a managed online deployment keeps at least one instance)")
+        raise AssetError(f"--autoscale {minimum}:{maximum}: need 1 <= MIN <= MAX (a managed online deployment keeps at least one instance)")
     deployment = deployment_plan.deployment
     timeout_ms = getattr(deployment.request_settings, "request_timeout_ms", None)
     floors = Floors.of(spec, profile, deployment_plan.profile, timeout_ms or AZURE_DEFAULT_TIMEOUT_MS)

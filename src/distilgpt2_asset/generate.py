@@ -86,29 +86,37 @@ def errors_path(output: Path, options: GenerateOptions) -> Path:
 # resuming ----------------------------------------------------------------------------------------
 
 
-def _complete_lines(path: Path) -> list[str]:
-    """The file's whole lines; a last line without its newline (a kill mid-write) is cut off the file."""
-    if not path.exists():
-        return []
-    data = path.read_bytes()
-    end = data.rfind(b"\n") + 1
-    if end != len(data):
-        with open(path, "r+b") as handle:
+def _cut_torn_tail(path: Path) -> None:
+    """Cut a last line that lacks its newline (a kill mid-write) off the file."""
+    size = path.stat().st_size
+    with open(path, "r+b") as handle:
+        end = size
+        while end > 0:
+            start = max(0, end - 65536)
+            handle.seek(start)
+            newline = handle.read(end - start).rfind(b"\n")
+            if newline >= 0:
+                end = start + newline + 1
+                break
+            end = start
+        if end != size:
             handle.truncate(end)
-    return data[:end].decode("utf-8").splitlines()
 
 
-def _rows_of(path: Path) -> list[dict]:
-    rows = []
-    for number, line in enumerate(_complete_lines(path), 1):
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            row = None
-        if not (isinstance(row, dict) and "file" in row and "line" in row):
-            raise AssetError(f"{path}:{number} is not a row written by distilgpt2-asset generate; give another --output")
-        rows.append(row)
-    return rows
+def _rows_of(path: Path) -> Iterator[dict]:
+    """Each whole row of a file this command wrote, read line by line (outputs can be large)."""
+    if not path.is_file():
+        return
+    _cut_torn_tail(path)
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                row = None
+            if not (isinstance(row, dict) and "file" in row and "line" in row):
+                raise AssetError(f"{path}:{number} is not a row written by distilgpt2-asset generate; give another --output")
+            yield row
 
 
 def done_rows(output: Path, errors: Path) -> set[tuple[str, int]]:
@@ -117,7 +125,7 @@ def done_rows(output: Path, errors: Path) -> set[tuple[str, int]]:
     from distilgpt2_scoring.batch import output_line
 
     done = {(row["file"], row["line"]) for row in _rows_of(output)}
-    earlier_errors = _rows_of(errors)
+    earlier_errors = list(_rows_of(errors))
     final = [row for row in earlier_errors if not row.get("retryable")]
     if len(final) != len(earlier_errors):
         staged = errors.with_name(errors.name + ".partial")

@@ -153,13 +153,21 @@ def test_cli_deploys_then_creates_the_autoscale_setting_in_the_endpoints_region(
     assert "autoscale: 2 to 3 instances; cooldowns >= " in err and "quota hint: 24 cores per VM family" in err
 
 
-def test_cli_dry_run_appends_the_autoscale_request_offline(capsys, monkeypatch):
+def test_cli_dry_run_appends_the_autoscale_request_offline_with_the_profiles_capacity(capsys, monkeypatch, asset_spec):
     for variable in ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE_NAME"):
         monkeypatch.delenv(variable, raising=False)
-    assert main(["deploy", "--dry-run", "--autoscale", "1:2"]) == 0
+    assert main(["deploy", "--dry-run", "--autoscale"]) == 0
     requests_sent = json.loads(capsys.readouterr().out)
     assert [r["step"] for r in requests_sent][-2:] == ["route all traffic", "create autoscale setting"]
     assert requests_sent[-1]["url"].startswith("/subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}/providers/Microsoft.Insights/")
+    capacity = yaml.safe_load((asset_spec.path.parent / AUTOSCALE_FILE).read_text())["capacity"]
+    sent = requests_sent[-1]["body"]["properties"]["profiles"][0]["capacity"]
+    assert (sent["minimum"], sent["maximum"]) == (str(capacity["minimum"]), str(capacity["maximum"]))
+
+
+def test_cli_refuses_autoscale_options_without_autoscale(capsys):
+    assert main(["deploy", "--dry-run", "--quota-cores", "48"]) == 2
+    assert "--autoscale-file and --quota-cores go with --autoscale [MIN:MAX]" in capsys.readouterr().err
 
 
 def test_monitor_client_signs_in_as_the_rest_of_deploy(monkeypatch):

@@ -16,12 +16,13 @@ from ..azure_workspace import SETTINGS
 from ..deploy import MICROSOFT_REGISTRY, model_origin, parse_overrides
 from ..errors import AssetError
 from ..spec import load_spec
+from .evaluate import positive_int
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "deploy",
-        help="deploy to an Azure ML managed online endpoint (az ml's YAML and --set), or print the requests",
+        help="deploy to an Azure ML managed online endpoint (with autoscale) or a batch endpoint (az ml's YAML and --set), or print the requests",
     )
     p.add_argument(
         "--set", dest="overrides", nargs="+", action="extend", metavar="KEY=VALUE", default=[],
@@ -42,12 +43,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--endpoint-file", type=Path, help="endpoint YAML (default: jobs/deploy/online-endpoint.yml)")
     p.add_argument("--location", help="dry run only: the workspace's Azure region shown in the bodies (the SDK looks it up)")
     p.add_argument(
-        "--autoscale", metavar="MIN:MAX",
-        help="also create an Azure Monitor autoscale setting for the deployment, MIN to MAX instances, with the "
-        "rules of jobs/deploy/autoscale.yml (checked against measurements and the quota hint first)",
+        "--autoscale", metavar="MIN:MAX", nargs="?", const="",
+        help="also create an Azure Monitor autoscale setting for the deployment with the rules of jobs/deploy/autoscale.yml, "
+        "MIN to MAX instances (alone: the profile's capacity); checked against measurements and the quota hint first",
     )
     p.add_argument("--autoscale-file", type=Path, help="autoscale profile (default: jobs/deploy/autoscale.yml)")
-    p.add_argument("--quota-cores", type=int, metavar="N", help="your subscription's dedicated-core quota for the instance "
+    p.add_argument("--quota-cores", type=positive_int, metavar="N", help="your subscription's dedicated-core quota for the instance "
                    "type's VM family (default: the lowest documented default, as autoscale.yml records)")
     p.add_argument(
         "--batch", action="store_true",
@@ -80,8 +81,9 @@ def _online(args, spec, overrides, registry, workspace, origin) -> int:
     from ..azure_workspace import ml_client, monitor_client
     from ..deploy import dry_run_requests, plan_deployment, submit
 
-    if args.autoscale_file and not args.autoscale:
-        raise AssetError("--autoscale-file needs --autoscale MIN:MAX")
+    autoscaled = args.autoscale is not None
+    if (args.autoscale_file or args.quota_cores) and not autoscaled:
+        raise AssetError("--autoscale-file and --quota-cores go with --autoscale [MIN:MAX]")
     plan = plan_deployment(
         spec,
         overrides,
@@ -91,7 +93,7 @@ def _online(args, spec, overrides, registry, workspace, origin) -> int:
         deployment_name=args.deployment_name,
         model_registry=registry,
     )
-    scaling = plan_autoscale(spec, plan, args.autoscale, args.quota_cores, args.autoscale_file) if args.autoscale else None
+    scaling = plan_autoscale(spec, plan, args.autoscale or None, args.quota_cores, args.autoscale_file) if autoscaled else None
     _tell(f"model: {plan.deployment.model}, {origin}", plan.notices)
     if scaling is not None:
         print(f"autoscale: {scaling.minimum} to {scaling.maximum} instances; {scaling.floors}; quota hint: {scaling.quota_hint}", file=sys.stderr)
