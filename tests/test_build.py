@@ -58,9 +58,13 @@ def test_pip_requirements_are_pinned_without_local_labels(tiny_mlflow_model):
 
 
 def test_weights_are_safetensors_only(tiny_mlflow_model):
-    names = [p.name for p in tiny_mlflow_model.rglob("*") if p.is_file()]
-    assert "model.safetensors" in names
-    assert not [n for n in names if n.endswith((".bin", ".pt", ".pkl", ".pickle"))]
+    names = [p.relative_to(tiny_mlflow_model).as_posix() for p in tiny_mlflow_model.rglob("*") if p.is_file()]
+    assert "model/model.safetensors" in names
+    # The one .bin is the OpenVINO model's raw tensor data beside its .xml, never a pickle or a zip of pickles.
+    assert not [n for n in names if n.endswith((".pt", ".pkl", ".pickle"))]
+    assert [n for n in names if n.endswith(".bin")] == ["engines/openvino-int8/openvino_model.bin"]
+    head = (tiny_mlflow_model / "engines" / "openvino-int8" / "openvino_model.bin").read_bytes()[:4]
+    assert head[:1] != b"\x80" and head[:2] != b"PK"  # pickle protocol 2+ / zip (torch.save) magic
 
 
 def test_manifest_lists_the_sha256_of_every_file(tiny_mlflow_model):

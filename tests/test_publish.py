@@ -152,7 +152,7 @@ def test_a_tampered_model_is_refused_naming_the_file(asset_root, tiny_mlflow_mod
     shutil.copytree(tiny_mlflow_model, tampered)
     (tampered / "MLmodel").write_text((tampered / "MLmodel").read_text() + "# edited\n")
     code, _, err = publish(capsys, "--model", str(tampered), TESTING)
-    assert code == 2 and "MLmodel: sha256" in err and "does not match the manifest" in err
+    assert code == 2 and "MLmodel [manifest] sha256" in err and "does not match the manifest" in err  # the scan runs first
     assert not versions()
 
 

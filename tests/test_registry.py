@@ -18,6 +18,7 @@ from distilgpt2_asset.registry import (
     registry_uri,
 )
 from distilgpt2_asset.spec import AssetSpec
+from distilgpt2_scoring.model_files import ModelFilesError
 
 
 def _with_version(spec, version):
@@ -116,7 +117,7 @@ def test_a_model_without_manifest_is_refused(registry, asset_spec, tiny_mlflow_m
     copy = tmp_path / "nomanifest"
     shutil.copytree(tiny_mlflow_model, copy)
     (copy / "sha256-manifest.json").unlink()
-    with pytest.raises(AssetError, match="manifest missing"):
+    with pytest.raises(ModelFilesError, match="manifest missing"):  # the CLI shows it as one line, exit 2
         registry.register(asset_spec, copy)
 
 

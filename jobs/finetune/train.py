@@ -1,7 +1,8 @@
 """Entry script of jobs/finetune-text-classification.yml: `distilgpt2-asset finetune` on Azure ML.
 
-Azure starts it under torchrun (distribution: pytorch), one process per GPU. Every process runs
-the same finetune command; rank 0 writes the MLflow model. The model is built in a local
+Azure starts it as torchrun would (distribution: pytorch): one process per GPU, each with torchrun's
+variables, which accelerate's Accelerator reads. Every process runs the same finetune command;
+rank 0 writes the MLflow model. The model is built in a local
 folder and then copied into the job's output: the output is a mount point, and a model is
 staged and renamed beside its final place, which a mount point's parent does not allow.
 Checkpoints stay on the node's local disk. Run locally the same way:

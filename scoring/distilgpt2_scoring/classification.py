@@ -2,8 +2,9 @@
 
 Serves the MLflow models `distilgpt2-asset finetune` writes (transformers flavor, task
 text-classification, label names in config.json's id2label). Stages as in the generation
-service, each timed in the log: validate, tokenize (texts longer than the model's context
-are truncated, keeping their start), classify in batches of settings.max_batch_size.
+service, each timed in the log: validate, then per batch of settings.max_batch_size tokenize (texts
+longer than the model's context are truncated, keeping their start; the tokenizer pads each batch to
+its longest text) and classify.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ class TextClassificationService:
         self.settings = settings
         self.device = device
         self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-        self.pad_id = model.config.pad_token_id
 
     @classmethod
     def load(cls, content: ModelContent, settings: ServingSettings | None = None) -> "TextClassificationService":
@@ -62,8 +62,10 @@ class TextClassificationService:
         if model.config.pad_token_id is None:
             raise ValueError(f"{mlflow_dir}: config.json has no pad_token_id; the classifier cannot find each text's end")
         tokenizer = Tokenizer.from_file(str(mlflow_dir / "components" / "tokenizer" / "tokenizer.json"))
-        tokenizer.no_padding()
         tokenizer.enable_truncation(max_length=model.config.n_positions)
+        # On the right: the classifier reads each text's last token before the padding.
+        pad_id = model.config.pad_token_id
+        tokenizer.enable_padding(direction="right", pad_id=pad_id, pad_token=tokenizer.id_to_token(pad_id))
         logger.info("loaded classifier %s (%d labels) on %s in %.1f s", mlflow_dir, model.config.num_labels, device, time.perf_counter() - started)
         return cls(tokenizer, model, settings, device)
 
@@ -78,29 +80,27 @@ class TextClassificationService:
         started = time.perf_counter()
         texts = decode_texts(payload, self.settings.max_prompts)
         validated = time.perf_counter()
-        encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
-        tokenized = time.perf_counter()
-        results = []
+        results, tokenizing = [], 0.0
         size = self.settings.max_batch_size
-        for start in range(0, len(encodings), size):
-            results += self._classify([e.ids for e in encodings[start : start + size]])
+        for start in range(0, len(texts), size):
+            batch_started = time.perf_counter()
+            encodings = self.tokenizer.encode_batch(texts[start : start + size], add_special_tokens=False)
+            tokenizing += time.perf_counter() - batch_started
+            results += self._classify(encodings)
         done = time.perf_counter()
         logger.debug(
             "%d texts: validate %.1f ms, tokenize %.1f ms, classify %.1f ms",
-            len(texts), (validated - started) * 1e3, (tokenized - validated) * 1e3, (done - tokenized) * 1e3,
+            len(texts), (validated - started) * 1e3, tokenizing * 1e3, (done - validated - tokenizing) * 1e3,
         )  # fmt: skip
         return results
 
-    def _classify(self, batch: list[list[int]]) -> list[dict[str, Any]]:
+    def _classify(self, encodings) -> list[dict[str, Any]]:
+        """One batch of tokenizer encodings, padded alike, -> a label and score per text."""
         import torch
 
-        longest = max(len(ids) for ids in batch)
-        input_ids = torch.full((len(batch), longest), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), longest), dtype=torch.long)
-        for row, ids in enumerate(batch):
-            input_ids[row, : len(ids)] = torch.tensor(ids)
-            mask[row, : len(ids)] = 1
+        input_ids = torch.tensor([e.ids for e in encodings], device=self.device)
+        mask = torch.tensor([e.attention_mask for e in encodings], device=self.device)
         with torch.inference_mode():
-            logits = self.model(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)).logits
+            logits = self.model(input_ids=input_ids, attention_mask=mask).logits
         scores, best = torch.softmax(logits.float(), dim=-1).max(dim=-1)
         return [{"label": self.labels[i], "score": round(float(s), 6)} for i, s in zip(best.tolist(), scores.tolist())]

@@ -1,84 +1,68 @@
 """Errors a request can meet, each client error carrying its HTTP status (MLServer / KServe style).
 
-score.run() turns a ServingError into an AMLResponse with this status and `to_body()`;
-anything else is a server fault (500, logged, never shown to the client).
+score.run() turns a ServingError into an AMLResponse with this status, `headers()` and
+`to_body()`; anything else is a server fault (500, logged, never shown to the client).
 """
 
 from __future__ import annotations
 
 
 class ServingError(Exception):
-    """A request the service refuses; the message names the problem, `field` the offending part."""
+    """A request the service refuses; the message names the problem, `field` the offending part.
+
+    Subclasses declare their answer: `class X(ServingError, status=422, error_type="validation")`;
+    retry_after (seconds) adds a Retry-After header.
+    """
 
     status: int = 400
     error_type: str = "bad_request"
+    retry_after: int | None = None
 
-    def __init__(self, message: str, field: str | None = None):
+    def __init_subclass__(cls, status: int | None = None, error_type: str | None = None, retry_after: int | None = None, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.status = status or cls.status
+        cls.error_type = error_type or cls.error_type
+        cls.retry_after = retry_after or cls.retry_after
+
+    def __init__(self, message: str, field: str | None = None, retry_after: int | None = None):
         super().__init__(message)
         self.message = message
         self.field = field
+        self.retry_after = retry_after or self.retry_after
 
     def to_body(self) -> dict:
         return {"error": self.message, "field": self.field, "error_type": self.error_type}
 
     def headers(self) -> dict[str, str]:
-        return {}
+        return {"Retry-After": str(self.retry_after)} if self.retry_after else {}
 
 
-class BadRequest(ServingError):
-    """Not a request at all: not JSON, not an object, wrong method."""
-
-    status = 400
-    error_type = "bad_request"
+class BadRequest(ServingError, status=400, error_type="bad_request"):
+    """Not a request at all: not JSON, not an object, not UTF-8."""
 
 
-class MethodNotAllowed(ServingError):
-    status = 405
-    error_type = "method_not_allowed"
+class MethodNotAllowed(ServingError, status=405, error_type="method_not_allowed"):
+    """Not a POST."""
 
 
-class PayloadTooLarge(ServingError):
-    status = 413
-    error_type = "payload_too_large"
+class PayloadTooLarge(ServingError, status=413, error_type="payload_too_large"):
+    """A body over TEXTGEN_MAX_BODY_BYTES."""
 
 
-class InvalidInput(ServingError):
+class InvalidInput(ServingError, status=422, error_type="validation"):
     """Well-formed JSON whose content breaks a rule (types, ranges, limits, unknown names)."""
 
-    status = 422
-    error_type = "validation"
+
+class Overloaded(ServingError, status=429, error_type="overloaded", retry_after=1):
+    """Too many sequences in flight: come back later (429, as text-generation-inference does)."""
 
 
-class Overloaded(ServingError):
-    """The bounded queue is full: come back later (429, as text-generation-inference does)."""
-
-    status = 429
-    error_type = "overloaded"
-
-    def __init__(self, message: str, field: str | None = None, retry_after: int = 1):
-        super().__init__(message, field)
-        self.retry_after = retry_after
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
+class ModelNotReady(ServingError, status=503, error_type="model_not_ready", retry_after=5):
+    """The model is loading, or the engine has stopped."""
 
 
-class ModelNotReady(ServingError):
-    status = 503
-    error_type = "model_not_ready"
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": "5"}
-
-
-class DeadlineExceeded(ServingError):
+class DeadlineExceeded(ServingError, status=503, error_type="deadline_exceeded", retry_after=1):
     """The request's deadline (TEXTGEN_REQUEST_TIMEOUT_MS) passed: it was dropped, never answered late."""
-
-    status = 503
-    error_type = "deadline_exceeded"
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": "1"}
 
 
 class ClientGone(Exception):

@@ -131,11 +131,14 @@ class ModelContent:
         _require_same(self.folder, self.files, compute_manifest(self.folder), "changed while loading")
 
 
-def open_model(model_root: Path, expected_digest: str | None = None) -> ModelContent:
+def open_model(model_root: Path, expected_digest: str | None = None, require_manifest: bool = False) -> ModelContent:
     """Locate the MLflow folder, hash it, check it against its manifest (our builds) and against
-    expected_digest (a deployment's pin); ModelFilesError names what differs."""
+    expected_digest (a deployment's pin); ModelFilesError names what differs. require_manifest:
+    only our own builds (every command but serving a deployment's model)."""
     folder = locate_mlflow_folder(model_root)
     has_manifest = (folder / MANIFEST_NAME).is_file()
+    if require_manifest and not has_manifest:
+        read_manifest(folder)  # raises, saying how to make one
     content = ModelContent(folder, compute_manifest(folder), has_manifest)
     if has_manifest:
         _require_same(folder, read_manifest(folder), content.files)

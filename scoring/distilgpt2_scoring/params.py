@@ -169,7 +169,7 @@ def signature_defaults(mlflow_dir: Path) -> GenerationParams:
     generation_config = Path(mlflow_dir) / "model" / "generation_config.json"
     if generation_config.is_file():
         config = json.loads(generation_config.read_text())
-        for name in ("top_k", "repetition_penalty"):
-            if name in config:
-                values.setdefault(name, config[name])
+        for param in ("top_k", "repetition_penalty"):
+            if param in config:
+                values.setdefault(param, config[param])
     return replace(GenerationParams(), **{k: _BY_NAME[k].parse(k, v) for k, v in values.items()})

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from types import SimpleNamespace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,6 +29,7 @@ from .deploy import (
     _wire,
     check_instance_type,
     deployment_overrides_for,
+    pin_content_digest,
     uploads,
 )
 from .errors import AssetError
@@ -144,6 +146,19 @@ def _with_default(endpoint: Any, deployment_name: str) -> Any:
     routed = copy.deepcopy(endpoint)
     routed.defaults = {"deployment_name": deployment_name}
     return routed
+
+
+# pinning the model's content ----------------------------------------------------------------------
+
+
+def pin_batch_content_digest(plan: BatchPlan, properties_of: Callable[[str, str, str], dict | None], log: Callable[[str], None] = print) -> None:
+    """The online path's pin (deploy.pin_content_digest) for the batch deployment, whose variables
+    live in its settings: batch_score.py's init() then refuses any other files."""
+    deployment = plan.deployment
+    variables = dict(deployment.settings.environment_variables or {})
+    view = SimpleNamespace(model=deployment.model, code_configuration=deployment.code_configuration, environment_variables=variables)
+    pin_content_digest(SimpleNamespace(deployment=view), properties_of, log)
+    deployment.settings.environment_variables = view.environment_variables
 
 
 # submit -----------------------------------------------------------------------------------------

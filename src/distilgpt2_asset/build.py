@@ -8,7 +8,6 @@ input gives the same file hashes.
 from __future__ import annotations
 
 import re
-import shutil
 import socket
 import uuid
 from importlib.metadata import version as installed_version
@@ -18,6 +17,7 @@ from urllib.parse import urlparse
 
 import yaml
 
+from distilgpt2_scoring.folders import staged_folder
 from distilgpt2_scoring.model_files import sha256_file, write_manifest
 
 from .errors import AssetError
@@ -162,42 +162,33 @@ def save_mlflow_model(
     import mlflow.transformers
 
     output = Path(output).resolve()
-    staging = output.with_name(output.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    output.parent.mkdir(parents=True, exist_ok=True)
     print(f"saving MLflow model to {output}", flush=True)
-    mlflow.transformers.save_model(
-        transformers_model=pipe,
-        path=str(staging),
-        task=task,
-        signature=signature,
-        metadata=metadata,
-        pip_requirements=pip_requirements(),
-        model_card=model_card,
-    )
-    if add_files is not None:
-        add_files(staging)
-    normalise_mlmodel(staging, source)
-    write_manifest(staging)
-    try:
+    with staged_folder(output, make=False) as staging:  # save_model makes its folder itself
+        mlflow.transformers.save_model(
+            transformers_model=pipe,
+            path=str(staging),
+            task=task,
+            signature=signature,
+            metadata=metadata,
+            pip_requirements=pip_requirements(),
+            model_card=model_card,
+        )
+        if add_files is not None:
+            add_files(staging)
+        normalise_mlmodel(staging, source)
+        write_manifest(staging)
         scan_model(staging).require_clean("finish the build")
-    except AssetError:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if output.exists():
-        shutil.rmtree(output)
-    staging.rename(output)
     return output
 
 
 def write_engine_files(mlflow_dir: Path) -> None:
     """The int8 OpenVINO model the CPU engine serves, made from the folder's own weights, so that a
     new instance loads it instead of converting at start-up (the sha256 manifest covers it)."""
+    from distilgpt2_scoring.engines.cache import convert_in_subprocess
     from distilgpt2_scoring.engines.openvino import BUILT_FOLDER
-    from distilgpt2_scoring.engines.openvino_export import export
 
     print("exporting the int8 OpenVINO model", flush=True)
-    export(Path(mlflow_dir) / "model", Path(mlflow_dir) / BUILT_FOLDER)
+    convert_in_subprocess("openvino", [Path(mlflow_dir) / "model", Path(mlflow_dir) / BUILT_FOLDER])
 
 
 def default_output(spec: AssetSpec) -> Path:

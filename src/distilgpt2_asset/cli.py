@@ -6,6 +6,8 @@ import argparse
 import importlib
 import sys
 
+from distilgpt2_scoring.model_files import ModelFilesError
+
 from .errors import AssetError
 
 # Subcommand modules under distilgpt2_asset.commands, in the order `--help` lists them.
@@ -18,6 +20,7 @@ COMMANDS = (
     "testing_model",
     "serve",
     "invoke",
+    "playground",
     "deploy",
     "generate",
     "evaluate",
@@ -40,9 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.handler(args) or 0
-    except AssetError as exc:
+    except (AssetError, ModelFilesError) as exc:  # a user-facing problem: one line, no traceback
         print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return AssetError.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -449,6 +449,34 @@ def uploads(deployment: Any, workspace: Workspace) -> list[dict]:
     return requests
 
 
+# pinning the model's content ------------------------------------------------------------------------
+
+PIN_VARIABLE = "TEXTGEN_EXPECTED_CONTENT_SHA256"
+
+
+def pin_content_digest(plan: DeploymentPlan, properties_of: Callable[[str, str, str], dict | None], log: Callable[[str], None] = print) -> None:
+    """Pin the deployment to the content its registry version records (publish records
+    content_sha256), so that the server refuses any other files. properties_of(registry, name,
+    version) -> the version's properties (None: no such version). A pin given explicitly stays."""
+    from .publish import CONTENT_PROPERTY
+
+    deployment = plan.deployment
+    variables = deployment.environment_variables or {}
+    match = MODEL_REFERENCE.match(deployment.model or "")
+    if deployment.code_configuration is None or variables.get(PIN_VARIABLE) or not (match and match["registry"]):
+        return
+    properties = properties_of(match["registry"], match["name"], match["version"]) or {}
+    digest = properties.get(CONTENT_PROPERTY)
+    if digest:
+        deployment.environment_variables = {**variables, PIN_VARIABLE: digest}
+        log(f"pinned to content sha256 {digest}, as registry {match['registry']} records it: other files will not start")
+    else:
+        log(
+            f"registry {match['registry']} records no content digest for {match['name']} {match['version']} (Microsoft's versions "
+            f"do not): the server logs the digest it serves at start; pin it with --set environment_variables.{PIN_VARIABLE}=<digest>"
+        )
+
+
 # submit -----------------------------------------------------------------------------------------
 
 

@@ -25,12 +25,12 @@ from typing import Any
 
 import yaml
 
-from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
+from distilgpt2_scoring.model_files import manifest_digest, open_model
 
 from .errors import AssetError
 from .model_scan import SCAN_PROPERTIES, ScanReport
 from .provenance import require_pinned
-from .registry import ASSET_VERSION_TAG, CONTENT_TAG, PROPERTY_PREFIX, LocalRegistry, manifest_digest
+from .registry import ASSET_VERSION_TAG, CONTENT_TAG, PROPERTY_PREFIX, LocalRegistry
 from .spec import AssetSpec
 
 CONTENT_PROPERTY = CONTENT_TAG  # one name for the content digest in both registries
@@ -131,11 +131,8 @@ def refuse_invalid(spec: AssetSpec) -> None:
 
 def verified_model(model_dir: Path, spec: AssetSpec, allow_unpinned: bool) -> tuple[Path, dict[str, str]]:
     """The MLflow folder and its verified manifest; refused if not built from the pinned revision."""
-    try:
-        folder = locate_mlflow_folder(Path(model_dir))
-        manifest = verify_manifest(folder)
-    except ModelFilesError as exc:
-        raise AssetError(str(exc)) from None
+    content = open_model(Path(model_dir), require_manifest=True)
+    folder, manifest = content.folder, content.files
     if not allow_unpinned:
         rebuild = "rebuild it with `distilgpt2-asset build`, or pass --allow-unpinned to publish a testing model on purpose"
         require_pinned(spec, folder, on_purpose=rebuild)

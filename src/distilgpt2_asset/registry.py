@@ -12,17 +12,15 @@ made once and never replaced, so no registration deletes files another version p
 from __future__ import annotations
 
 import fcntl
-import hashlib
-import json
 import os
 import shutil
 import sys
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
+from distilgpt2_scoring.folders import staged_folder
+from distilgpt2_scoring.model_files import ModelFilesError, open_model
 
 from .errors import AssetError
 from .model_scan import scan_model
@@ -53,11 +51,7 @@ def artifact_root(uri: str) -> Path:
 
 def content_digest(model_dir: Path) -> str:
     """One digest for the whole model: sha256 of its verified manifest's file list."""
-    return manifest_digest(verify_manifest(model_dir))
-
-
-def manifest_digest(files: dict[str, str]) -> str:
-    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+    return open_model(model_dir, require_manifest=True).digest
 
 
 def version_tags(spec: AssetSpec, digest: str, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -120,11 +114,8 @@ class LocalRegistry:
         replace_tags: also delete tags the version holds that are no longer wanted (Azure's
         publisher replaces tags the same way); by default other tags are left alone.
         """
-        try:
-            model_dir = locate_mlflow_folder(Path(model_dir))
-            digest = content_digest(model_dir)
-        except ModelFilesError as exc:
-            raise AssetError(str(exc)) from None
+        content = open_model(Path(model_dir), require_manifest=True)
+        model_dir, digest = content.folder, content.digest
         evidence = scan_model(model_dir).evidence(digest, "register it")
         tags = version_tags(spec, digest, {**{PROPERTY_PREFIX + k: v for k, v in evidence.items()}, **(extra_tags or {})})
         with self.locked():
@@ -190,15 +181,10 @@ def _acquire(path: Path):
 
 def _store_copy(model_dir: Path, target: Path, digest: str) -> None:
     """Copy model_dir to target (staged, checked against digest, then renamed into place)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name[:12]}-", dir=target.parent))
-    try:
+    with staged_folder(target) as staging:
         shutil.copytree(model_dir, staging, dirs_exist_ok=True)
         if not _holds(staging, digest):
             raise AssetError(f"{model_dir} changed while it was being registered; register it again")
-        staging.rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _holds(folder: Path, digest: str) -> bool:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Callable
 
-from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
+from distilgpt2_scoring.model_files import open_model
 
 from .errors import AssetError
 from .local_server import DEFAULT_HOST
@@ -182,12 +182,7 @@ def curl_command(score_url: str, request: dict) -> str:
 
 
 def _verified(folder: Path) -> Path:
-    try:
-        mlflow_dir = locate_mlflow_folder(folder)
-        verify_manifest(mlflow_dir)
-    except ModelFilesError as exc:
-        raise AssetError(str(exc)) from None
-    return mlflow_dir
+    return open_model(folder, require_manifest=True).folder
 
 
 def _source_fingerprint(source: Path) -> str:

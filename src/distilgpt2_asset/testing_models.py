@@ -10,11 +10,12 @@ Both use the real GPT-2 tokenizer, so they tokenize exactly like distilgpt2.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
+
+from distilgpt2_scoring.folders import staged_folder
 
 from .errors import AssetError
 from .paths import PACKAGE_DATA, TOKENIZER_DIR
@@ -83,12 +84,8 @@ def make_testing_model(shape: str, output: Path, steps: int = 120) -> Path:
     finally:
         torch.set_num_threads(threads)
     tokenizer.pad_token = None  # distilgpt2 ships without a pad token
-    staging = output.with_name(output.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save_pretrained(staging, safe_serialization=True)
-    tokenizer.save_pretrained(staging)
-    (staging / "testing_model.json").write_text(json.dumps({"shape": shape, "seed": SEED, **SHAPES[shape]}, indent=2))
-    if output.exists():
-        output.rmdir()
-    staging.rename(output)
+    with staged_folder(output) as staging:
+        model.save_pretrained(staging, safe_serialization=True)
+        tokenizer.save_pretrained(staging)
+        (staging / "testing_model.json").write_text(json.dumps({"shape": shape, "seed": SEED, **SHAPES[shape]}, indent=2))
     return output

@@ -326,7 +326,7 @@ def test_the_finetuned_model_is_registered_from_the_job_output_and_deployed(azur
 
 def test_the_finetuned_model_records_its_own_hashes_and_the_bases_as_base_properties(azure, asset_spec):
     from distilgpt2_asset.publish import COMMIT_PROPERTY, CONTENT_PROPERTY, MANIFEST_PROPERTY
-    from distilgpt2_asset.registry import manifest_digest
+    from distilgpt2_scoring.model_files import manifest_digest
 
     backend, client, registry_client = azure
     published_by_us = {CONTENT_PROPERTY: "b" * 64, MANIFEST_PROPERTY: '{"model.safetensors":"' + "c" * 64 + '"}',

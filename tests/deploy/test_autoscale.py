@@ -26,7 +26,7 @@ from distilgpt2_asset.azure_workspace import Workspace
 from distilgpt2_asset.cli import main
 from distilgpt2_asset.deploy import parse_overrides, plan_deployment
 from distilgpt2_asset.errors import AssetError
-from test_deploy_submit import Done
+from .test_deploy_submit import Done
 
 WORKSPACE = Workspace("0000-sub", "rg-ml", "ws-ml")
 DEPLOYMENT_ID = (
@@ -144,6 +144,7 @@ def test_cli_deploys_then_creates_the_autoscale_setting_in_the_endpoints_region(
     monitor, adapter = recording_monitor_client()
     monkeypatch.setattr(azure_workspace, "ml_client", lambda workspace: WorkspaceClient())
     monkeypatch.setattr(azure_workspace, "monitor_client", lambda workspace: monitor)
+    monkeypatch.setattr("distilgpt2_asset.commands.deploy.registry_properties", lambda *version: {})
     argv = ["deploy", "--subscription-id", "0000-sub", "--resource-group", "rg-ml", "--workspace-name", "ws-ml", "--autoscale", "2:3"]
     assert main(argv) == 0
     [(_, url, body)] = adapter.sent

@@ -18,7 +18,7 @@ from distilgpt2_asset.deploy import model_reference, parse_overrides
 from distilgpt2_asset.errors import AssetError
 from distilgpt2_asset.spec import load_spec
 from distilgpt2_asset.validate import validate_yaml_file
-from test_deploy_submit import RecordingOperations  # the online path's recorder of MLClient operation groups
+from .test_deploy_submit import RecordingOperations  # the online path's recorder of MLClient operation groups
 
 WORKSPACE = Workspace("0000-sub", "rg-ml", "ws-ml")
 ARM = "/subscriptions/0000-sub/resourceGroups/rg-ml/providers/Microsoft.MachineLearningServices/workspaces/ws-ml"
@@ -150,6 +150,18 @@ def test_an_existing_cluster_and_endpoint_are_kept_and_only_the_default_changes(
     assert defaulted.tags == {"owner": "platform-team"} and defaulted.defaults == {"deployment_name": "textgen"}
 
 
+def test_the_deployment_is_pinned_to_the_content_its_registry_version_records(asset_spec):
+    from distilgpt2_asset.batch_endpoint import pin_batch_content_digest
+
+    plan = plan_batch(asset_spec, model_registry="contoso-models")
+    asked = []
+    digest = "ab" * 32
+    pin_batch_content_digest(plan, lambda *version: asked.append(version) or {"content_sha256": digest}, log=lambda _: None)
+    assert asked == [("contoso-models", asset_spec.name, asset_spec.version)]
+    variables = dry_run_requests(plan, WORKSPACE, "westeurope")[4]["body"]["properties"]["environmentVariables"]
+    assert variables["TEXTGEN_EXPECTED_CONTENT_SHA256"] == digest and variables["BATCH_TEXT_COLUMN"] == "text"
+
+
 def test_cli_dry_run_prints_the_batch_requests_offline(capsys, monkeypatch):
     for variable in ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE_NAME"):
         monkeypatch.delenv(variable, raising=False)
@@ -162,9 +174,11 @@ def test_cli_dry_run_prints_the_batch_requests_offline(capsys, monkeypatch):
 def test_cli_deploys_the_batch_endpoint_through_the_client_it_makes(monkeypatch, capsys):
     client = RecordingClient()
     monkeypatch.setattr(azure_workspace, "ml_client", lambda workspace: client)
+    looked_up = []  # the registry version's properties, for the content pin
+    monkeypatch.setattr("distilgpt2_asset.commands.deploy.registry_properties", lambda *version: looked_up.append(version) or {})
     argv = ["deploy", "--batch", "--subscription-id", "sub", "--resource-group", "rg", "--workspace-name", "ws", "--endpoint-name", "bulk-ci"]
     assert main(argv) == 0
-    assert client.calls[-1][1].name == "bulk-ci"
+    assert client.calls[-1][1].name == "bulk-ci" and looked_up == [("azureml", "distilgpt2", "15")]
     assert "az ml batch-endpoint invoke --name bulk-ci --input jobs/deploy/batch-sample" in capsys.readouterr().out
 
 

@@ -7,6 +7,7 @@ import requests
 
 from distilgpt2_scoring.classification import TextClassificationService
 from distilgpt2_scoring.errors import InvalidInput
+from distilgpt2_scoring.model_files import open_model
 from distilgpt2_scoring.settings import ServingSettings
 from distilgpt2_scoring.tasks import load_service
 
@@ -14,7 +15,7 @@ from distilgpt2_scoring.tasks import load_service
 @pytest.fixture(scope="module")
 def service(finetuned):
     result, _ = finetuned
-    return TextClassificationService.load(result.output, ServingSettings(max_prompts=4, max_batch_size=2))
+    return TextClassificationService.load(open_model(result.output), ServingSettings(max_prompts=4, max_batch_size=2))
 
 
 def test_the_task_in_mlmodel_picks_the_classification_service(finetuned):
@@ -26,6 +27,14 @@ def test_each_text_gets_its_label_and_score(service):
     answer = service.predict({"input_data": ["we talked about the river", "she wrote of the software", "they watched the boats"]})
     assert [a["label"] for a in answer] == ["water", "software", "water"]
     assert all(0.5 < a["score"] <= 1.0 for a in answer)
+
+
+def test_a_texts_answer_does_not_depend_on_the_texts_batched_with_it(service):
+    texts = ["he asked about the engineer", "we talked about the river and the stone bridge by the old mill"]
+    together = service.predict({"input_data": texts})  # one batch, the first text padded to the second's length
+    alone = [service.predict({"input_data": [text]})[0] for text in texts]
+    assert [a["label"] for a in together] == [a["label"] for a in alone]
+    assert [a["score"] for a in together] == pytest.approx([a["score"] for a in alone], abs=1e-5)
 
 
 def test_texts_longer_than_the_context_are_truncated_not_refused(service):

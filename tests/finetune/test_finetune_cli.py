@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -12,10 +13,42 @@ from pathlib import Path
 import pytest
 
 from distilgpt2_asset.cli import main
+from distilgpt2_asset.finetune import FinetuneSettings
 from distilgpt2_asset.paths import PACKAGE_DATA
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = PACKAGE_DATA / "classification"
+
+
+def finetune_options() -> dict:
+    from distilgpt2_asset.cli import parser
+
+    finetune_parser = parser()._subparsers._group_actions[0].choices["finetune"]
+    return {action.dest: action for action in finetune_parser._actions}
+
+
+def test_every_finetune_setting_is_an_option_with_the_fields_type_default_and_help():
+    options = finetune_options()
+    for setting in dataclasses.fields(FinetuneSettings):
+        option = options[setting.name]
+        assert option.option_strings[0] == "--" + setting.name.replace("_", "-")
+        assert option.default == setting.default
+        assert option.help.startswith(setting.metadata["help"])
+    assert options["epochs"].type is int and options["learning_rate"].type is float and options["eval_steps"].type is int
+    assert options["apply_lora"].option_strings == ["--apply-lora", "--no-apply-lora"]
+
+
+def test_finetune_options_become_the_settings():
+    from distilgpt2_asset.cli import parser
+    from distilgpt2_asset.commands.finetune import settings_from
+
+    args = parser().parse_args([
+        "finetune", "--train", "t.jsonl", "--epochs", "5", "--learning-rate", "0.01", "--eval-steps", "3",
+        "--lora-dropout", "0", "--no-apply-lora", "--apply-ort",
+    ])  # fmt: skip
+    settings = settings_from(args)
+    assert settings == FinetuneSettings(epochs=5, learning_rate=0.01, eval_steps=3, lora_dropout=0.0, apply_lora=False, apply_ort=True)
+    assert type(settings.epochs) is int and settings.apply_deepspeed is None  # absent: spec.yaml's default
 
 
 def test_full_finetuning_from_the_base_mlflow_model_on_the_shipped_data(tiny_mlflow_model, tmp_path, capsys, isolated_home):

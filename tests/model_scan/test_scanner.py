@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import pickle
 import shutil
 
@@ -36,12 +35,15 @@ def test_pytorch_weights_as_microsoft_publishes_them_are_a_finding_that_says_wha
 
 
 def add_openvino_engine(folder, weights: bytes):
-    engine = folder / "engines" / "openvino-int8"
-    engine.mkdir(parents=True)
-    (engine / "openvino_model.xml").write_text('<?xml version="1.0"?>\n<net name="Model0" version="11"><layers/></net>\n')
-    (engine / "openvino_model.bin").write_bytes(weights)
-    (engine / "openvino_config.json").write_text(json.dumps({"dtype": "int8"}))
+    """The build's OpenVINO model with other weights bytes in its .bin."""
+    (folder / "engines" / "openvino-int8" / "openvino_model.bin").write_bytes(weights)
     write_manifest(folder)
+
+
+def test_the_built_openvino_engine_scans_clean(mlflow_copy):
+    report = scan_model(mlflow_copy)
+    assert report.findings == ()
+    assert ("engines/openvino-int8/openvino_model.bin", "Model Scan did not scan file") in report.modelscan.skipped
 
 
 def test_an_openvino_engine_with_raw_tensor_data_in_its_bin_scans_clean(mlflow_copy):

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from ..folders import staged_folder
 from ..model_files import ModelFilesError, verify_manifest, write_manifest
 
 logger = logging.getLogger(__name__)
@@ -68,21 +69,19 @@ def cached_conversion(cache_dir: Path, key: str, kind: str, *sources: Path) -> P
             except ModelFilesError as exc:
                 logger.warning("engine cache entry is damaged, making it again: %s", exc)
                 shutil.rmtree(target)
-        staging = root / f"{key}.partial-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
         started = time.perf_counter()
         logger.info("converting for the %s engine files: %s -> %s", kind, ", ".join(map(str, sources)), target)
-        try:
-            _convert(kind, [*sources, staging])
+        with staged_folder(target, make=False) as staging:  # the converters make their folder themselves
+            convert_in_subprocess(kind, [*sources, staging])
             write_manifest(staging)
-            os.replace(staging, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
         logger.info("converted in %.1f s", time.perf_counter() - started)
     return target
 
 
-def _convert(kind: str, paths: list[Path]) -> None:
+def convert_in_subprocess(kind: str, paths: list[Path]) -> None:
+    """`python -m distilgpt2_scoring.engines.convert kind paths...` (a fresh process: no torch in
+    the server, and the same input gives byte-identical files, which a second export inside one
+    process does not, since OpenVINO numbers its nodes per process)."""
     command = [sys.executable, "-m", "distilgpt2_scoring.engines.convert", kind, *map(str, paths)]
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_SCORING_ROOT), env.get("PYTHONPATH", "")) if p)

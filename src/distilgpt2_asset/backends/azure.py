@@ -71,12 +71,13 @@ class AzureBackend(Backend):
 
     def deploy(self, model: ModelInfo, instance_type: str, name: str | None = None, autoscale: str | None = None) -> Endpoint:
         from ..autoscale import submit_autoscale
-        from ..deploy import submit
+        from ..deploy import pin_content_digest, submit
 
         plan = self.plan(model, instance_type, name)
         scaling = self.autoscale_plan(plan, autoscale)
         if model.name != self.spec.name:
             plan.deployment.model = model.uri  # a finetuned classifier, after the checks (see Backend.plan)
+        pin_content_digest(plan, lambda registry, name, version: model.properties, log=lambda line: None)  # found in find_model
         endpoint = Endpoint(plan.endpoint.name, plan.deployment.name, model, instance_type, "", autoscale=autoscale)
         self.endpoints.append(endpoint)  # before submit: close() also removes a half-made endpoint
         submit(plan, self.client, where=f"Azure ML workspace {self.workspace.workspace_name!r}")
@@ -117,7 +118,7 @@ class AzureBackend(Backend):
         self, model: ModelInfo, data: Path | None = None, rows: int | None = None, params: dict | None = None,
         instance_type: str | None = None,
     ) -> EvaluationReport:
-        from ..evaluation_report import CHART_FILE, plot_metrics
+        from ..evaluation.report import CHART_FILE, plot_metrics
 
         if data is not None or params:
             raise AssetError(
@@ -174,7 +175,7 @@ class AzureBackend(Backend):
         from azure.ai.ml.entities import Model
 
         from ..finetune import REGISTERED_SUFFIX
-        from ..finetune_model import TASK
+        from ..finetune.model import TASK
 
         base = run.base
         entity = Model(
@@ -219,16 +220,15 @@ class AzureBackend(Backend):
 def finetuned_properties(base_properties: dict[str, str], output: Path | None) -> dict[str, str]:
     """The base model's properties, with the recorded hashes describing the finetuned files: the
     verified manifest of the job's downloaded output and its digest; the base's as base_*."""
-    from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
+    from distilgpt2_scoring.model_files import ModelFilesError, manifest_digest, open_model
 
     from ..publish import COMMIT_PROPERTY, CONTENT_PROPERTY, MANIFEST_PROPERTY
-    from ..registry import manifest_digest
 
     if output is None:
         raise AssetError("the finetune run has no downloaded model output to register")
     try:
-        files = verify_manifest(locate_mlflow_folder(output))
-    except ModelFilesError as exc:
+        files = open_model(output, require_manifest=True).files
+    except ModelFilesError as exc:  # context: the model the job wrote, not one of the user's folders
         raise AssetError(f"the job's model output: {exc}") from None
     recorded = (CONTENT_PROPERTY, MANIFEST_PROPERTY, COMMIT_PROPERTY)
     properties = {k: v for k, v in base_properties.items() if k not in recorded}

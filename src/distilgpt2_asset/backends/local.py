@@ -116,8 +116,8 @@ class LocalBackend(Backend):
         self, model: ModelInfo, data: Path | None = None, rows: int | None = None, params: dict | None = None,
         instance_type: str | None = None,
     ) -> EvaluationReport:
-        from ..evaluate import EvaluationOptions, run_evaluation
-        from ..evaluation_report import CHART_FILE
+        from ..evaluation.run import EvaluationOptions, run_evaluation
+        from ..evaluation.report import CHART_FILE
 
         if instance_type:
             pick_sku(model, "evaluation", instance_type)  # refused here as on Azure; the job runs in this process

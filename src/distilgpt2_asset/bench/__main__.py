@@ -42,7 +42,7 @@ from ..serve import free_port, start_server
 from ..spec import load_spec
 from . import generate, raw
 from .clients import NEW_TOKENS, Counter, PeakRss, closed_loop, mixed_request, post, single_requests
-from .report import engine_speeds_table, plot, print_table, ratios
+from .report import engine_speeds_table, plot, print_table, ratios, readme_blocks, render_readme
 
 SERVER_THREADS = 16
 STOCK_SCRIPT = Path(__file__).resolve().parent / "stock_score.py"
@@ -143,6 +143,16 @@ def measure_engine_speeds(mlflow_dir: Path, cache_dir: Path) -> dict:
     }
 
 
+def write_readme_figures(folder: Path) -> Path:
+    """README.md's generated blocks from folder's results.json, engine-speeds.json and generate.json."""
+    readme = asset_root() / "README.md"
+    results, speeds, bulk = (json.loads((folder / name).read_text()) for name in ("results.json", "engine-speeds.json", "generate.json"))
+    blocks = {**readme_blocks(results, speeds), "bulk generation": generate.readme_block(bulk)}
+    readme.write_text(render_readme(readme.read_text(), blocks))
+    print(f"wrote the generated figures of {readme}")
+    return readme
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m distilgpt2_asset.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, help="MLflow model folder (default: the distilgpt2-shaped testing model, built once)")
@@ -150,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="1 round and 1 repeat: checks the script, not the numbers (writes to a temporary folder unless --output)")
     parser.add_argument("--engine-speeds", action="store_true", help="only the raw engines per CPU class, for deploy's timeout check")
     parser.add_argument("--generate", action="store_true", help="only (f): bulk generation against the raw engine, and the first-start conversion")
+    parser.add_argument("--readme", action="store_true", help="only rewrite README.md's generated figures from the committed results")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=4, help="requests per client in (b) and (e); twice as many in (d)")
     parser.add_argument("--repeats", type=int, default=5, help="requests measured in (a), after one warm-up")
@@ -158,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         args.rounds, args.repeats = 1, 1
         if "--output" not in (argv or []):
             args.output = Path(tempfile.mkdtemp(prefix="bench-quick-"))
+    if args.readme:
+        write_readme_figures(args.output)
+        return 0
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     mlflow_dir = args.model or benchmark_model()
     args.output.mkdir(parents=True, exist_ok=True)

@@ -145,6 +145,23 @@ def table(results: dict) -> str:
     ])  # fmt: skip
 
 
+def readme_block(results: dict) -> str:
+    """The README's (f) figures, from generate.json."""
+    machine = results["machine"]
+    before, after = results["load_average_before"][0], results["load_average_after"][0]
+    best = {name: results[name]["tokens_per_second"] for name in ("raw", "ours")}
+    runs = {name: ", ".join(f"{run:.0f}" for run in results["runs"][name]) for name in ("raw", "ours")}
+    ratio = results["ratio"]
+    return (
+        f"Last run ({results['when']}), {machine['cpus']} vCPUs of an {machine['cpu']} ({', '.join(machine['cpu_features'])}), "
+        f"load average {before:.1f} before it and {after:.1f} after:\n\n"
+        "| | runs, tokens/s | best | ratio (target) |\n| --- | --- | --- | --- |\n"
+        f"| raw OpenVINO GenAI `generate()` | {runs['raw']} | {best['raw']:.0f} | |\n"
+        f"| `distilgpt2-asset generate` | {runs['ours']} | {best['ours']:.0f} | {ratio['generate_vs_raw']:.2f} (≥ {ratio['target']:g}) |\n\n"
+        f"First-start OpenVINO conversion of the model: {results['first_start']['openvino_conversion_s']:.1f} s.\n"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m distilgpt2_asset.bench.generate")
     parser.add_argument("measurement", choices=MEASUREMENTS)

@@ -60,6 +60,14 @@ def add_parser(subparsers) -> None:
     p.set_defaults(handler=run)
 
 
+def registry_properties(registry: str, name: str, version: str) -> dict | None:
+    """A registry version's properties, read through the publish path's registry client (sign-in as for publish)."""
+    from ..azure_registry import AzureRegistry
+
+    model = AzureRegistry(registry).get(name, version)
+    return None if model is None else dict(model.properties or {})
+
+
 def run(args) -> int:
     from ..azure_workspace import resolve_workspace
 
@@ -79,7 +87,7 @@ def run(args) -> int:
 def _online(args, spec, overrides, registry, workspace, origin) -> int:
     from ..autoscale import dry_run_request, plan_autoscale, submit_autoscale
     from ..azure_workspace import ml_client, monitor_client
-    from ..deploy import dry_run_requests, plan_deployment, submit
+    from ..deploy import dry_run_requests, pin_content_digest, plan_deployment, submit
 
     autoscaled = args.autoscale is not None
     if (args.autoscale_file or args.quota_cores) and not autoscaled:
@@ -103,6 +111,7 @@ def _online(args, spec, overrides, registry, workspace, origin) -> int:
             requests.append(dry_run_request(scaling, workspace, args.location))
         print(json.dumps(requests, indent=2))
         return 0
+    pin_content_digest(plan, registry_properties)
     endpoint = submit(plan, ml_client(workspace), where=f"Azure ML workspace {workspace.workspace_name!r}")
     if scaling is not None:
         submit_autoscale(scaling, monitor_client(workspace), workspace, endpoint.location)
@@ -115,7 +124,7 @@ def _online(args, spec, overrides, registry, workspace, origin) -> int:
 
 def _batch(args, spec, overrides, registry, workspace, origin) -> int:
     from ..azure_workspace import ml_client
-    from ..batch_endpoint import dry_run_requests, plan_batch, submit_batch
+    from ..batch_endpoint import dry_run_requests, pin_batch_content_digest, plan_batch, submit_batch
 
     online_only = {"--autoscale": args.autoscale, "--autoscale-file": args.autoscale_file, "--quota-cores": args.quota_cores,
                    "--deployment-file": args.deployment_file, "--endpoint-file": args.endpoint_file}  # fmt: skip
@@ -127,6 +136,7 @@ def _batch(args, spec, overrides, registry, workspace, origin) -> int:
     if args.dry_run:
         print(json.dumps(dry_run_requests(plan, workspace, args.location), indent=2))
         return 0
+    pin_batch_content_digest(plan, registry_properties)
     submit_batch(plan, ml_client(workspace), where=f"Azure ML workspace {workspace.workspace_name!r}")
     print(
         f"deployed {spec.name} {spec.version} ({origin}) to batch endpoint {plan.endpoint.name}/{plan.deployment.name}; try:\n"

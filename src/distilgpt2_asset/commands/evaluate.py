@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..evaluate import DEFAULT_BATCH_SIZE, EvaluationOptions, format_table, parse_params_argument, run_evaluation
-from ..perplexity import DEFAULT_STRIDE
+from ..evaluation.run import DEFAULT_BATCH_SIZE, EvaluationOptions, format_table, parse_params_argument, run_evaluation
+from ..evaluation.perplexity import DEFAULT_STRIDE
 
 
 def positive_int(text: str) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import typing
 from pathlib import Path
 
 from ..paths import default_build_dir
@@ -12,7 +14,6 @@ from ..spec import load_spec
 def add_parser(subparsers) -> None:
     from ..finetune import FinetuneSettings
 
-    defaults = FinetuneSettings()
     p = subparsers.add_parser(
         "finetune",
         help="finetune for text classification (LoRA) into an MLflow model",
@@ -27,7 +28,6 @@ def add_parser(subparsers) -> None:
     data.add_argument("--text-column", default="text", help="column holding the text (default: text)")
     data.add_argument("--label-column", default="label", help="column holding the label (default: label)")
     data.add_argument("--labels", help="comma-separated label list, in class-index order (default: the training labels, sorted)")
-    data.add_argument("--validation-fraction", type=float, default=defaults.validation_fraction, help="share of --train held out when there is no --validation (default: %(default)s)")
 
     model = p.add_argument_group("model and output")
     model.add_argument("--source", help="base model: hub id, Hugging Face folder, or the base asset's MLflow folder (default: spec.yaml's huggingface_model_id at its SHA)")
@@ -39,46 +39,33 @@ def add_parser(subparsers) -> None:
     model.add_argument("--no-register", dest="register", action="store_false", help="do not register the model in the local registry")
     model.add_argument("--registry-uri", help="MLflow registry URI (default: MLFLOW_TRACKING_URI or ~/.distilgpt2-asset/registry.db)")
 
-    hyper = p.add_argument_group("training")
-    hyper.add_argument("--epochs", type=int, default=defaults.epochs, help="default: %(default)s")
-    hyper.add_argument("--batch-size", type=int, default=defaults.batch_size, help="per process (default: %(default)s)")
-    hyper.add_argument("--learning-rate", type=float, help="default: 5e-4 with LoRA, 5e-5 without")
-    hyper.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="default: %(default)s")
-    hyper.add_argument("--warmup-ratio", type=float, default=defaults.warmup_ratio, help="share of steps with rising learning rate (default: %(default)s)")
-    hyper.add_argument("--max-length", type=int, default=defaults.max_length, help="tokens per text; longer texts are truncated (default: %(default)s)")
-    hyper.add_argument("--eval-steps", type=int, help="evaluate and checkpoint every N steps (default: every epoch)")
-    hyper.add_argument("--early-stopping-patience", type=int, default=defaults.early_stopping_patience, help="evaluations without a better f1_macro before stopping (default: %(default)s)")
-    hyper.add_argument("--seed", type=int, default=defaults.seed, help="default: %(default)s")
-    hyper.add_argument("--apply-lora", action=argparse.BooleanOptionalAction, help="train LoRA adapters (merged at export) instead of every weight")
-    hyper.add_argument("--lora-r", type=int, default=defaults.lora_r, help="default: %(default)s")
-    hyper.add_argument("--lora-alpha", type=int, default=defaults.lora_alpha, help="default: %(default)s")
-    hyper.add_argument("--lora-dropout", type=float, default=defaults.lora_dropout, help="default: %(default)s")
-    hyper.add_argument("--apply-deepspeed", action=argparse.BooleanOptionalAction, help="request DeepSpeed (reported when it cannot apply)")
-    hyper.add_argument("--apply-ort", action=argparse.BooleanOptionalAction, help="request ONNX Runtime training (reported when it cannot apply)")
+    add_settings_options(p.add_argument_group("training"), FinetuneSettings)
     p.set_defaults(handler=run)
+
+
+def add_settings_options(group, settings_class) -> None:
+    """One option per field of the settings dataclass: --field-name, with the field's type, default and help."""
+    hints = typing.get_type_hints(settings_class)
+    for setting in dataclasses.fields(settings_class):
+        kind = _option_type(hints[setting.name])
+        help_text = setting.metadata["help"] + ("" if setting.default is None else " (default: %(default)s)")
+        option = "--" + setting.name.replace("_", "-")
+        if kind is bool:
+            group.add_argument(option, action=argparse.BooleanOptionalAction, default=setting.default, help=help_text)
+        else:
+            group.add_argument(option, type=kind, default=setting.default, help=help_text)
+
+
+def _option_type(hint) -> type:
+    """int for `int` and for `int | None` (None: the option's absence)."""
+    given = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+    return given[0] if given else hint
 
 
 def settings_from(args):
     from ..finetune import FinetuneSettings
 
-    return FinetuneSettings(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        weight_decay=args.weight_decay,
-        warmup_ratio=args.warmup_ratio,
-        max_length=args.max_length,
-        eval_steps=args.eval_steps,
-        early_stopping_patience=args.early_stopping_patience,
-        seed=args.seed,
-        validation_fraction=args.validation_fraction,
-        apply_lora=args.apply_lora,
-        lora_r=args.lora_r,
-        lora_alpha=args.lora_alpha,
-        lora_dropout=args.lora_dropout,
-        apply_deepspeed=args.apply_deepspeed,
-        apply_ort=args.apply_ort,
-    )
+    return FinetuneSettings(**{setting.name: getattr(args, setting.name) for setting in dataclasses.fields(FinetuneSettings)})
 
 
 def inputs_from(args, spec):
@@ -102,9 +89,13 @@ def inputs_from(args, spec):
 
 def run(args) -> int:
     from ..finetune import finetune, register_finetuned
+    from ..finetune.runtime import leave_process_group
 
     spec = load_spec()
-    result = finetune(spec, inputs_from(args, spec), settings_from(args))
+    try:
+        result = finetune(spec, inputs_from(args, spec), settings_from(args))
+    finally:
+        leave_process_group()
     if result.output is None:  # a torchrun worker other than rank 0: rank 0 reports
         return 0
     best = result.metrics["best"]

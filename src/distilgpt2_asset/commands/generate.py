@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..evaluate import parse_params_argument
+from ..evaluation.run import parse_params_argument
 from ..generate import GenerateOptions, generate
 
 

@@ -53,8 +53,9 @@ def run(args) -> int:
     registry = _azure_registry(args.registry) if args.registry is not None else None
     publish.refuse_invalid(spec)
     model_dir = _model_dir(args, spec)
+    scan = scan_model(model_dir)  # first: it names every unsafe file, links included, without following them
+    scan.require_clean("publish")
     folder, manifest = publish.verified_model(model_dir, spec, args.allow_unpinned)
-    scan = scan_model(folder)
     payload = publish.build_payload(spec, folder, manifest, publish.git_commit(spec.path.parent), scan)
     publish.check_digest(payload, args.expect_digest)
     if args.dry_run:

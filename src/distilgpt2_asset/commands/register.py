@@ -18,17 +18,13 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder
+    from distilgpt2_scoring.model_files import locate_mlflow_folder
 
-    from ..errors import AssetError
     from ..provenance import SERVE_ON_PURPOSE, require_pinned
     from ..registry import LocalRegistry
 
     spec = load_spec()
-    try:
-        model_dir = locate_mlflow_folder(args.model or default_output(spec))
-    except ModelFilesError as exc:
-        raise AssetError(str(exc)) from None
+    model_dir = locate_mlflow_folder(args.model or default_output(spec))
     if not args.allow_unpinned:
         require_pinned(spec, model_dir, on_purpose=f"{SERVE_ON_PURPOSE}; --allow-unpinned registers it anyway")
     registry = LocalRegistry(args.registry_uri)

@@ -60,7 +60,7 @@ class ScanReport:
     folder: Path
     layout: str  # "mlflow" | "huggingface"
     findings: tuple[Finding, ...]
-    content_sha256: str  # sha256 of {relative path: sha256} of every regular file read, as registry.manifest_digest
+    content_sha256: str  # sha256 of {relative path: sha256} of every regular file read, as model_files.manifest_digest
     files: int
     rules: tuple[str, ...]
     tools: dict[str, str]

@@ -36,7 +36,7 @@ def locate(model_dir: Path) -> tuple[Path, Layout]:
 
 def scan_model(model_dir: Path) -> ScanReport:
     """Scan every file of the folder; the report names each problem (file, rule, severity)."""
-    from ..registry import manifest_digest
+    from distilgpt2_scoring.model_files import manifest_digest
 
     folder, layout = locate(model_dir)
     walked = walk(folder)

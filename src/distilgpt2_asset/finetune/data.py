@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import AssetError
+from ..errors import AssetError
 
 FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv"}
 MAX_REPORTED = 5  # problems listed in one error; the rest are counted

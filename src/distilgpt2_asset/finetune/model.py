@@ -14,9 +14,9 @@ import torch
 
 from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
 
-from .build import MLFLOW_INFERENCE_IMAGE, check_snapshot, model_card, resolve_source, save_mlflow_model
-from .errors import AssetError
-from .spec import AssetSpec
+from ..build import MLFLOW_INFERENCE_IMAGE, check_snapshot, model_card, resolve_source, save_mlflow_model
+from ..errors import AssetError
+from ..spec import AssetSpec
 
 TASK = "text-classification"
 LORA_TARGETS = ["c_attn"]  # GPT-2's fused q/k/v projection, as in the LoRA paper's GPT-2 runs

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from distilgpt2_asset.errors import AssetError
-from distilgpt2_asset.evaluation_data import read_evaluation_rows, read_utf8_text
+from distilgpt2_asset.evaluation.data import read_evaluation_rows, read_utf8_text
 from distilgpt2_asset.paths import PACKAGE_DATA
 
 SAMPLE = PACKAGE_DATA / "evaluation" / "sample.jsonl"

@@ -1,31 +1,28 @@
 """Finetune distilgpt2 for text classification (the card's finetuning task) -> a servable MLflow model.
 
     dataset (JSONL/CSV) ─► validated examples ─► labels ─► GPT2ForSequenceClassification (+ LoRA)
-        ─► training loop (finetune_loop) ─► best weights, merged ─► MLflow model + metrics.json + plot
+        ─► training loop (loop.py) ─► best weights, merged ─► MLflow model + metrics.json + plot
 
 Defaults for apply_lora / apply_deepspeed / apply_ort come from spec.yaml's
 model_specific_defaults; what happened to each requested flag is printed and kept in
-metrics.json. Runs as one process or under torchrun (Azure ML `distribution: pytorch`).
+metrics.json. Runs as one process or under torchrun (Azure ML `distribution: pytorch`), on
+accelerate (runtime.py).
 """
 
 from __future__ import annotations
 
 import json
-import random
 import shutil
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from . import classification_data as data
-from . import finetune_checkpoints as checkpoints
-from .errors import AssetError
-from .finetune_loop import Encoded, LoopSettings, Progress, train
-from .finetune_model import TASK, BaseModel, add_lora, export, load_classifier, load_tokenizer, locate_base, merged
-from .finetune_runtime import Runtime, accelerator_notes, start_runtime
-from .spec import AssetSpec
+from ..errors import AssetError
+from ..spec import AssetSpec
+from . import checkpoints, data
+from .loop import Encoded, LoopSettings, Progress, train
+from .model import TASK, BaseModel, add_lora, export, load_classifier, load_tokenizer, locate_base, merged
+from .runtime import accelerator_notes, start_accelerator
 
 REGISTERED_SUFFIX = "-text-classification"  # distilgpt2 -> distilgpt2-text-classification
 METRICS_FILE = "metrics.json"
@@ -33,26 +30,36 @@ CURVE_FILE = "training-curve.png"
 LEARNING_RATE = {True: 5e-4, False: 5e-5}  # LoRA trains far fewer weights and takes a larger step
 
 
+def _setting(default, help: str):
+    """A settings field; `distilgpt2-asset finetune` makes it an option with this default and help."""
+    return field(default=default, metadata={"help": help})
+
+
+SPEC_DEFAULT = "default: spec.yaml's model_specific_defaults"
+
+
 @dataclass(frozen=True)
 class FinetuneSettings:
     """Hyper-parameters; None for apply_* means spec.yaml's model_specific_defaults."""
 
-    epochs: int = 3
-    batch_size: int = 16
-    learning_rate: float | None = None  # None: LEARNING_RATE[apply_lora]
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.0
-    max_length: int = 256
-    eval_steps: int | None = None
-    early_stopping_patience: int = 3
-    seed: int = 42
-    validation_fraction: float = 0.1
-    apply_lora: bool | None = None
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.1
-    apply_deepspeed: bool | None = None
-    apply_ort: bool | None = None
+    epochs: int = _setting(3, "passes over the training data")
+    batch_size: int = _setting(16, "examples per step, per process")
+    learning_rate: float | None = _setting(
+        None, f"AdamW's peak learning rate (default: {LEARNING_RATE[True]:g} with LoRA, {LEARNING_RATE[False]:g} without)"
+    )
+    weight_decay: float = _setting(0.0, "AdamW's weight decay")
+    warmup_ratio: float = _setting(0.0, "share of steps with rising learning rate")
+    max_length: int = _setting(256, "tokens per text; longer texts are truncated")
+    eval_steps: int | None = _setting(None, "evaluate and checkpoint every N steps (default: every epoch)")
+    early_stopping_patience: int = _setting(3, "evaluations without a better f1_macro before stopping")
+    seed: int = _setting(42, "seeds the new weights, dropout, the batch order and the validation split")
+    validation_fraction: float = _setting(0.1, "share of --train held out when there is no --validation")
+    apply_lora: bool | None = _setting(None, f"train LoRA adapters (merged at export) instead of every weight ({SPEC_DEFAULT})")
+    lora_r: int = _setting(8, "rank of the LoRA adapters")
+    lora_alpha: int = _setting(16, "LoRA scaling numerator (the adapters are scaled by alpha / r)")
+    lora_dropout: float = _setting(0.1, "dropout on the LoRA adapters' input")
+    apply_deepspeed: bool | None = _setting(None, f"request DeepSpeed, reported when it cannot apply ({SPEC_DEFAULT})")
+    apply_ort: bool | None = _setting(None, f"request ONNX Runtime training, reported when it cannot apply ({SPEC_DEFAULT})")
 
     def resolved(self, spec: AssetSpec) -> "FinetuneSettings":
         defaults = spec.model_specific_defaults
@@ -145,7 +152,7 @@ def _fingerprint(inputs, settings, base: BaseModel, train_set, validation, label
     }
 
 
-def _plan_checkpoints(inputs: FinetuneInputs, runtime: Runtime) -> Path:
+def _plan_checkpoints(inputs: FinetuneInputs, is_main: bool) -> Path:
     folder = Path(inputs.checkpoint_dir or default_checkpoint_dir(inputs.output)).resolve()
     exists = checkpoints.has_checkpoint(folder)
     if inputs.resume and not exists:
@@ -155,7 +162,7 @@ def _plan_checkpoints(inputs: FinetuneInputs, runtime: Runtime) -> Path:
             f"{folder} holds a checkpoint of an earlier run; pass --resume to continue it, "
             "or delete it / choose another --checkpoint-dir to start afresh"
         )
-    if runtime.is_main:
+    if is_main:
         folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -209,50 +216,42 @@ def _metrics(progress: Progress, settings, labels, train_set, validation, notes,
 
 
 def finetune(spec: AssetSpec, inputs: FinetuneInputs, settings: FinetuneSettings = FinetuneSettings()) -> FinetuneResult:
+    from accelerate.utils import set_seed
+
     settings = settings.resolved(spec)
-    runtime = start_runtime()
-    try:
-        return _finetune(spec, inputs, settings, runtime)
-    finally:
-        runtime.close()
-
-
-def _finetune(spec: AssetSpec, inputs: FinetuneInputs, settings: FinetuneSettings, runtime: Runtime) -> FinetuneResult:
-    say = print if runtime.is_main else (lambda *a, **k: None)
+    accelerator = start_accelerator(settings.seed)
+    is_main = accelerator.is_main_process
+    say = print if is_main else (lambda *a, **k: None)
     train_set, validation, labels = _datasets(inputs, settings)
     base = locate_base(spec, inputs.source, inputs.revision)
-    checkpoint_dir = _plan_checkpoints(inputs, runtime)
-    runtime.notes = accelerator_notes({"apply_deepspeed": settings.apply_deepspeed, "apply_ort": settings.apply_ort}, runtime.device)
-    for note in runtime.notes.values():
+    checkpoint_dir = _plan_checkpoints(inputs, is_main)
+    notes = accelerator_notes({"apply_deepspeed": settings.apply_deepspeed, "apply_ort": settings.apply_ort}, accelerator.device)
+    for note in notes.values():
         say(f"note: {note}", flush=True)
     say(f"{len(train_set)} training / {len(validation)} validation examples; labels: {', '.join(labels)}", flush=True)
 
-    random.seed(settings.seed)
-    torch.manual_seed(settings.seed)
+    set_seed(settings.seed)
     tokenizer = load_tokenizer(base)
     model = load_classifier(base, labels, tokenizer.pad_token_id)
     if settings.apply_lora:
         model = add_lora(model, settings.lora_r, settings.lora_alpha, settings.lora_dropout)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
-    say(f"training {trainable:,} of {total:,} weights ({'LoRA r=%d' % settings.lora_r if settings.apply_lora else 'all'}) on {runtime.device}"
-        + (f" x {runtime.world_size} processes" if runtime.distributed else ""), flush=True)  # fmt: skip
+    say(f"training {trainable:,} of {total:,} weights ({'LoRA r=%d' % settings.lora_r if settings.apply_lora else 'all'}) on {accelerator.device}"
+        + (f" x {accelerator.num_processes} processes" if accelerator.num_processes > 1 else ""), flush=True)  # fmt: skip
     encoded_train, truncated = _encode(tokenizer, train_set, labels, settings.max_length)
     encoded_validation, truncated_validation = _encode(tokenizer, validation, labels, settings.max_length)
     if truncated or truncated_validation:
         say(f"note: {truncated + truncated_validation} texts are longer than max_length {settings.max_length} tokens and were truncated")
 
-    loop = LoopSettings(
-        settings.epochs, settings.batch_size, settings.learning_rate, settings.weight_decay, settings.warmup_ratio,
-        settings.eval_steps, settings.early_stopping_patience, settings.seed,
-    )  # fmt: skip
-    fingerprint = _fingerprint(inputs, settings, base, train_set, validation, labels, runtime.world_size)
+    loop = LoopSettings(**{f.name: getattr(settings, f.name) for f in fields(LoopSettings)})
+    fingerprint = _fingerprint(inputs, settings, base, train_set, validation, labels, accelerator.num_processes)
     progress, best = train(
-        model, encoded_train, encoded_validation, loop, runtime, tokenizer.pad_token_id, checkpoint_dir, fingerprint, inputs.resume
+        model, tokenizer, encoded_train, encoded_validation, loop, accelerator, checkpoint_dir, fingerprint, inputs.resume
     )
-    metrics = _metrics(progress, settings, labels, train_set, validation, runtime.notes, truncated + truncated_validation)
+    metrics = _metrics(progress, settings, labels, train_set, validation, notes, truncated + truncated_validation)
     output = None
-    if runtime.is_main:
+    if is_main:
         checkpoints.load_trainable(model, best)
         summary = {"lora": settings.apply_lora, "evaluations": len(progress.history), "best_step": progress.best_step,
                    "accuracy": metrics["accuracy"], "f1_macro": metrics["f1_macro"]}  # fmt: skip
@@ -262,7 +261,7 @@ def _finetune(spec: AssetSpec, inputs: FinetuneInputs, settings: FinetuneSetting
         )  # fmt: skip
         if not inputs.keep_checkpoints:
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    runtime.barrier()
+    accelerator.wait_for_everyone()
     return FinetuneResult(output, labels, metrics)
 
 
@@ -284,15 +283,12 @@ class _FinetunedSpec(AssetSpec):
 def register_finetuned(spec: AssetSpec, model_dir: Path, registry_uri: str | None = None):
     """Register a finetuned model as NAME-text-classification; its version is its content digest, so
     registering the same model twice is a no-op and every different model gets a new version."""
-    from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder
+    from distilgpt2_scoring.model_files import open_model
 
-    from .registry import LocalRegistry, content_digest
+    from ..registry import LocalRegistry
 
-    try:
-        model_dir = locate_mlflow_folder(Path(model_dir))
-        digest = content_digest(model_dir)
-    except ModelFilesError as exc:
-        raise AssetError(str(exc)) from None
+    content = open_model(Path(model_dir), require_manifest=True)
+    model_dir, digest = content.folder, content.digest
     card = model_dir / "model_card.md"
     description = card.read_text(encoding="utf-8") if card.is_file() else f"{spec.name} finetuned for {TASK}"
     return LocalRegistry(registry_uri).register(_FinetunedSpec(spec, digest, description), model_dir)

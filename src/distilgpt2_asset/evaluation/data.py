@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import AssetError
+from ..errors import AssetError
 
 UTF8_BOM = b"\xef\xbb\xbf"
 

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from distilgpt2_asset.metrics import METRIC_NAMES, corpus_bleu, rouge_per_row, text_generation_metrics
+from distilgpt2_asset.evaluation.metrics import METRIC_NAMES, corpus_bleu, rouge_per_row, text_generation_metrics
 
 PREDICTION = "the cat sat on the mat"
 REFERENCE = "the cat sat on a mat"

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
 
-from distilgpt2_asset import finetune_checkpoints as checkpoints
+from distilgpt2_asset.finetune import checkpoints
 from distilgpt2_asset.errors import AssetError
 from distilgpt2_asset.finetune import FinetuneSettings, finetune, register_finetuned
-from distilgpt2_asset.finetune_loop import Encoded, LoopSettings, train
-from distilgpt2_asset.finetune_model import add_lora, load_classifier, load_tokenizer, locate_base
-from distilgpt2_asset.finetune_runtime import Runtime
+from distilgpt2_asset.finetune.loop import Encoded, LoopSettings, data_loader, train
+from distilgpt2_asset.finetune.model import add_lora, load_classifier, load_tokenizer, locate_base
+from distilgpt2_asset.finetune.runtime import accelerator_notes, start_accelerator
 from distilgpt2_scoring.model_files import verify_manifest
 
+from . import resume_scenario
 from .conftest import TOY_SETTINGS
+
+ROOT = Path(__file__).resolve().parents[2]
 
 TEXTS = ["we talked about the river", "he asked about the software", "they watched the boats"]
 
@@ -53,6 +60,12 @@ def test_unrequested_accelerators_are_reported_never_silently_dropped(finetuned,
     assert "no CUDA device" in notes["apply_ort"]
 
 
+def test_on_a_gpu_a_requested_accelerator_names_the_module_it_lacks():
+    notes = accelerator_notes({"apply_deepspeed": True, "apply_ort": True}, torch.device("cuda"))
+    assert notes["apply_ort"] == "apply_ort requested but onnxruntime.training is not installed: training without ONNX Runtime training"
+    assert notes["apply_deepspeed"] == "apply_deepspeed requested but deepspeed is not installed: training without DeepSpeed"
+
+
 def test_defaults_for_the_apply_flags_come_from_spec_yaml(asset_spec):
     resolved = FinetuneSettings().resolved(asset_spec)
     for flag in ("apply_lora", "apply_deepspeed", "apply_ort"):
@@ -67,7 +80,7 @@ def test_with_lora_the_base_weights_stay_byte_identical_and_only_adapters_change
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     data = Encoded([tokenizer.encode(t) for t in TEXTS * 2], [0, 1, 0] * 2)
     settings = LoopSettings(1, 2, 1e-2, 0.0, 0.0, None, 3, 0)
-    train(model, data, data, settings, Runtime(torch.device("cpu")), tokenizer.pad_token_id, tmp_path, {}, False)
+    train(model, tokenizer, data, data, settings, start_accelerator(seed=0), tmp_path, {}, False)
 
     changed = {name for name, p in model.named_parameters() if not torch.equal(p, before[name])}
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
@@ -76,6 +89,15 @@ def test_with_lora_the_base_weights_stay_byte_identical_and_only_adapters_change
     assert any("lora_B" in name for name in changed)
     frozen = [name for name in before if name not in trainable]
     assert frozen and all(torch.equal(dict(model.named_parameters())[n], before[n]) for n in frozen)
+
+
+def test_the_best_weights_are_a_copy_that_training_does_not_change(asset_spec, tiny_model_dir):
+    model = load_classifier(locate_base(asset_spec, str(tiny_model_dir), None), ["a", "b"], 0)
+    best = checkpoints.trainable_weights(model)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    assert all(not torch.equal(best[name], p) for name, p in model.named_parameters())
 
 
 def test_the_exported_model_is_the_adapter_model_merged(finetuned, asset_spec):
@@ -126,6 +148,50 @@ def test_resuming_continues_where_the_run_stopped(finetuned, asset_spec, toy_inp
     weights = "model/model.safetensors"
     assert (result.output / weights).read_bytes() == (reference.output / weights).read_bytes()
     assert not inputs.checkpoint_dir.exists()  # removed after success unless kept
+
+
+def assert_the_resumed_run_repeats_the_uninterrupted_one(outcome: dict, processes: int) -> None:
+    assert outcome["processes"] == processes
+    assert outcome["stopped_at"] == resume_scenario.FIRST_CHECKPOINT
+    assert outcome["resumed"]["history"] == outcome["uninterrupted"]["history"]
+    assert outcome["resumed"]["weights_sha256"] == outcome["uninterrupted"]["weights_sha256"]
+
+
+def test_resuming_inside_an_epoch_repeats_the_uninterrupted_run(toy_dataset, tiny_model_dir, tmp_path):
+    train, validation = toy_dataset
+    outcome = resume_scenario.run(tmp_path, str(tiny_model_dir), train, validation)
+    assert_the_resumed_run_repeats_the_uninterrupted_one(outcome, processes=1)
+
+
+@pytest.mark.slow
+def test_resuming_under_torchrun_repeats_the_uninterrupted_run_in_every_process(toy_dataset, tiny_model_dir, tmp_path):
+    train, validation = toy_dataset
+    result = tmp_path / "result.json"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", resume_scenario.__file__,
+        str(result), str(tmp_path), str(tiny_model_dir), str(train), str(validation),
+    ]  # fmt: skip
+    path = os.pathsep.join([str(ROOT / "src"), str(ROOT / "scoring"), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    run = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert_the_resumed_run_repeats_the_uninterrupted_one(json.loads(result.read_text()), processes=2)
+
+
+def test_a_checkpoint_of_an_older_format_is_refused_naming_the_format(tmp_path):
+    (tmp_path / checkpoints.LAST).mkdir()
+    (tmp_path / checkpoints.LAST / checkpoints.STATE).write_text('{"fingerprint": {}, "progress": {}}')
+    with pytest.raises(AssetError, match=r"a checkpoint of format 1; this version resumes format 2 only"):
+        checkpoints.read_state(tmp_path)
+
+
+def test_training_batches_are_padded_by_the_tokenizer_on_the_right(asset_spec, tiny_model_dir):
+    tokenizer = load_tokenizer(locate_base(asset_spec, str(tiny_model_dir), None))
+    batch = next(iter(data_loader(Encoded([[5, 6, 7], [8]], [1, 0]), tokenizer, batch_size=2, shuffle=False, seed=0)))
+    pad = tokenizer.pad_token_id
+    assert batch["input_ids"].tolist() == [[5, 6, 7], [8, pad, pad]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert batch["labels"].tolist() == [1, 0]
 
 
 def test_resume_without_a_checkpoint_says_where_it_looked(asset_spec, toy_inputs, tmp_path):

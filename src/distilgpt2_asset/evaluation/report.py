@@ -7,13 +7,10 @@ interrupted run never leaves a half-written report (and never mixes two runs' fi
 from __future__ import annotations
 
 import json
-import os
-import shutil
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
-from .errors import AssetError
+from ..errors import AssetError
 from .metrics import METRIC_NAMES
 
 METRICS_FILE = "metrics.json"
@@ -31,26 +28,6 @@ def check_output_folder(output: Path) -> None:
         raise AssetError(
             f"{output} holds files that are not an evaluation report ({', '.join(others[:5])}); choose a new --output"
         )
-
-
-@contextmanager
-def staged_folder(output: Path) -> Iterator[Path]:
-    """Yield an empty staging folder; on success it replaces output, on failure it is removed."""
-    output = output.resolve()
-    check_output_folder(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = output.with_name(f".{output.name}.partial-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
-        yield staging
-        previous = output.with_name(f".{output.name}.previous-{os.getpid()}")
-        if output.exists():
-            output.rename(previous)
-        staging.rename(output)
-        shutil.rmtree(previous, ignore_errors=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_json(path: Path, payload: dict) -> None:

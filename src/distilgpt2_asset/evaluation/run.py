@@ -18,15 +18,16 @@ from typing import Any, Sequence
 
 from tqdm import tqdm
 
-from .errors import AssetError
-from .evaluation_data import EvaluationRow, read_evaluation_rows
-from .evaluation_report import (
+from distilgpt2_scoring.folders import staged_folder
+
+from ..errors import AssetError
+from .data import EvaluationRow, read_evaluation_rows
+from .report import (
     CHART_FILE,
     METRICS_FILE,
     PREDICTIONS_FILE,
     check_output_folder,
     plot_metrics,
-    staged_folder,
     write_json,
     write_jsonl,
 )
@@ -81,15 +82,11 @@ class ModelResult:
 
 def verified_mlflow_folder(model_root: Path) -> Path:
     """The MLflow folder under model_root, its sha256 manifest checked, its task text-generation."""
-    from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
+    from distilgpt2_scoring.model_files import open_model
     from distilgpt2_scoring.tasks import model_task
 
-    try:
-        folder = locate_mlflow_folder(Path(model_root))
-        verify_manifest(folder)
-        task = model_task(folder)
-    except ModelFilesError as exc:
-        raise AssetError(str(exc)) from None
+    folder = open_model(Path(model_root), require_manifest=True).folder
+    task = model_task(folder)
     if task != TASK:
         raise AssetError(f"{folder}: the model's task is {task!r}; evaluate scores {TASK} models")
     return folder
@@ -223,7 +220,7 @@ def run_evaluation(
     roots = [model] + ([compare_model] if compare_model else [])
     results = [evaluate_model(role, root, rows, data, options) for role, root in zip(ROLES, roots)]
     payload = _metrics_payload(data, rows, options, results)
-    with staged_folder(Path(output)) as staging:
+    with staged_folder(Path(output).resolve()) as staging:
         write_json(staging / METRICS_FILE, payload)
         write_jsonl(staging / PREDICTIONS_FILE, _prediction_records(rows, results))
         chart = {f"{r.role}: {r.path.name}": {"metrics": r.metrics} for r in results}

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from distilgpt2_asset.metrics import METRIC_NAMES, corpus_bleu, rouge_per_row, text_generation_metrics
+from distilgpt2_asset.evaluation.metrics import METRIC_NAMES, corpus_bleu, rouge_per_row, text_generation_metrics
 from distilgpt2_asset.validate import validate_yaml_file
 
 REPO = Path(__file__).resolve().parents[2]
@@ -103,7 +103,7 @@ def test_evaluation_config_asks_for_the_card_metrics_under_names_we_also_compute
 
 def test_evaluation_config_sets_the_options_our_local_metrics_implement(evaluation_config):
     # The sample's keys (azureml-examples text-generation README: aggregator, stemmer, smoothing),
-    # set to the definitions of distilgpt2_asset.metrics, so Azure's numbers and ours compare.
+    # set to the definitions of distilgpt2_asset.evaluation.metrics, so Azure's numbers and ours compare.
     assert set(evaluation_config) == {"metrics", "aggregator", "stemmer", "smoothing"}
     assert evaluation_config["stemmer"] is False
     assert rouge_per_row(["the dogs barked"], ["the dog barks"])[0]["rouge1"] == pytest.approx(1 / 3)  # no stemming
@@ -136,7 +136,7 @@ def test_data_preparation_takes_the_first_rows_with_100_character_prompts(prepar
 
 
 def test_data_preparation_output_is_read_by_evaluate(prepare_script, tmp_path):
-    from distilgpt2_asset.evaluation_data import read_evaluation_rows
+    from distilgpt2_asset.evaluation.data import read_evaluation_rows
 
     path = tmp_path / "out" / "test.jsonl"
     records = prepare_script.evaluation_records(["Ünïcode — quotes “here” " * 10, "second " * 30], 2, 100)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .errors import AssetError
-from .evaluation_data import read_utf8_text
+from ..errors import AssetError
+from .data import read_utf8_text
 
 DEFAULT_STRIDE = 512
 IGNORE_INDEX = -100  # the label value torch's cross-entropy skips
@@ -39,13 +39,9 @@ def load_causal_lm(model_root: Path):
     """(model, tokenizer) from an MLflow transformers folder, hashes verified, safetensors only."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
+    from distilgpt2_scoring.model_files import open_model
 
-    try:
-        folder = locate_mlflow_folder(Path(model_root))
-        verify_manifest(folder)
-    except ModelFilesError as exc:
-        raise AssetError(str(exc)) from None
+    folder = open_model(Path(model_root), require_manifest=True).folder
     try:
         model = AutoModelForCausalLM.from_pretrained(folder / "model", use_safetensors=True, trust_remote_code=False)
         tokenizer = AutoTokenizer.from_pretrained(folder / "components" / "tokenizer", trust_remote_code=False)

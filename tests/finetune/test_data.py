@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from distilgpt2_asset.classification_data import DatasetError, check_labels, label_names, load_examples, split
+from distilgpt2_asset.finetune.data import DatasetError, check_labels, label_names, load_examples, split
 from distilgpt2_asset.cli import main
 
 from .conftest import toy_rows, write_jsonl

@@ -8,7 +8,7 @@ import torch
 
 from distilgpt2_asset.errors import AssetError
 from distilgpt2_asset.paths import PACKAGE_DATA
-from distilgpt2_asset.perplexity import context_length, load_causal_lm, sliding_window_perplexity, text_perplexity
+from distilgpt2_asset.evaluation.perplexity import context_length, load_causal_lm, sliding_window_perplexity, text_perplexity
 
 CORPUS = PACKAGE_DATA / "tiny-corpus.txt"
 
