@@ -139,3 +139,11 @@ def test_a_kill_mid_run_then_a_rerun_gives_every_row_exactly_once(tiny_mlflow_mo
     assert keys(rows) == [("in.jsonl", line) for line in range(1, 301)]  # no duplicates, no gaps, in order
     assert [row["id"] for row in rows] == list(range(300))
     assert read_jsonl(tmp_path / "out.errors.jsonl") == []
+
+
+def test_a_folder_that_is_no_model_is_one_line_and_exit_2(tmp_path, capsys, isolated_home):
+    source = prompts_file(tmp_path / "in.jsonl", 1)
+    argv = ["generate", "--model", str(tmp_path / "empty"), "--input", str(source), "--output", str(tmp_path / "out.jsonl")]
+    (tmp_path / "empty").mkdir()
+    assert main(argv) == 2
+    assert "no MLflow model (an MLmodel file)" in capsys.readouterr().err

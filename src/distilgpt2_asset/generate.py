@@ -171,7 +171,6 @@ def _load_scorer(model: Path, params: dict):
     from pydantic import ValidationError
 
     from distilgpt2_scoring.batch import BatchScorer
-    from distilgpt2_scoring.model_files import ModelFilesError
     from distilgpt2_scoring.settings import ServingSettings
     from distilgpt2_scoring.tasks import load_service
 
@@ -179,10 +178,7 @@ def _load_scorer(model: Path, params: dict):
         settings = ServingSettings(request_timeout_ms=ROW_DEADLINE_MS)
     except ValidationError as exc:
         raise AssetError(f"serving settings (TEXTGEN_* variables): {exc.errors()[0]['msg']}") from None
-    try:
-        service = load_service(Path(model), settings)
-    except ModelFilesError as exc:
-        raise AssetError(str(exc)) from None
+    service = load_service(Path(model), settings)  # a model folder's problems: ModelFilesError, one line in cli.main
     try:
         return BatchScorer(service, params)
     except ValueError as exc:
