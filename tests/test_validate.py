@@ -211,3 +211,24 @@ def test_cli_lists_warnings_and_still_passes():
     result = _validate_cli()
     assert result.returncode == 0
     assert "warning: [sku-lifecycle] finetune_compute_allow_list: Standard_NC24rs_v3 was retired on 2025-09-30" in result.stdout
+
+
+def test_a_batch_cluster_beside_the_deployments_is_held_to_the_inference_allow_list(asset_spec, tmp_path):
+    cluster = (asset_spec.path.parent / "jobs" / "deploy" / "batch-cluster.yml").read_text()
+    path = tmp_path / "deploy" / "batch-cluster.yml"
+    path.parent.mkdir()
+    path.write_text(cluster.replace("size: Standard_DS3_v2", "size: Standard_DS2_v2"))
+    [problem] = validate_yaml_file(path, asset_spec)
+    assert (problem.rule, problem.message) == ("allow-list", f"{path}: Standard_DS2_v2 is not in inference_compute_allow_list")
+
+
+def test_a_model_batch_deployment_loads_with_its_own_loader_and_the_sdks_output_rule_applies(asset_spec, tmp_path):
+    deploy = asset_spec.path.parent / "jobs" / "deploy"
+    data = yaml.safe_load((deploy / "batch-deployment.yml").read_text())
+    data["code_configuration"]["code"] = str(asset_spec.path.parent / "scoring")
+    data["environment"]["conda_file"] = str(asset_spec.path.parent / "environments" / "batch" / "conda.yml")
+    data["settings"]["output_action"] = "summary_only"  # with output_file_name still set: the SDK refuses it
+    path = tmp_path / "batch-deployment.yml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    [problem] = validate_yaml_file(path, asset_spec)
+    assert problem.rule == "azure-presubmit" and problem.message.startswith(f"{path}: output_action: When output_action is set to summary_only")

@@ -23,6 +23,8 @@ REGISTRY_ROLE = (
     "Microsoft.MachineLearningServices/registries/read, registries/assets/read and registries/assets/write)"
 )
 WORKSPACE_ROLE = "the AzureML Data Scientist role on the workspace"
+# Autoscale settings are Azure Monitor resources in the workspace's resource group.
+AUTOSCALE_ROLE = "the Monitoring Contributor role on the resource group (microsoft.insights/autoscalesettings/write)"
 
 
 def refused(where: str, status: int, role: str) -> str:

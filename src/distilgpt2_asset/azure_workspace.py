@@ -53,6 +53,14 @@ def resolve_workspace(
     return None
 
 
+def monitor_client(workspace: Workspace) -> Any:
+    """Azure Monitor's client for the workspace's subscription (autoscale settings), signed in the same way."""
+    from azure.identity import DefaultAzureCredential
+    from azure.mgmt.monitor import MonitorManagementClient
+
+    return MonitorManagementClient(DefaultAzureCredential(), workspace.subscription_id)
+
+
 def ml_client(workspace: Workspace) -> Any:
     """An MLClient for the workspace, signed in with DefaultAzureCredential (no call is made yet)."""
     from azure.ai.ml import MLClient

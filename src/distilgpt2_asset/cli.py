@@ -22,6 +22,7 @@ COMMANDS = (
     "invoke",
     "playground",
     "deploy",
+    "generate",
     "evaluate",
     "finetune",
 )

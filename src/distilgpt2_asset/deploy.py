@@ -202,28 +202,34 @@ def _check_model(spec: AssetSpec, deployment: Any) -> None:
 
 
 def _check_compute(spec: AssetSpec, deployment: Any) -> list[str]:
-    """The instance type: allow-listed, in the catalog, at least the minimum, live and runnable;
-    returns the notices to show (a retirement announced for later)."""
-    sku = deployment.instance_type
+    """The instance type (check_instance_type) and count; returns the notices to show."""
+    notices = check_instance_type(spec, deployment.instance_type, "instance_type")
+    if deployment.instance_count is None or deployment.instance_count < 1:
+        raise AssetError(f"instance_count must be at least 1, got {deployment.instance_count}")
+    return notices
+
+
+def check_instance_type(spec: AssetSpec, sku: str | None, field: str) -> list[str]:
+    """A VM size that serves the model (a deployment's instance type, a batch cluster's size):
+    allow-listed, in the catalog, at least the minimum, live and runnable; returns the notices to
+    show (a retirement announced for later)."""
     allow = {s.lower(): s for s in spec.allow_list("inference")}
     if not sku or sku.lower() not in allow:
         raise AssetError(
-            f"instance_type {sku!r} is not in spec.yaml's inference_compute_allow_list "
+            f"{field} {sku!r} is not in spec.yaml's inference_compute_allow_list "
             f"(default {spec.allow_list('inference')[0]})"
         )
     name = canonical_sku(sku)
     if name is None:
-        raise AssetError(f"instance_type {sku} has no entry in model/sku_catalog.csv")
+        raise AssetError(f"{field} {sku} has no entry in model/sku_catalog.csv")
     minimum = spec.min_sku_spec("inference")
     if not meets(name, minimum):
         raise AssetError(
-            f"instance_type {sku} ({sku_catalog()[name]}) is below inference-min-sku-spec {minimum} (vCPUs|GPUs|memoryGB|tempDiskGB)"
+            f"{field} {sku} ({sku_catalog()[name]}) is below inference-min-sku-spec {minimum} (vCPUs|GPUs|memoryGB|tempDiskGB)"
         )
     status = sku_status(name, "inference")
     if not status.usable:
-        raise AssetError(f"instance_type {refusal(status, 'inference', allow_listed(spec, 'inference'))}")
-    if deployment.instance_count is None or deployment.instance_count < 1:
-        raise AssetError(f"instance_count must be at least 1, got {deployment.instance_count}")
+        raise AssetError(f"{field} {refusal(status, 'inference', allow_listed(spec, 'inference'))}")
     return [status.notice] if status.notice else []
 
 
@@ -305,15 +311,7 @@ def plan_deployment(
     from azure.ai.ml import load_online_deployment, load_online_endpoint
 
     root = spec.path.parent
-    deployment_overrides = list(overrides or [])
-    if model_registry is not None:
-        from .azure_registry import check_registry_name
-
-        deployment_overrides.append({"model": model_reference(spec, check_registry_name(model_registry))})
-    if endpoint_name:
-        deployment_overrides.append({"endpoint_name": endpoint_name})
-    if deployment_name:
-        deployment_overrides.append({"name": deployment_name})
+    deployment_overrides = deployment_overrides_for(spec, overrides, model_registry, endpoint_name, deployment_name)
     deployment = _load(load_online_deployment, root / (deployment_file or DEPLOYMENT_FILE), deployment_overrides)
     # The endpoint is the one the deployment names, so --set endpoint_name=... moves both.
     try:
@@ -334,6 +332,22 @@ def plan_deployment(
     profile = serving_profile(spec, deployment)
     _check_requests(profile, deployment)
     return DeploymentPlan(endpoint, deployment, profile, notices)
+
+
+def deployment_overrides_for(
+    spec: AssetSpec, overrides: list[dict[str, str]] | None, model_registry: str | None, endpoint_name: str | None, deployment_name: str | None
+) -> list[dict[str, str]]:
+    """--set overrides, then the model of a registry, the endpoint and the deployment name (online or batch)."""
+    named = list(overrides or [])
+    if model_registry is not None:
+        from .azure_registry import check_registry_name
+
+        named.append({"model": model_reference(spec, check_registry_name(model_registry))})
+    if endpoint_name:
+        named.append({"endpoint_name": endpoint_name})
+    if deployment_name:
+        named.append({"name": deployment_name})
+    return named
 
 
 def _load(loader: Callable[..., Any], path: Path, overrides: list[dict[str, str]]) -> Any:
@@ -399,14 +413,30 @@ def dry_run_requests(plan: DeploymentPlan, workspace: Workspace | None, location
     The SDK uploads scoring/ and names the resulting code version only at run time; that one id is
     shown as a placeholder, with the content hash the SDK computes for the upload.
     """
-    from azure.ai.ml.entities._assets import Code
-
     workspace = workspace or PLACEHOLDER_WORKSPACE
     location = location or "{workspaceLocation}"
     endpoint_url = f"{workspace.arm_prefix}/onlineEndpoints/{plan.endpoint.name}"
     endpoint_body = _wire(plan.endpoint._to_rest_online_endpoint(location))
     requests = [_request("create endpoint (skipped when it exists)", endpoint_url, ENDPOINTS_API, endpoint_body)]
     deployment = copy.deepcopy(plan.deployment)
+    requests += uploads(deployment, workspace)
+    deployment_url = f"{endpoint_url}/deployments/{deployment.name}"
+    deployment_body = _wire(deployment._to_rest_object(location=location))
+    requests.append(_request("create deployment", deployment_url, DEPLOYMENTS_API, deployment_body))
+    routed = copy.deepcopy(plan.endpoint)
+    routed.traffic = {deployment.name: 100}
+    routed_body = _wire(routed._to_rest_online_endpoint(location))
+    requests.append(_request("route all traffic", endpoint_url, ENDPOINTS_API, routed_body))
+    return requests
+
+
+def uploads(deployment: Any, workspace: Workspace) -> list[dict]:
+    """What the SDK sends before a deployment with local code and an inline environment: the code
+    upload and the environment's anonymous version. Both are replaced in `deployment` (a copy) by
+    what its own request then carries."""
+    from azure.ai.ml.entities._assets import Code
+
+    requests = []
     if deployment.code_configuration is not None:
         code = Code(path=str(Path(deployment.base_path, deployment.code_configuration.code).resolve()))
         requests.append({"step": "upload code", "source": code.path, "hash_sha256": code._hash_sha256})
@@ -416,13 +446,6 @@ def dry_run_requests(plan: DeploymentPlan, workspace: Workspace | None, location
         env_url = f"{workspace.arm_prefix}/environments/{environment.name}/versions/{environment.version}"
         requests.append(_request("create environment", env_url, DEPLOYMENTS_API, _wire(environment._to_rest_object())))
         deployment.environment = env_url  # the SDK sends the created version's plain ARM id
-    deployment_url = f"{endpoint_url}/deployments/{deployment.name}"
-    deployment_body = _wire(deployment._to_rest_object(location=location))
-    requests.append(_request("create deployment", deployment_url, DEPLOYMENTS_API, deployment_body))
-    routed = copy.deepcopy(plan.endpoint)
-    routed.traffic = {deployment.name: 100}
-    routed_body = _wire(routed._to_rest_online_endpoint(location))
-    requests.append(_request("route all traffic", endpoint_url, ENDPOINTS_API, routed_body))
     return requests
 
 

@@ -180,12 +180,14 @@ def _loaders() -> dict[str, Callable[[Path], Any]]:
         load_online_deployment,
         load_online_endpoint,
     )
+    from azure.ai.ml.entities._load_functions import load_model_batch_deployment
 
     return {
         "managedOnlineEndpoint": load_online_endpoint,
         "managedOnlineDeployment": load_online_deployment,
         "batchEndpoint": load_batch_endpoint,
         "batchDeployment": load_batch_deployment,
+        "modelBatchDeployment": load_model_batch_deployment,  # a batchDeployment with `type: model`
         "environment": load_environment,
         "commandJob": load_job,
         "pipelineJob": load_job,
@@ -198,12 +200,18 @@ def _loaders() -> dict[str, Callable[[Path], Any]]:
 def _schema_kind(data: Any) -> str | None:
     schema = data.get("$schema", "") if isinstance(data, dict) else ""
     match = re.search(r"/([A-Za-z]+)\.schema\.json$", str(schema))
-    return match.group(1) if match else None
+    kind = match.group(1) if match else None
+    if kind == "batchDeployment" and data.get("type") == "model":
+        return "modelBatchDeployment"
+    return kind
 
 
 def yaml_scenario(path: Path, kind: str) -> str | None:
-    """Which allow-list governs a file's compute: deployments serve (inference); jobs by name."""
-    if kind in ("managedOnlineDeployment", "batchDeployment"):
+    """Which allow-list governs a file's compute: deployments and the clusters beside them under
+    jobs/deploy/ (a batch deployment's) serve (inference); jobs by name."""
+    if kind in ("managedOnlineDeployment", "batchDeployment", "modelBatchDeployment"):
+        return "inference"
+    if kind == "amlCompute" and path.parent.name == "deploy":
         return "inference"
     name = path.name.lower()
     if "evaluat" in name:
@@ -234,8 +242,9 @@ def instance_types(entity: Any) -> list[str]:
 def presubmit_problems(entity: Any, path: Path) -> list[Problem]:
     """The local checks azure.ai.ml runs before it sends an entity, each reported with its YAML path:
     jobs and components: `_validate()` (JobOperations / ComponentOperations.create_or_update);
-    deployments: the name and scale-settings checks and the scoring script's syntax
-    (OnlineDeploymentOperations.begin_create_or_update); environments: `validate()` (its REST form)."""
+    deployments: the name and scale-settings checks, a model batch deployment's `_validate()` (its
+    output action) and the scoring script's syntax (Online/BatchDeploymentOperations.begin_create_or_update);
+    environments: `validate()` (its REST form)."""
     from azure.ai.ml._utils._endpoint_utils import validate_scoring_script
     from azure.ai.ml.entities import BatchDeployment, Component, Environment, Job, OnlineDeployment
 
@@ -244,7 +253,7 @@ def presubmit_problems(entity: Any, path: Path) -> list[Problem]:
         return [Problem("azure-presubmit", f"{path}: {where}: {text}") for where, text in result.error_messages.items()]
     checks: list[tuple[str, Callable[[], Any]]] = []
     if isinstance(entity, (OnlineDeployment, BatchDeployment)):
-        for where, method in (("name", "_validate_name"), ("scale_settings", "_validate_scale_settings")):
+        for where, method in (("name", "_validate_name"), ("scale_settings", "_validate_scale_settings"), ("output_action", "_validate")):
             if hasattr(entity, method):
                 checks.append((where, getattr(entity, method)))
         code = entity.code_configuration

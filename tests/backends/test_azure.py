@@ -42,6 +42,7 @@ class Recorder:
         self.online_deployments = self._group("online_deployments")
         self.jobs = self._group("jobs")
         self.models = self._group("models")
+        self.autoscale_settings = self._group("autoscale_settings")  # Azure Monitor's client
 
     def _group(self, group: str):
         recorder = self
@@ -63,7 +64,7 @@ class Recorder:
     def online_endpoints_get(self, name):
         if name not in self.endpoints:
             raise ResourceNotFoundError(f"endpoint {name} not found")
-        return SimpleNamespace(name=name, scoring_uri=f"https://{name}.westeurope.inference.ml.azure.com/score")
+        return SimpleNamespace(name=name, location="westeurope", scoring_uri=f"https://{name}.westeurope.inference.ml.azure.com/score")
 
     def online_endpoints_begin_create_or_update(self, endpoint):
         self.endpoints[endpoint.name] = endpoint
@@ -166,6 +167,29 @@ def test_deploy_creates_endpoint_deployment_and_traffic_with_the_picked_sku(azur
     assert deployment.code_configuration.scoring_script == "score.py"
     assert routed.traffic == {deployment.name: 100}
     assert endpoint.scoring_uri.startswith(f"https://{endpoint.name}.")
+
+
+def test_deploy_with_autoscale_creates_the_setting_on_the_deployment_and_close_deletes_it(azure):
+    backend, client, _ = azure
+    monitor = Recorder()
+    backend._monitor = monitor
+    model = backend.find_model()
+    endpoint = backend.deploy(model, pick_sku(model, "inference"), autoscale="1:2")
+    [((resource_group, name, setting), _)] = monitor.named("autoscale_settings.create_or_update")
+    assert (resource_group, name, endpoint.autoscale) == ("rg", f"autoscale-{endpoint.name}-{endpoint.deployment}", "1:2")
+    assert setting.target_resource_uri.endswith(f"/onlineEndpoints/{endpoint.name}/deployments/{endpoint.deployment}")
+    assert (setting.location, setting.profiles[0].capacity.maximum) == ("westeurope", "2")
+    backend.close()
+    assert monitor.named("autoscale_settings.delete") == [(("rg", name), {})]
+
+
+def test_autoscale_the_checks_refuse_stops_before_any_call(azure):
+    backend, client, _ = azure
+    backend._monitor = monitor = Recorder()
+    model = backend.find_model()
+    with pytest.raises(AssetError, match=r"MAX 11 x Standard_E2s_v3 needs quota for 14 instances .* = 28 cores"):
+        backend.deploy(model, pick_sku(model, "inference"), autoscale="1:11")
+    assert client.calls == [] and monitor.calls == []
 
 
 def test_a_sku_outside_the_allow_list_is_refused_before_any_call(azure):

@@ -56,3 +56,13 @@ def test_a_sku_the_deployment_checks_refuse_starts_no_server(isolated_home, asse
     with pytest.raises(AssetError, match="'Standard_NV6' is not in spec.yaml's inference_compute_allow_list"):
         session.deploy(model, "Standard_NV6")
     assert session.endpoints == []
+
+
+def test_autoscale_bounds_the_checks_refuse_start_no_server(isolated_home, asset_spec, tiny_mlflow_model):
+    from distilgpt2_asset.backends import ModelInfo
+
+    session = open_backend("local")
+    model = ModelInfo(asset_spec.name, asset_spec.version, "models:/distilgpt2/1", asset_spec.string_tags(), {}, tiny_mlflow_model)
+    with pytest.raises(AssetError, match="--autoscale 0:3: need 1 <= MIN <= MAX"):
+        session.deploy(model, "Standard_DS3_v2", autoscale="0:3")
+    assert session.endpoints == []

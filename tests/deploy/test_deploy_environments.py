@@ -36,7 +36,7 @@ def conda_pins(scenario: str) -> dict[str, str]:
     return {canonicalize_name(Requirement(line).name): str(Requirement(line).specifier) for line in conda_pip_lines(scenario)}
 
 
-@pytest.mark.parametrize("scenario", ["inference", "training"])
+@pytest.mark.parametrize("scenario", ["inference", "training", "batch"])
 def test_environment_loads_with_its_conda_file(scenario):
     environment = load_environment(ENVIRONMENTS / scenario / "environment.yml")
     assert environment.image.startswith("mcr.microsoft.com/azureml/")

@@ -1,6 +1,6 @@
-"""jobs/deploy.sh: valid bash (always), shellcheck-clean (where shellcheck is installed), and the
-exact az ml commands it runs, recorded by a stand-in `az` on PATH; its checks are the real
-`distilgpt2-asset deploy --dry-run`."""
+"""jobs/deploy.sh (online and batch): valid bash (always), shellcheck-clean (where shellcheck is
+installed), and the exact az ml commands it runs, recorded by a stand-in `az` on PATH; its checks are
+the real `distilgpt2-asset deploy [--batch] --dry-run`."""
 
 from __future__ import annotations
 
@@ -18,15 +18,19 @@ from distilgpt2_asset.deploy import model_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "jobs" / "deploy.sh"
-# A stand-in `az` that keeps endpoints as files (created, shown, deleted) and logs every call.
+# A stand-in `az` that keeps endpoints and clusters as files (created, shown, deleted), starts batch jobs
+# by name, and logs every call.
 FAKE_AZ = """#!/usr/bin/env bash
 { printf '%q ' "$@"; echo; } >> "$AZ_LOG"  # one line per call, quoted for shlex
 name=""
 for ((i = 1; i <= $#; i++)); do [[ "${!i}" == "--name" ]] && { j=$((i + 1)); name="${!j}"; }; done
+[[ "$2" == compute ]] && name="compute-$name"
 case "$*" in
-  "ml online-endpoint create"*) touch "$AZ_STATE/$name" ;;
-  "ml online-endpoint show"*) [[ -e "$AZ_STATE/$name" ]] || { echo "ResourceNotFound: $name" >&2; exit 1; } ;;
-  "ml online-endpoint delete"*) rm -f "$AZ_STATE/$name" ;;
+  "ml online-endpoint create"* | "ml batch-endpoint create"* | "ml compute create"*) touch "$AZ_STATE/$name" ;;
+  "ml online-endpoint show"* | "ml batch-endpoint show"* | "ml compute show"*)
+    [[ -e "$AZ_STATE/$name" ]] || { echo "ResourceNotFound: $name" >&2; exit 1; } ;;
+  "ml online-endpoint delete"* | "ml batch-endpoint delete"* | "ml compute delete"*) rm -f "$AZ_STATE/$name" ;;
+  "ml batch-endpoint invoke"*) echo "batchjob-1" ;;
 esac
 if [[ -n "${AZ_SIGNAL:-}" && "$*" == "$AZ_SIGNAL"* ]]; then kill -TERM "$PPID"; sleep 1; fi
 if [[ -n "${AZ_FAIL:-}" && "$*" == "$AZ_FAIL"* ]]; then exit 1; fi
@@ -46,7 +50,7 @@ def test_script_passes_shellcheck():
     assert result.returncode == 0, result.stdout
 
 
-def run_script(tmp_path, existing: tuple[str, ...] = (), **env) -> tuple[subprocess.CompletedProcess, list[list[str]]]:
+def run_script(tmp_path, existing: tuple[str, ...] = (), mode: tuple[str, ...] = (), **env) -> tuple[subprocess.CompletedProcess, list[list[str]]]:
     """Run jobs/deploy.sh with the stand-in az and the real `distilgpt2-asset` on PATH (nothing else)."""
     bin_dir, state = tmp_path / "bin", tmp_path / "endpoints"
     bin_dir.mkdir()
@@ -71,7 +75,7 @@ def run_script(tmp_path, existing: tuple[str, ...] = (), **env) -> tuple[subproc
         "ENDPOINT_NAME": "textgen-ci",
         **env,
     }
-    result = subprocess.run(["bash", str(SCRIPT)], env=variables, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(["bash", str(SCRIPT), *mode], env=variables, capture_output=True, text=True, timeout=300)
     calls = [shlex.split(line) for line in log.read_text().splitlines()] if log.exists() else []
     return result, calls
 
@@ -176,4 +180,86 @@ def test_keep_endpoint_skips_the_delete(tmp_path):
 def test_missing_workspace_setting_stops_before_any_az_call(tmp_path):
     result, calls = run_script(tmp_path, WORKSPACE="")
     assert result.returncode != 0 and "set WORKSPACE" in result.stderr
+    assert calls == []
+
+
+# batch ---------------------------------------------------------------------------------------------
+
+BATCH = ("batch",)
+
+
+@pytest.fixture(scope="module")
+def batch_run(tmp_path_factory):
+    """One run of `jobs/deploy.sh batch` in a workspace without the cluster."""
+    return run_script(tmp_path_factory.mktemp("batch"), mode=BATCH, ENDPOINT_NAME="batch-ci")
+
+
+def test_batch_creates_cluster_endpoint_and_default_deployment_runs_the_sample_and_deletes_all(batch_run, asset_spec):
+    result, calls = batch_run
+    assert result.returncode == 0, result.stderr
+    deploy_dir = str(SCRIPT.parent / "deploy")
+    model = model_reference(asset_spec, "azureml")
+    assert calls == [
+        ["ml", "model", "show", "--name", asset_spec.name, "--version", asset_spec.version, "--registry-name", "azureml",
+         "--subscription", "0000-sub", "--output", "none"],
+        ["ml", "batch-endpoint", "show", "--name", "batch-ci", *IN_WORKSPACE, "--output", "none"],
+        ["ml", "compute", "show", "--name", "distilgpt2-batch", *IN_WORKSPACE, "--output", "none"],
+        ["ml", "compute", "create", "--file", f"{deploy_dir}/batch-cluster.yml", "--name", "distilgpt2-batch", *IN_WORKSPACE],
+        ["ml", "batch-endpoint", "create", "--file", f"{deploy_dir}/batch-endpoint.yml", "--name", "batch-ci", *IN_WORKSPACE],
+        ["ml", "batch-deployment", "create", "--file", f"{deploy_dir}/batch-deployment.yml", "--set-default", *IN_WORKSPACE,
+         "--set", "endpoint_name=batch-ci", "name=textgen", f"model={model}"],
+        ["ml", "batch-endpoint", "invoke", "--name", "batch-ci", *IN_WORKSPACE, "--input", f"{deploy_dir}/batch-sample",
+         "--input-type", "uri_folder", "--query", "name", "--output", "tsv"],
+        ["ml", "job", "stream", "--name", "batchjob-1", *IN_WORKSPACE],
+        ["ml", "job", "download", "--name", "batchjob-1", "--output-name", "score", "--download-path", calls[8][8], *IN_WORKSPACE],
+        ["ml", "batch-endpoint", "delete", "--name", "batch-ci", *IN_WORKSPACE, "--yes", "--no-wait"],
+        ["ml", "compute", "delete", "--name", "distilgpt2-batch", *IN_WORKSPACE, "--yes", "--no-wait"],
+    ]  # fmt: skip
+
+
+def test_batch_commands_name_their_workspace_and_leave_az_defaults_alone(batch_run):
+    _, calls = batch_run
+    assert not [c for c in calls if c[0] in ("configure", "account") or "--defaults" in c]
+    assert all(all(part in call for part in IN_WORKSPACE) for call in calls if call[:3] != ["ml", "model", "show"])
+
+
+def test_batch_set_overrides_load_with_the_real_model_batch_deployment_loader(batch_run):
+    from azure.ai.ml.entities._load_functions import load_model_batch_deployment
+
+    _, calls = batch_run
+    create = next(c for c in calls if c[:3] == ["ml", "batch-deployment", "create"])
+    pairs = create[create.index("--set") + 1:]
+    deployment = load_model_batch_deployment(ROOT / create[create.index("--file") + 1], params_override=[dict([p.split("=", 1)]) for p in pairs])
+    assert (deployment.endpoint_name, deployment.name, deployment.settings.output_action) == ("batch-ci", "textgen", "append_row")
+
+
+def test_an_existing_cluster_is_used_and_never_deleted(tmp_path):
+    result, calls = run_script(tmp_path, existing=("compute-distilgpt2-batch",), mode=BATCH, ENDPOINT_NAME="batch-ci")
+    assert result.returncode == 0, result.stderr
+    assert not [c for c in calls if c[:3] in (["ml", "compute", "create"], ["ml", "compute", "delete"])]
+    assert (tmp_path / "endpoints" / "compute-distilgpt2-batch").exists()
+
+
+def test_an_existing_batch_endpoint_is_neither_reused_nor_deleted(tmp_path):
+    result, calls = run_script(tmp_path, existing=("batch-ci",), mode=BATCH, ENDPOINT_NAME="batch-ci")
+    assert result.returncode == 2 and "batch endpoint batch-ci already exists" in result.stderr
+    assert [c[:3] for c in calls] == [["ml", "model", "show"], ["ml", "batch-endpoint", "show"]]
+
+
+def test_a_failed_batch_deployment_still_deletes_the_endpoint_and_the_new_cluster(tmp_path):
+    result, calls = run_script(tmp_path, mode=BATCH, ENDPOINT_NAME="batch-ci", AZ_FAIL="ml batch-deployment create")
+    assert result.returncode == 1
+    assert [c[:3] for c in calls[-2:]] == [["ml", "batch-endpoint", "delete"], ["ml", "compute", "delete"]]
+    assert not list((tmp_path / "endpoints").iterdir())
+
+
+def test_an_interruption_while_the_cluster_is_created_still_deletes_it(tmp_path):
+    result, calls = run_script(tmp_path, mode=BATCH, ENDPOINT_NAME="batch-ci", AZ_SIGNAL="ml compute create")
+    assert result.returncode == 143
+    assert [c[:3] for c in calls[-3:]] == [["ml", "compute", "create"], ["ml", "batch-endpoint", "delete"], ["ml", "compute", "delete"]]
+
+
+def test_an_unknown_mode_is_refused_before_any_az_call(tmp_path):
+    result, calls = run_script(tmp_path, mode=("serverless",))
+    assert result.returncode == 2 and "usage: jobs/deploy.sh [online|batch]" in result.stderr
     assert calls == []

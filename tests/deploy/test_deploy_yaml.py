@@ -20,8 +20,11 @@ DEPLOYMENTS = [CUSTOM, NO_CODE]
 
 
 def test_every_azure_yaml_of_jobs_and_environments_passes_validate(asset_spec):
-    ours = [p for p in asset_yaml_files(ROOT) if p.parent.name in ("deploy", "inference", "training")]
-    assert {p.name for p in ours} >= {"online-endpoint.yml", "online-deployment.yml", "online-deployment-mlflow.yml", "environment.yml"}
+    ours = [p for p in asset_yaml_files(ROOT) if p.parent.name in ("deploy", "inference", "training", "batch")]
+    assert {p.name for p in ours} >= {
+        "online-endpoint.yml", "online-deployment.yml", "online-deployment-mlflow.yml", "environment.yml",
+        "batch-endpoint.yml", "batch-deployment.yml", "batch-cluster.yml",
+    }  # fmt: skip
     for path in ours:
         assert validate_yaml_file(path, asset_spec) == [], path
 

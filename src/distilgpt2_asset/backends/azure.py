@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..azure_errors import WORKSPACE_ROLE, azure_errors
-from ..azure_workspace import Workspace, ml_client
+from ..azure_workspace import Workspace, ml_client, monitor_client
 from ..errors import AssetError
 from ..paths import home
 from ..skus import sku_catalog
@@ -28,9 +28,11 @@ NAMED_OUTPUTS = "named-outputs"  # where jobs.download puts an output: DIR/named
 
 class AzureBackend(Backend):
     def __init__(
-        self, spec: AssetSpec, workspace: Workspace, registry_name: str, client: Any = None, registry: Any = None
+        self, spec: AssetSpec, workspace: Workspace, registry_name: str, client: Any = None, registry: Any = None,
+        monitor: Any = None,
     ):
-        """client: an MLClient for the workspace, registry: an AzureRegistry (both made on first use)."""
+        """client: an MLClient for the workspace, registry: an AzureRegistry, monitor: Azure Monitor's
+        client for autoscale settings (each made on first use)."""
         from ..azure_registry import AzureRegistry
 
         super().__init__(spec)
@@ -38,12 +40,19 @@ class AzureBackend(Backend):
         self.registry = registry or AzureRegistry(registry_name)
         self.registry_name = self.registry.name
         self._client = client
+        self._monitor = monitor
 
     @property
     def client(self) -> Any:
         if self._client is None:
             self._client = ml_client(self.workspace)
         return self._client
+
+    @property
+    def monitor(self) -> Any:
+        if self._monitor is None:
+            self._monitor = monitor_client(self.workspace)
+        return self._monitor
 
     # registry ------------------------------------------------------------------------------------
 
@@ -60,18 +69,23 @@ class AzureBackend(Backend):
 
     # endpoints -----------------------------------------------------------------------------------
 
-    def deploy(self, model: ModelInfo, instance_type: str, name: str | None = None) -> Endpoint:
+    def deploy(self, model: ModelInfo, instance_type: str, name: str | None = None, autoscale: str | None = None) -> Endpoint:
+        from ..autoscale import submit_autoscale
         from ..deploy import pin_content_digest, submit
 
         plan = self.plan(model, instance_type, name)
+        scaling = self.autoscale_plan(plan, autoscale)
         if model.name != self.spec.name:
             plan.deployment.model = model.uri  # a finetuned classifier, after the checks (see Backend.plan)
         pin_content_digest(plan, lambda registry, name, version: model.properties, log=lambda line: None)  # found in find_model
-        endpoint = Endpoint(plan.endpoint.name, plan.deployment.name, model, instance_type, "")
+        endpoint = Endpoint(plan.endpoint.name, plan.deployment.name, model, instance_type, "", autoscale=autoscale)
         self.endpoints.append(endpoint)  # before submit: close() also removes a half-made endpoint
         submit(plan, self.client, where=f"Azure ML workspace {self.workspace.workspace_name!r}")
         with self._errors():
-            endpoint.scoring_uri = self.client.online_endpoints.get(plan.endpoint.name).scoring_uri
+            created = self.client.online_endpoints.get(plan.endpoint.name)
+        endpoint.scoring_uri = created.scoring_uri
+        if scaling is not None:
+            submit_autoscale(scaling, self.monitor, self.workspace, created.location)
         return endpoint
 
     def invoke(self, endpoint: Endpoint, request: dict) -> Any:
@@ -87,12 +101,16 @@ class AzureBackend(Backend):
     def _remove(self, endpoint: Endpoint) -> None:
         from azure.core.exceptions import ResourceNotFoundError
 
+        from ..autoscale import delete_autoscale
+
         print(f"deleting endpoint {endpoint.name} (its deployments go with it)", flush=True)
         with self._errors():
             try:
                 self.client.online_endpoints.begin_delete(name=endpoint.name).result()
             except ResourceNotFoundError:
                 pass
+        if endpoint.autoscale:
+            delete_autoscale(self.monitor, self.workspace, endpoint.name, endpoint.deployment)
 
     # jobs ----------------------------------------------------------------------------------------
 

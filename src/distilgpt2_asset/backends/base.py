@@ -150,6 +150,7 @@ class Endpoint:
     instance_type: str
     scoring_uri: str
     handle: Any = field(default=None, repr=False)  # the local server, when it runs here
+    autoscale: str | None = None  # MIN:MAX of its Azure Monitor autoscale setting, when it has one
 
 
 @dataclass
@@ -191,13 +192,23 @@ class Backend(ABC):
             self.spec, overrides, endpoint_name=name or endpoint_name(model), model_registry=self.registry_name
         )
 
+    def autoscale_plan(self, plan, autoscale: str | None):
+        """The autoscale setting for a planned deployment, checked as `deploy --autoscale MIN:MAX` checks
+        it (jobs/deploy/autoscale.yml, measurements, the quota hint); None without autoscale."""
+        if autoscale is None:
+            return None
+        from ..autoscale import plan_autoscale
+
+        return plan_autoscale(self.spec, plan, autoscale)
+
     @abstractmethod
     def find_model(self) -> ModelInfo:
         """spec.yaml's name and version in the backend's registry."""
 
     @abstractmethod
-    def deploy(self, model: ModelInfo, instance_type: str, name: str | None = None) -> Endpoint:
-        """An endpoint with one deployment of the model taking all traffic (name: generated if None)."""
+    def deploy(self, model: ModelInfo, instance_type: str, name: str | None = None, autoscale: str | None = None) -> Endpoint:
+        """An endpoint with one deployment of the model taking all traffic (name: generated if None);
+        autoscale "MIN:MAX": with an Azure Monitor autoscale setting (checked on both backends)."""
 
     @abstractmethod
     def invoke(self, endpoint: Endpoint, request: dict) -> Any:

@@ -68,10 +68,11 @@ class LocalBackend(Backend):
 
     # endpoints -----------------------------------------------------------------------------------
 
-    def deploy(self, model: ModelInfo, instance_type: str, name: str | None = None) -> Endpoint:
+    def deploy(self, model: ModelInfo, instance_type: str, name: str | None = None, autoscale: str | None = None) -> Endpoint:
         from ..serve import free_port, start_server
 
         plan = self.plan(model, instance_type, name)
+        scaling = self.autoscale_plan(plan, autoscale)  # refused here as on Azure, before a server starts
         variables = plan.deployment.environment_variables or {}
         settings = {
             k: str(v) for k, v in variables.items() if k.startswith(SERVER_SETTINGS_PREFIX) and k not in CONTAINER_ONLY
@@ -85,8 +86,13 @@ class LocalBackend(Backend):
                 server = start_server(model.path, port=free_port(), threads=threads, env=settings, log=log)
         except AssetError as exc:
             raise AssetError(f"{exc}\n--- {log_path} (last lines) ---\n{_tail(log_path)}") from None
-        endpoint = Endpoint(plan.endpoint.name, plan.deployment.name, model, instance_type, server.score_url, server)
+        endpoint = Endpoint(plan.endpoint.name, plan.deployment.name, model, instance_type, server.score_url, server, autoscale)
         self.endpoints.append(endpoint)
+        if scaling is not None:
+            print(
+                f"autoscale {scaling.minimum} to {scaling.maximum} instances checked ({len(scaling.rules)} rules of jobs/deploy/autoscale.yml; "
+                f"{scaling.floors}); a local server is one instance: Azure Monitor applies the setting on the azure backend"
+            )
         return endpoint
 
     def invoke(self, endpoint: Endpoint, request: dict) -> Any:

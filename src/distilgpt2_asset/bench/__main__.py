@@ -2,6 +2,7 @@
 
     python -m distilgpt2_asset.bench [--quick] [--output benchmarks/]
     python -m distilgpt2_asset.bench --engine-speeds   # raw engines per CPU class -> benchmarks/engine-speeds.json
+    python -m distilgpt2_asset.bench --generate        # (f) bulk generation vs the raw engine -> benchmarks/generate.json
 
 (a) one request, 100 new tokens, greedy: tokens/s of the stock server, the raw engine and ours;
 (b) 8 closed-loop clients sending the card's request (max_new_tokens 100): aggregate tokens/s,
@@ -12,7 +13,10 @@
     top_p, a quarter greedy, 16-128 new tokens, prompt echoed or not): aggregate tokens/s, and the
     latency of short requests (<= 32 tokens) against the same requests on an idle server;
 (e) streaming: time to first token at 8 concurrent streaming clients against the stock server's
-    time to the whole answer, and streamed tokens/s against (b).
+    time to the whole answer, and streamed tokens/s against (b);
+(f) with --generate only: `distilgpt2-asset generate` over 1,000 prompts (64 new tokens) against the
+    raw engine fed the same prompts in one process, and a model folder's first-start OpenVINO
+    conversion (bench/generate.py).
 Raw engine figures (OpenVINO GenAI, in one process, no server) come from the same run.
 Stock = azmlinfsrv + the MLflow transformers pipeline (stock_score.py), 1 sync worker; ours =
 azmlinfsrv + scoring/score.py, gthread. Writes results.json and results.png; prints every
@@ -36,7 +40,7 @@ from distilgpt2_scoring.engines import engine_class
 from ..paths import asset_root, home
 from ..serve import free_port, start_server
 from ..spec import load_spec
-from . import raw
+from . import generate, raw
 from .clients import NEW_TOKENS, Counter, PeakRss, closed_loop, mixed_request, post, single_requests
 from .report import engine_speeds_table, plot, print_table, ratios, readme_blocks, render_readme
 
@@ -140,10 +144,11 @@ def measure_engine_speeds(mlflow_dir: Path, cache_dir: Path) -> dict:
 
 
 def write_readme_figures(folder: Path) -> Path:
-    """README.md's generated blocks from folder's results.json and engine-speeds.json."""
+    """README.md's generated blocks from folder's results.json, engine-speeds.json and generate.json."""
     readme = asset_root() / "README.md"
-    results, speeds = (json.loads((folder / name).read_text()) for name in ("results.json", "engine-speeds.json"))
-    readme.write_text(render_readme(readme.read_text(), readme_blocks(results, speeds)))
+    results, speeds, bulk = (json.loads((folder / name).read_text()) for name in ("results.json", "engine-speeds.json", "generate.json"))
+    blocks = {**readme_blocks(results, speeds), "bulk generation": generate.readme_block(bulk)}
+    readme.write_text(render_readme(readme.read_text(), blocks))
     print(f"wrote the generated figures of {readme}")
     return readme
 
@@ -154,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=asset_root() / "benchmarks", help="folder for results.json and results.png")
     parser.add_argument("--quick", action="store_true", help="1 round and 1 repeat: checks the script, not the numbers (writes to a temporary folder unless --output)")
     parser.add_argument("--engine-speeds", action="store_true", help="only the raw engines per CPU class, for deploy's timeout check")
+    parser.add_argument("--generate", action="store_true", help="only (f): bulk generation against the raw engine, and the first-start conversion")
     parser.add_argument("--readme", action="store_true", help="only rewrite README.md's generated figures from the committed results")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=4, help="requests per client in (b) and (e); twice as many in (d)")
@@ -174,6 +180,11 @@ def main(argv: list[str] | None = None) -> int:
         speeds = measure_engine_speeds(mlflow_dir, cache_dir)
         (args.output / "engine-speeds.json").write_text(json.dumps(speeds, indent=2) + "\n")
         print(engine_speeds_table(speeds))
+        return 0
+    if args.generate:
+        figures = generate.benchmark(mlflow_dir, Path(tempfile.mkdtemp(prefix="bench-generate-")), machine())
+        (args.output / "generate.json").write_text(json.dumps(figures, indent=2) + "\n")
+        print(generate.table(figures))
         return 0
     load_before = os.getloadavg()
     log_dir = Path(tempfile.mkdtemp(prefix="bench-logs-"))  # the servers' logs, for when a number looks wrong

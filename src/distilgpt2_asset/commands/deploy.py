@@ -1,8 +1,9 @@
-"""`deploy`: the online endpoint + deployment of jobs/deploy/ through the Azure ML SDK.
+"""`deploy`: the online endpoint + deployment of jobs/deploy/ through the Azure ML SDK, with its
+autoscale setting (--autoscale MIN:MAX, azure-mgmt-monitor), or the batch endpoint (--batch).
 
-Same YAML and the same --set overrides as `az ml online-deployment create --set ...`; every
-refusal happens before any Azure call. --dry-run prints the requests as JSON and needs no
-credentials, no workspace and no network.
+Same YAML and the same --set overrides as `az ml online-deployment create --set ...` (`az ml
+batch-deployment create` with --batch); every refusal happens before any Azure call. --dry-run
+prints the requests as JSON and needs no credentials, no workspace and no network.
 """
 
 from __future__ import annotations
@@ -12,15 +13,16 @@ import sys
 from pathlib import Path
 
 from ..azure_workspace import SETTINGS
-from ..deploy import MICROSOFT_REGISTRY
+from ..deploy import MICROSOFT_REGISTRY, model_origin, parse_overrides
 from ..errors import AssetError
 from ..spec import load_spec
+from .evaluate import positive_int
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "deploy",
-        help="deploy to an Azure ML managed online endpoint (az ml's YAML and --set), or print the requests",
+        help="deploy to an Azure ML managed online endpoint (with autoscale) or a batch endpoint (az ml's YAML and --set), or print the requests",
     )
     p.add_argument(
         "--set", dest="overrides", nargs="+", action="extend", metavar="KEY=VALUE", default=[],
@@ -40,6 +42,19 @@ def add_parser(subparsers) -> None:
                    "(default: jobs/deploy/online-deployment.yml; the no-code MLflow one: jobs/deploy/online-deployment-mlflow.yml)")
     p.add_argument("--endpoint-file", type=Path, help="endpoint YAML (default: jobs/deploy/online-endpoint.yml)")
     p.add_argument("--location", help="dry run only: the workspace's Azure region shown in the bodies (the SDK looks it up)")
+    p.add_argument(
+        "--autoscale", metavar="MIN:MAX", nargs="?", const="",
+        help="also create an Azure Monitor autoscale setting for the deployment with the rules of jobs/deploy/autoscale.yml, "
+        "MIN to MAX instances (alone: the profile's capacity); checked against measurements and the quota hint first",
+    )
+    p.add_argument("--autoscale-file", type=Path, help="autoscale profile (default: jobs/deploy/autoscale.yml)")
+    p.add_argument("--quota-cores", type=positive_int, metavar="N", help="your subscription's dedicated-core quota for the instance "
+                   "type's VM family (default: the lowest documented default, as autoscale.yml records)")
+    p.add_argument(
+        "--batch", action="store_true",
+        help="the batch endpoint instead: jobs/deploy/batch-cluster.yml, batch-endpoint.yml and batch-deployment.yml "
+        "(--set applies to the batch deployment)",
+    )
     for field, (flag, env) in SETTINGS.items():
         p.add_argument(flag, dest=field, help=f"default: ${env}")
     p.set_defaults(handler=run)
@@ -54,8 +69,7 @@ def registry_properties(registry: str, name: str, version: str) -> dict | None:
 
 
 def run(args) -> int:
-    from ..azure_workspace import ml_client, resolve_workspace
-    from ..deploy import dry_run_requests, model_origin, parse_overrides, pin_content_digest, plan_deployment, submit
+    from ..azure_workspace import resolve_workspace
 
     spec = load_spec()
     overrides = parse_overrides(args.overrides)
@@ -63,6 +77,21 @@ def run(args) -> int:
     if model_set and args.model_registry:
         raise AssetError("--model-registry and --set model=... both choose the model: give one of them")
     registry = None if model_set else (args.model_registry or MICROSOFT_REGISTRY)
+    flags = {field: getattr(args, field) for field in SETTINGS}
+    workspace = resolve_workspace(flags, required=not args.dry_run)
+    # stderr: a dry run's stdout is the JSON of the requests alone
+    origin = model_origin(registry) if registry else "as --set model= names it"
+    return (_batch if args.batch else _online)(args, spec, overrides, registry, workspace, origin)
+
+
+def _online(args, spec, overrides, registry, workspace, origin) -> int:
+    from ..autoscale import dry_run_request, plan_autoscale, submit_autoscale
+    from ..azure_workspace import ml_client, monitor_client
+    from ..deploy import dry_run_requests, pin_content_digest, plan_deployment, submit
+
+    autoscaled = args.autoscale is not None
+    if (args.autoscale_file or args.quota_cores) and not autoscaled:
+        raise AssetError("--autoscale-file and --quota-cores go with --autoscale [MIN:MAX]")
     plan = plan_deployment(
         spec,
         overrides,
@@ -72,20 +101,51 @@ def run(args) -> int:
         deployment_name=args.deployment_name,
         model_registry=registry,
     )
-    flags = {field: getattr(args, field) for field in SETTINGS}
-    workspace = resolve_workspace(flags, required=not args.dry_run)
-    # stderr: a dry run's stdout is the JSON of the requests alone
-    origin = model_origin(registry) if registry else "as --set model= names it"
-    print(f"model: {plan.deployment.model}, {origin}", file=sys.stderr)
-    for notice in plan.notices:
-        print(f"note: {notice}", file=sys.stderr)
+    scaling = plan_autoscale(spec, plan, args.autoscale or None, args.quota_cores, args.autoscale_file) if autoscaled else None
+    _tell(f"model: {plan.deployment.model}, {origin}", plan.notices)
+    if scaling is not None:
+        print(f"autoscale: {scaling.minimum} to {scaling.maximum} instances; {scaling.floors}; quota hint: {scaling.quota_hint}", file=sys.stderr)
     if args.dry_run:
-        print(json.dumps(dry_run_requests(plan, workspace, args.location), indent=2))
+        requests = dry_run_requests(plan, workspace, args.location)
+        if scaling is not None:
+            requests.append(dry_run_request(scaling, workspace, args.location))
+        print(json.dumps(requests, indent=2))
         return 0
     pin_content_digest(plan, registry_properties)
-    submit(plan, ml_client(workspace), where=f"Azure ML workspace {workspace.workspace_name!r}")
+    endpoint = submit(plan, ml_client(workspace), where=f"Azure ML workspace {workspace.workspace_name!r}")
+    if scaling is not None:
+        submit_autoscale(scaling, monitor_client(workspace), workspace, endpoint.location)
     print(
         f"deployed {spec.name} {spec.version} ({origin}) to {plan.endpoint.name}/{plan.deployment.name}; try:\n"
         f"  az ml online-endpoint invoke --name {plan.endpoint.name} --request-file jobs/deploy/sample-request.json"
     )
     return 0
+
+
+def _batch(args, spec, overrides, registry, workspace, origin) -> int:
+    from ..azure_workspace import ml_client
+    from ..batch_endpoint import dry_run_requests, pin_batch_content_digest, plan_batch, submit_batch
+
+    online_only = {"--autoscale": args.autoscale, "--autoscale-file": args.autoscale_file, "--quota-cores": args.quota_cores,
+                   "--deployment-file": args.deployment_file, "--endpoint-file": args.endpoint_file}  # fmt: skip
+    given = [flag for flag, value in online_only.items() if value is not None]
+    if given:
+        raise AssetError(f"{', '.join(given)}: online deployments only; a batch endpoint scales with its cluster (batch-cluster.yml max_instances)")
+    plan = plan_batch(spec, overrides, endpoint_name=args.endpoint_name, deployment_name=args.deployment_name, model_registry=registry)
+    _tell(f"model: {plan.deployment.model}, {origin}", plan.notices)
+    if args.dry_run:
+        print(json.dumps(dry_run_requests(plan, workspace, args.location), indent=2))
+        return 0
+    pin_batch_content_digest(plan, registry_properties)
+    submit_batch(plan, ml_client(workspace), where=f"Azure ML workspace {workspace.workspace_name!r}")
+    print(
+        f"deployed {spec.name} {spec.version} ({origin}) to batch endpoint {plan.endpoint.name}/{plan.deployment.name}; try:\n"
+        f"  az ml batch-endpoint invoke --name {plan.endpoint.name} --input jobs/deploy/batch-sample --input-type uri_folder"
+    )
+    return 0
+
+
+def _tell(what: str, notices: list[str]) -> None:
+    print(what, file=sys.stderr)
+    for notice in notices:
+        print(f"note: {notice}", file=sys.stderr)

@@ -244,12 +244,10 @@ def format_table(payload: dict) -> str:
 
 
 def parse_params_argument(text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
+    """--params as JSON: a request's params object (the batch scorer's reading of them)."""
+    from distilgpt2_scoring.batch import parse_job_params
+
     try:
-        params = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise AssetError(f"--params is not valid JSON: {exc.msg} (column {exc.colno})") from None
-    if not isinstance(params, dict):
-        raise AssetError('--params must be a JSON object, e.g. \'{"max_new_tokens": 100}\'')
-    return params
+        return parse_job_params(text, "--params")
+    except ValueError as exc:
+        raise AssetError(str(exc)) from None

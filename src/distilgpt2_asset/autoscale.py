@@ -1,0 +1,369 @@
+"""Autoscale as code: jobs/deploy/autoscale.yml -> an Azure Monitor autoscale setting for the deployment.
+
+  load (pydantic: unknown fields and wrong types refused, each with its YAML path)
+  -> check against measurements: scale-in twins, no overlapping or flapping thresholds, cooldowns
+     that cover provisioning + cold start, latency thresholds between the full-batch time of the
+     card's request and the request timeout, MAX within the quota hint
+  -> the SDK's own models (azure.mgmt.monitor.models.AutoscaleSettingResource)
+  -> dry run: the PUT request azure-mgmt-monitor builds and the body its serializer writes;
+     submit: MonitorManagementClient.autoscale_settings.create_or_update.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Callable, Literal
+from urllib.parse import unquote
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .azure_workspace import PLACEHOLDER_WORKSPACE, Workspace
+from .deploy import AZURE_DEFAULT_TIMEOUT_MS
+from .errors import AssetError
+from .skus import canonical_sku, sku_catalog
+from .spec import AssetSpec
+
+AUTOSCALE_FILE = Path("jobs") / "deploy" / "autoscale.yml"
+# Measured by the benchmark package: the server's start with the engine files present, and the
+# OpenVINO conversion a model folder without them (Microsoft's published one) needs at first start.
+COLD_START_FILE = Path("benchmarks") / "results.json"
+CONVERSION_FILE = Path("benchmarks") / "generate.json"
+METRIC_GRAIN = timedelta(minutes=1)  # the deployment metrics' only time grain (PT1M)
+# Azure Monitor's limits for a rule's time window and a scale action's cooldown.
+WINDOW_MINUTES = (5, 12 * 60)
+COOLDOWN_MINUTES = (1, 7 * 24 * 60)
+# The metrics of a managed online deployment (Azure Monitor's supported metrics for
+# Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments): name -> unit.
+DEPLOYMENT_METRICS = {
+    "CpuUtilizationPercentage": "percent",
+    "CpuMemoryUtilizationPercentage": "percent",
+    "DiskUtilization": "percent",
+    "GpuUtilizationPercentage": "percent",
+    "GpuMemoryUtilizationPercentage": "percent",
+    "RequestLatency_P50": "milliseconds",
+    "RequestLatency_P90": "milliseconds",
+    "RequestLatency_P95": "milliseconds",
+    "RequestLatency_P99": "milliseconds",
+    "RequestsPerMinute": "count",
+}
+# Averages over the instances: one instance less carries its share (N/(N-1) times the load each).
+PER_INSTANCE_METRICS = {name for name, unit in DEPLOYMENT_METRICS.items() if unit == "percent"}
+SCALE_OUT, SCALE_IN = ("GreaterThan", "GreaterThanOrEqual"), ("LessThan", "LessThanOrEqual")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Capacity(_Strict):
+    minimum: int = Field(ge=1)  # a managed online deployment has at least one instance
+    maximum: int = Field(ge=1)
+
+
+class Provisioning(_Strict):
+    minutes: float = Field(gt=0)
+    source: str
+
+
+class QuotaHint(_Strict):
+    cores_per_family: int = Field(ge=0)
+    gpu_cores_per_family: int = Field(ge=0)
+    upgrade_reserve_percent: int = Field(ge=0)
+    instances_per_deployment: int = Field(ge=1)
+    source: str
+
+
+class Rule(_Strict):
+    metric: str
+    operator: Literal["GreaterThan", "GreaterThanOrEqual", "LessThan", "LessThanOrEqual"]
+    threshold: float
+    window_minutes: int
+    scale: Literal["increase", "decrease"]
+    change_count: int = Field(ge=1)
+    cooldown_minutes: int
+    statistic: Literal["Average", "Min", "Max"] = "Average"  # across instances, per minute
+    time_aggregation: Literal["Average", "Minimum", "Maximum", "Last"] = "Average"  # over the window
+
+    @property
+    def label(self) -> str:
+        return f"{self.scale} on {self.metric} {self.operator} {self.threshold:g}"
+
+
+class AutoscaleProfile(_Strict):
+    capacity: Capacity
+    provisioning: Provisioning
+    quota: QuotaHint
+    rules: list[Rule] = Field(min_length=1)
+
+
+def load_profile(path: Path) -> AutoscaleProfile:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise AssetError(f"{path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise AssetError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    try:
+        return AutoscaleProfile.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "the file"
+        raise AssetError(f"{path}: {where}: {first['msg']}") from None
+
+
+def parse_bounds(text: str) -> tuple[int, int]:
+    """--autoscale MIN:MAX -> (MIN, MAX)."""
+    low, sep, high = str(text).partition(":")
+    try:
+        bounds = (int(low), int(high))
+    except ValueError:
+        bounds = None
+    if not sep or bounds is None:
+        raise AssetError(f"--autoscale {text!r}: expected MIN:MAX instance counts, e.g. 1:3")
+    return bounds
+
+
+# measurements ------------------------------------------------------------------------------------
+
+
+def _measured(root: Path, relative: Path, keys: tuple[str, ...], writer: str) -> float:
+    path = root / relative
+    try:
+        value = json.loads(path.read_text())
+        for key in keys:
+            value = value[key]
+        return float(value)
+    except (OSError, ValueError, KeyError, TypeError):
+        raise AssetError(f"{path}: no measured {'.'.join(keys)}; run {writer}") from None
+
+
+@dataclass(frozen=True)
+class Floors:
+    """The least a profile may ask for, from measurements and documented facts."""
+
+    cooldown_s: float  # provisioning + cold start + first-start conversion
+    cooldown_how: str  # its derivation, in words
+    latency_ms: float  # the card's request on a full batch at the lowest measured speed
+    latency_how: str
+    timeout_ms: int  # the deployment's request timeout: a latency threshold above it never fires
+
+    @classmethod
+    def of(cls, spec: AssetSpec, profile: AutoscaleProfile, serving, timeout_ms: int) -> "Floors":
+        root = spec.path.parent
+        cold = _measured(root, COLD_START_FILE, ("ours", "cold_start_s"), "python -m distilgpt2_asset.bench")
+        conversion = _measured(root, CONVERSION_FILE, ("first_start", "openvino_conversion_s"), "python -m distilgpt2_asset.bench --generate")
+        tokens = int(spec.sample_request.get("params", {}).get("max_new_tokens", 0))
+        latency_ms = tokens / serving.tokens_per_second * 1000
+        cooldown_how = f"{profile.provisioning.minutes:g} min provisioning + {cold:.1f} s cold start + {conversion:.1f} s OpenVINO conversion at first start"
+        latency_how = f"{tokens} new tokens at {serving.tokens_per_second:.1f} tokens/s per sequence on a full batch; {serving.measured}"
+        cooldown_s = profile.provisioning.minutes * 60 + cold + conversion
+        return cls(cooldown_s, cooldown_how, latency_ms, latency_how, timeout_ms)
+
+    def __str__(self) -> str:
+        return f"cooldowns >= {self.cooldown_s / 60:.1f} min ({self.cooldown_how}); scale-out latency >= {self.latency_ms:.0f} ms ({self.latency_how})"
+
+
+# checks --------------------------------------------------------------------------------------------
+
+
+def _check_rule(rule: Rule, floors: Floors) -> None:
+    unit = DEPLOYMENT_METRICS.get(rule.metric)
+    if unit is None:
+        raise AssetError(f"{rule.label}: {rule.metric} is not a metric of online deployments ({', '.join(DEPLOYMENT_METRICS)})")
+    if (rule.operator in SCALE_OUT) != (rule.scale == "increase"):
+        direction = "scale-out (increase)" if rule.scale == "increase" else "scale-in (decrease)"
+        wanted = " or ".join(SCALE_OUT if rule.scale == "increase" else SCALE_IN)
+        raise AssetError(f"{rule.label}: a {direction} rule needs operator {wanted}")
+    if unit == "percent" and not 0 < rule.threshold < 100:
+        raise AssetError(f"{rule.label}: a percentage threshold lies between 0 and 100")
+    if not WINDOW_MINUTES[0] <= rule.window_minutes <= WINDOW_MINUTES[1]:
+        raise AssetError(f"{rule.label}: window_minutes must be {WINDOW_MINUTES[0]} to {WINDOW_MINUTES[1]} (Azure Monitor's limits)")
+    if not COOLDOWN_MINUTES[0] <= rule.cooldown_minutes <= COOLDOWN_MINUTES[1]:
+        raise AssetError(f"{rule.label}: cooldown_minutes must be {COOLDOWN_MINUTES[0]} to {COOLDOWN_MINUTES[1]} (Azure Monitor's limits)")
+    if rule.cooldown_minutes * 60 < floors.cooldown_s:
+        raise AssetError(
+            f"{rule.label}: cooldown {rule.cooldown_minutes} min is shorter than a new instance takes to serve "
+            f"({math.ceil(floors.cooldown_s / 60)} min: {floors.cooldown_how}); the rule would act again before the last action shows"
+        )
+    if unit == "milliseconds" and rule.scale == "increase":
+        if rule.threshold < floors.latency_ms:
+            raise AssetError(
+                f"{rule.label}: below what a healthy instance answers on a full batch ({floors.latency_ms:.0f} ms: "
+                f"{floors.latency_how}); it would scale out under any steady load"
+            )
+        if rule.threshold >= floors.timeout_ms:
+            raise AssetError(f"{rule.label}: at or above the request timeout ({floors.timeout_ms} ms): requests fail before it fires")
+
+
+def _check_twins(rules: list[Rule], minimum: int) -> None:
+    for out in (r for r in rules if r.scale == "increase"):
+        twins = [r for r in rules if r.scale == "decrease" and r.metric == out.metric]
+        if not twins:
+            raise AssetError(f"{out.label}: no scale-in rule on {out.metric}; instances added under load would never be released")
+        for twin in twins:
+            if twin.threshold >= out.threshold:
+                raise AssetError(f"{twin.label} overlaps {out.label}: the scale-in threshold must be below the scale-out one")
+            if twin.window_minutes <= out.window_minutes:
+                raise AssetError(f"{twin.label}: its window ({twin.window_minutes} min) must be longer than {out.label}'s ({out.window_minutes} min)")
+            if out.metric in PER_INSTANCE_METRICS and twin.threshold * (minimum + 1) / minimum >= out.threshold:
+                raise AssetError(
+                    f"{twin.label} flaps with {out.label}: going from {minimum + 1} instances to {minimum} puts "
+                    f"{twin.threshold:g} x {minimum + 1}/{minimum} = {twin.threshold * (minimum + 1) / minimum:g} on each, "
+                    "at or above the scale-out threshold"
+                )
+
+
+def _check_quota(quota: QuotaHint, instance_type: str, maximum: int, quota_cores: int | None) -> str:
+    """Refuse a MAX the quota hint cannot hold; returns the hint used, in words."""
+    sku = sku_catalog()[canonical_sku(instance_type)]
+    if maximum > quota.instances_per_deployment:
+        raise AssetError(f"--autoscale MAX {maximum}: a deployment has at most {quota.instances_per_deployment} instances ({quota.source})")
+    cores = quota_cores if quota_cores is not None else (quota.gpu_cores_per_family if sku.gpus else quota.cores_per_family)
+    reserved = math.ceil(maximum * (100 + quota.upgrade_reserve_percent) / 100)
+    needed = reserved * sku.vcpus
+    hint = f"{cores} cores per VM family" + (" (--quota-cores)" if quota_cores is not None else f" ({quota.source})")
+    if needed > cores:
+        raise AssetError(
+            f"--autoscale MAX {maximum} x {instance_type} needs quota for {reserved} instances ({quota.upgrade_reserve_percent}% "
+            f"reserved for upgrades) = {needed} cores; the quota hint is {hint}. Lower MAX, or give your subscription's "
+            "quota for the family with --quota-cores"
+        )
+    return hint
+
+
+# plan --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AutoscalePlan:
+    endpoint_name: str
+    deployment_name: str
+    minimum: int
+    maximum: int
+    default: int
+    rules: tuple[Rule, ...]
+    floors: Floors
+    quota_hint: str
+
+    @property
+    def setting_name(self) -> str:
+        return setting_name(self.endpoint_name, self.deployment_name)
+
+    def target(self, workspace: Workspace) -> str:
+        """The deployment's ARM id: what the setting scales, and whose metrics its rules read."""
+        return f"{workspace.arm_prefix}/onlineEndpoints/{self.endpoint_name}/deployments/{self.deployment_name}"
+
+    def resource(self, workspace: Workspace, location: str) -> Any:
+        """The setting as azure-mgmt-monitor's own model."""
+        from azure.mgmt.monitor.models import (
+            AutoscaleProfile as SdkProfile,
+            AutoscaleSettingResource,
+            MetricTrigger,
+            ScaleAction,
+            ScaleCapacity,
+            ScaleRule,
+        )
+
+        target = self.target(workspace)
+        rules = [
+            ScaleRule(
+                metric_trigger=MetricTrigger(
+                    metric_name=r.metric, metric_resource_uri=target, time_grain=METRIC_GRAIN, statistic=r.statistic,
+                    time_window=timedelta(minutes=r.window_minutes), time_aggregation=r.time_aggregation,
+                    operator=r.operator, threshold=r.threshold,
+                ),
+                scale_action=ScaleAction(
+                    direction=r.scale.capitalize(), type="ChangeCount", value=str(r.change_count),
+                    cooldown=timedelta(minutes=r.cooldown_minutes),
+                ),
+            )  # fmt: skip
+            for r in self.rules
+        ]
+        capacity = ScaleCapacity(minimum=str(self.minimum), maximum=str(self.maximum), default=str(self.default))
+        return AutoscaleSettingResource(
+            location=location,
+            profiles=[SdkProfile(name="metrics", capacity=capacity, rules=rules)],
+            enabled=True,
+            name_properties_name=self.setting_name,
+            target_resource_uri=target,
+            target_resource_location=location,
+        )
+
+
+def setting_name(endpoint_name: str, deployment_name: str) -> str:
+    """One setting per deployment, under a name a rerun finds again (create_or_update replaces it)."""
+    return f"autoscale-{endpoint_name}-{deployment_name}"
+
+
+def plan_autoscale(
+    spec: AssetSpec, deployment_plan, bounds: str | None = None, quota_cores: int | None = None, autoscale_file: Path | None = None
+) -> AutoscalePlan:
+    """The profile of autoscale_file (default jobs/deploy/autoscale.yml) for a checked deployment plan
+    (deploy.plan_deployment), with bounds "MIN:MAX" (None: the profile's capacity); every refusal is
+    an AssetError."""
+    path = spec.path.parent / (autoscale_file or AUTOSCALE_FILE)
+    profile = load_profile(path)
+    minimum, maximum = parse_bounds(bounds) if bounds else (profile.capacity.minimum, profile.capacity.maximum)
+    if not 1 <= minimum <= maximum:
+        raise AssetError(f"--autoscale {minimum}:{maximum}: need 1 <= MIN <= MAX (a managed online deployment keeps at least one instance)")
+    deployment = deployment_plan.deployment
+    timeout_ms = getattr(deployment.request_settings, "request_timeout_ms", None)
+    floors = Floors.of(spec, profile, deployment_plan.profile, timeout_ms or AZURE_DEFAULT_TIMEOUT_MS)
+    for rule in profile.rules:
+        _check_rule(rule, floors)
+    _check_twins(profile.rules, minimum)
+    hint = _check_quota(profile.quota, deployment.instance_type, maximum, quota_cores)
+    default = min(max(deployment.instance_count, minimum), maximum)
+    endpoint_name, deployment_name = deployment_plan.endpoint.name, deployment.name
+    return AutoscalePlan(endpoint_name, deployment_name, minimum, maximum, default, tuple(profile.rules), floors, hint)
+
+
+# dry run and submit ------------------------------------------------------------------------------
+
+
+def _serializer():
+    """The serializer MonitorManagementClient builds for its operations (client-side validation off, as there)."""
+    from azure.mgmt.monitor import models
+    from azure.mgmt.monitor._utils.serialization import Serializer
+
+    serializer = Serializer({k: v for k, v in models.__dict__.items() if isinstance(v, type)})
+    serializer.client_side_validation = False
+    return serializer
+
+
+def dry_run_request(plan: AutoscalePlan, workspace: Workspace | None, location: str | None) -> dict:
+    """The PUT azure-mgmt-monitor sends to create or update the setting, built by its own request builder."""
+    from azure.mgmt.monitor.operations._autoscale_settings_operations import build_create_or_update_request
+
+    shown = workspace or PLACEHOLDER_WORKSPACE
+    location = location or "{workspaceLocation}"
+    body = _serializer().body(plan.resource(shown, location), "AutoscaleSettingResource")
+    request = build_create_or_update_request(shown.resource_group, plan.setting_name, shown.subscription_id)
+    url = request.url if workspace else unquote(request.url)  # placeholders shown as written, not percent-encoded
+    return {"step": "create autoscale setting", "method": request.method, "url": url, "body": body}
+
+
+def _where(workspace: Workspace) -> str:
+    return f"resource group {workspace.resource_group!r} (autoscale settings)"
+
+
+def submit_autoscale(plan: AutoscalePlan, client: Any, workspace: Workspace, location: str, log: Callable[[str], None] = print) -> Any:
+    """Create or update the setting through MonitorManagementClient (the deployment must exist)."""
+    from .azure_errors import AUTOSCALE_ROLE, azure_errors
+
+    log(f"autoscale {plan.setting_name}: {plan.minimum} to {plan.maximum} instances, {len(plan.rules)} rules")
+    with azure_errors(_where(workspace), AUTOSCALE_ROLE):
+        return client.autoscale_settings.create_or_update(workspace.resource_group, plan.setting_name, plan.resource(workspace, location))
+
+
+def delete_autoscale(client: Any, workspace: Workspace, endpoint_name: str, deployment_name: str) -> None:
+    """Delete a deployment's setting (a separate Azure Monitor resource: deleting the endpoint leaves it)."""
+    from .azure_errors import AUTOSCALE_ROLE, azure_errors
+
+    with azure_errors(_where(workspace), AUTOSCALE_ROLE):
+        client.autoscale_settings.delete(workspace.resource_group, setting_name(endpoint_name, deployment_name))

@@ -1,0 +1,192 @@
+"""Deploy the asset to an Azure ML batch endpoint from jobs/deploy/batch-*.yml.
+
+load (the real azure.ai.ml loaders: the cluster, the endpoint, the model batch deployment; --set
+overrides applied to the deployment as az ml applies them)
+  -> check: spec.yaml's model, the cluster's size against the inference allow-list, the scoring
+     script, the batch settings against the serving settings, azure.ai.ml's own pre-submit checks
+  -> dry run: every request the SDK would send (no credentials, no network)
+     or submit: cluster (unless it exists), endpoint (unless it exists), deployment, then make it
+     the endpoint's default, through MLClient.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from types import SimpleNamespace
+from pathlib import Path
+from typing import Any, Callable
+
+from .azure_workspace import PLACEHOLDER_WORKSPACE, Workspace
+from .deploy import (
+    DEPLOY_DIR,
+    _check_code,
+    _check_model,
+    _check_names,
+    _load,
+    _request,
+    _serving_settings,
+    _wire,
+    check_instance_type,
+    deployment_overrides_for,
+    pin_content_digest,
+    uploads,
+)
+from .errors import AssetError
+from .spec import AssetSpec
+
+BATCH_ENDPOINT_FILE = DEPLOY_DIR / "batch-endpoint.yml"
+BATCH_DEPLOYMENT_FILE = DEPLOY_DIR / "batch-deployment.yml"
+BATCH_CLUSTER_FILE = DEPLOY_DIR / "batch-cluster.yml"
+# The MLClient service clients that batch endpoints, batch deployments and computes go through.
+BATCH_ENDPOINTS_API, BATCH_DEPLOYMENTS_API, COMPUTE_API = "ServiceClient102023", "ServiceClient012024PreviewArm", "ServiceClient082023Preview"
+OUTPUT_ACTION = "append_row"  # the rows are the product: summary_only would keep none of them
+
+
+@dataclass
+class BatchPlan:
+    cluster: Any  # AmlCompute
+    endpoint: Any  # BatchEndpoint
+    deployment: Any  # ModelBatchDeployment
+    notices: list[str]
+
+
+def plan_batch(
+    spec: AssetSpec,
+    overrides: list[dict[str, str]] | None = None,
+    *,
+    endpoint_name: str | None = None,
+    deployment_name: str | None = None,
+    model_registry: str | None = None,
+) -> BatchPlan:
+    """The three YAMLs through the real loaders, overrides applied to the deployment, everything checked.
+    model_registry: where spec.yaml's version comes from; None: the deployment YAML's model."""
+    from azure.ai.ml import load_batch_endpoint, load_compute
+    from azure.ai.ml.entities._load_functions import load_model_batch_deployment
+
+    from .validate import presubmit_problems
+
+    root = spec.path.parent
+    deployment_path = root / BATCH_DEPLOYMENT_FILE
+    named = deployment_overrides_for(spec, overrides, model_registry, endpoint_name, deployment_name)
+    deployment = _load(load_model_batch_deployment, deployment_path, named)
+    endpoint = _load(load_batch_endpoint, root / BATCH_ENDPOINT_FILE, [{"name": deployment.endpoint_name}])
+    cluster = _load(load_compute, root / BATCH_CLUSTER_FILE, [])
+
+    _check_names(endpoint, deployment)
+    _check_model(spec, deployment)
+    notices = check_instance_type(spec, cluster.size, f"{BATCH_CLUSTER_FILE} size")
+    _check_cluster(cluster, deployment)
+    _check_code(deployment)
+    _check_settings(deployment)
+    problems = presubmit_problems(deployment, deployment_path)
+    if problems:
+        raise AssetError(problems[0].message)
+    return BatchPlan(cluster, endpoint, deployment, notices)
+
+
+def _check_cluster(cluster: Any, deployment: Any) -> None:
+    compute = str(deployment.compute or "").removeprefix("azureml:")
+    if compute != cluster.name:
+        raise AssetError(f"compute {compute or None!r} is not the cluster {BATCH_CLUSTER_FILE} creates ({cluster.name}); name that one")
+    count = getattr(deployment.resources, "instance_count", None) or 1
+    if not 1 <= count <= cluster.max_instances:
+        raise AssetError(f"resources.instance_count {count}: the cluster {cluster.name} has 1 to {cluster.max_instances} instances")
+
+
+def _check_settings(deployment: Any) -> None:
+    """The batch settings against the scoring's: append_row output, a row deadline within the mini-batch
+    timeout, valid TEXTGEN_* settings and job params every row can be sent with."""
+    from distilgpt2_scoring.batch import parse_job_params
+    from distilgpt2_scoring.errors import InvalidInput
+    from distilgpt2_scoring.params import GenerationParams, parse_params
+
+    settings = deployment.settings
+    if settings.output_action != OUTPUT_ACTION:
+        raise AssetError(f"settings.output_action is {settings.output_action}; batch scoring's rows need {OUTPUT_ACTION}")
+    variables = {str(k): str(v) for k, v in (settings.environment_variables or {}).items()}
+    serving = _serving_settings(variables)
+    timeout_s = settings.retry_settings.timeout
+    if serving.request_timeout_ms >= timeout_s * 1000:
+        raise AssetError(
+            f"environment_variables.TEXTGEN_REQUEST_TIMEOUT_MS {serving.request_timeout_ms} (a row's deadline) must be below "
+            f"settings.retry_settings.timeout ({timeout_s} s per mini-batch), or Azure retries the mini-batch first"
+        )
+    try:
+        parse_params(parse_job_params(variables.get("BATCH_PARAMS"), "BATCH_PARAMS"), GenerationParams(), serving.max_new_tokens, "BATCH_PARAMS")
+    except (ValueError, InvalidInput) as exc:
+        raise AssetError(f"environment_variables: {exc}") from None
+
+
+# dry run: what the SDK would send ---------------------------------------------------------------
+
+
+def dry_run_requests(plan: BatchPlan, workspace: Workspace | None, location: str | None) -> list[dict]:
+    """Every request `submit` makes through the SDK, in order, with the bodies it would send."""
+    workspace = workspace or PLACEHOLDER_WORKSPACE
+    location = location or "{workspaceLocation}"
+    cluster = copy.deepcopy(plan.cluster)
+    cluster.location = location  # the SDK gives a cluster without one the workspace's
+    cluster_url = f"{workspace.arm_prefix}/computes/{cluster.name}"
+    requests = [_request("create compute cluster (skipped when it exists)", cluster_url, COMPUTE_API, _wire(cluster._to_rest_object()))]
+    endpoint_url = f"{workspace.arm_prefix}/batchEndpoints/{plan.endpoint.name}"
+    endpoint_body = _wire(plan.endpoint._to_rest_batch_endpoint(location))
+    requests.append(_request("create batch endpoint (skipped when it exists)", endpoint_url, BATCH_ENDPOINTS_API, endpoint_body))
+    deployment = copy.deepcopy(plan.deployment)
+    requests += uploads(deployment, workspace)
+    deployment.compute = cluster_url  # the SDK sends the cluster's ARM id
+    deployment_url = f"{endpoint_url}/deployments/{deployment.name}"
+    requests.append(_request("create batch deployment", deployment_url, BATCH_DEPLOYMENTS_API, _wire(deployment._to_rest_object(location=location))))
+    default = _with_default(plan.endpoint, deployment.name)
+    requests.append(_request("make it the default deployment", endpoint_url, BATCH_ENDPOINTS_API, _wire(default._to_rest_batch_endpoint(location))))
+    return requests
+
+
+def _with_default(endpoint: Any, deployment_name: str) -> Any:
+    routed = copy.deepcopy(endpoint)
+    routed.defaults = {"deployment_name": deployment_name}
+    return routed
+
+
+# pinning the model's content ----------------------------------------------------------------------
+
+
+def pin_batch_content_digest(plan: BatchPlan, properties_of: Callable[[str, str, str], dict | None], log: Callable[[str], None] = print) -> None:
+    """The online path's pin (deploy.pin_content_digest) for the batch deployment, whose variables
+    live in its settings: batch_score.py's init() then refuses any other files."""
+    deployment = plan.deployment
+    variables = dict(deployment.settings.environment_variables or {})
+    view = SimpleNamespace(model=deployment.model, code_configuration=deployment.code_configuration, environment_variables=variables)
+    pin_content_digest(SimpleNamespace(deployment=view), properties_of, log)
+    deployment.settings.environment_variables = view.environment_variables
+
+
+# submit -----------------------------------------------------------------------------------------
+
+
+def submit_batch(plan: BatchPlan, client: Any, log: Callable[[str], None] = print, where: str = "Azure ML") -> Any:
+    """Create the cluster and the endpoint unless they exist (an existing one is kept as it is), the
+    deployment, then make it the endpoint's default; the requests are those of dry_run_requests."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    from .azure_errors import WORKSPACE_ROLE, azure_errors
+
+    endpoints, cluster = client.batch_endpoints, plan.cluster
+    with azure_errors(where, WORKSPACE_ROLE):
+        try:
+            client.compute.get(cluster.name)
+            log(f"compute cluster {cluster.name} exists; using it")
+        except ResourceNotFoundError:
+            log(f"creating compute cluster {cluster.name} ({cluster.min_instances} to {cluster.max_instances} x {cluster.size})")
+            client.compute.begin_create_or_update(cluster).result()
+        try:
+            endpoint = endpoints.get(plan.endpoint.name)
+            log(f"batch endpoint {plan.endpoint.name} exists; adding deployment {plan.deployment.name}")
+        except ResourceNotFoundError:
+            log(f"creating batch endpoint {plan.endpoint.name}")
+            endpoints.begin_create_or_update(plan.endpoint).result()
+            endpoint = plan.endpoint
+        log(f"creating batch deployment {plan.deployment.name}; this takes minutes")
+        client.batch_deployments.begin_create_or_update(plan.deployment).result()
+        log(f"making {plan.deployment.name} the default deployment of {plan.endpoint.name}")
+        return endpoints.begin_create_or_update(_with_default(endpoint, plan.deployment.name)).result()
