@@ -18,6 +18,7 @@ from distilgpt2_asset.cli import main
 from distilgpt2_asset.errors import AssetError
 from distilgpt2_asset.registry import LocalRegistry
 from distilgpt2_asset.serve import curl_command, free_port, model_for_serving
+from distilgpt2_scoring.model_files import ModelFilesError
 
 
 def test_serving_the_asset_offline_without_a_model_fails_with_one_clear_line(isolated_home, monkeypatch, capsys):
@@ -76,7 +77,7 @@ def test_a_model_folder_that_fails_its_manifest_is_refused_before_starting(asset
 
     model = shutil.copytree(tiny_mlflow_model, tmp_path / "model")
     (model / "model" / "config.json").write_text("{}")
-    with pytest.raises(AssetError, match=r"model/config\.json: sha256"):
+    with pytest.raises(ModelFilesError, match=r"model/config\.json: sha256"):  # the CLI shows it as one line, exit 2
         model_for_serving(asset_spec, model, None)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from types import SimpleNamespace
-from pathlib import Path
 from typing import Any, Callable
 
 from .azure_workspace import PLACEHOLDER_WORKSPACE, Workspace

@@ -9,6 +9,7 @@ import torch
 from distilgpt2_asset.errors import AssetError
 from distilgpt2_asset.paths import PACKAGE_DATA
 from distilgpt2_asset.evaluation.perplexity import context_length, load_causal_lm, sliding_window_perplexity, text_perplexity
+from distilgpt2_scoring.model_files import ModelFilesError
 
 CORPUS = PACKAGE_DATA / "tiny-corpus.txt"
 
@@ -88,5 +89,5 @@ def test_weights_are_verified_against_the_manifest(tiny_mlflow_model, tmp_path):
     copy = tmp_path / "model"
     shutil.copytree(tiny_mlflow_model, copy)
     (copy / "model" / "config.json").write_text("{}")
-    with pytest.raises(AssetError, match="config.json"):
+    with pytest.raises(ModelFilesError, match="config.json"):  # the CLI shows it as one line, exit 2
         load_causal_lm(copy)

@@ -10,7 +10,6 @@ One model, or two side by side (e.g. finetuned vs base) on the same rows and set
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
