@@ -9,7 +9,7 @@ validate -> verify the built model (sha256 manifest, pinned source) -> scan it (
 "Same content" is decided by the `content_sha256` property: the digest of the model's manifest.
 
 Two registries: the local MLflow registry (registry.LocalRegistry, the default) and an Azure ML
-registry (azure_registry, the only module that talks to Azure).
+registry (azure.registry, the only module that talks to Azure).
 """
 
 from __future__ import annotations
@@ -263,7 +263,7 @@ def _local_view(version_tags: dict[str, str]) -> Published:
 
 
 def publish_azure(payload: Payload, registry) -> Outcome:
-    """An Azure ML registry (azure_registry.AzureRegistry): look up the version, then create or update."""
+    """An Azure ML registry (azure.registry.AzureRegistry): look up the version, then create or update."""
     where = registry.model_uri(payload.name, payload.version)
     existing = registry.get(payload.name, payload.version)
     if existing is None:

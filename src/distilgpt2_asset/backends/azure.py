@@ -1,6 +1,6 @@
 """The Azure backend: the same steps as LocalBackend, sent to Azure ML through MLClient.
 
-Registry model: azure_registry.AzureRegistry (MLClient(registry_name=...)); endpoints: deploy.py's
+Registry model: azure.registry.AzureRegistry (MLClient(registry_name=...)); endpoints: deploy.py's
 checked plan and submit(); jobs: the YAML files under jobs/ loaded with azure.ai.ml's load_job,
 sized with pick_sku, then jobs.create_or_update + jobs.stream + jobs.download. Credentials:
 DefaultAzureCredential (az login, managed identity, ...); nothing secret is read or printed.
@@ -13,8 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..azure_errors import WORKSPACE_ROLE, azure_errors
-from ..azure_workspace import Workspace, ml_client, monitor_client
+from ..azure.failures import WORKSPACE_ROLE, azure_errors
+from ..azure.workspace import Workspace, ml_client, monitor_client
 from ..errors import AssetError
 from ..paths import home
 from ..skus import sku_catalog
@@ -33,7 +33,7 @@ class AzureBackend(Backend):
     ):
         """client: an MLClient for the workspace, registry: an AzureRegistry, monitor: Azure Monitor's
         client for autoscale settings (each made on first use)."""
-        from ..azure_registry import AzureRegistry
+        from ..azure.registry import AzureRegistry
 
         super().__init__(spec)
         self.workspace = workspace
@@ -70,8 +70,8 @@ class AzureBackend(Backend):
     # endpoints -----------------------------------------------------------------------------------
 
     def deploy(self, model: ModelInfo, instance_type: str, name: str | None = None, autoscale: str | None = None) -> Endpoint:
-        from ..autoscale import submit_autoscale
-        from ..deploy import pin_content_digest, submit
+        from ..azure.autoscale import submit_autoscale
+        from ..azure.deploy import pin_content_digest, submit
 
         plan = self.plan(model, instance_type, name)
         scaling = self.autoscale_plan(plan, autoscale)
@@ -101,7 +101,7 @@ class AzureBackend(Backend):
     def _remove(self, endpoint: Endpoint) -> None:
         from azure.core.exceptions import ResourceNotFoundError
 
-        from ..autoscale import delete_autoscale
+        from ..azure.autoscale import delete_autoscale
 
         print(f"deleting endpoint {endpoint.name} (its deployments go with it)", flush=True)
         with self._errors():

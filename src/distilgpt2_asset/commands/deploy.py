@@ -12,8 +12,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..azure_workspace import SETTINGS
-from ..deploy import MICROSOFT_REGISTRY, model_origin, parse_overrides
+from ..azure.workspace import SETTINGS
+from ..azure.deploy import MICROSOFT_REGISTRY, model_origin, parse_overrides
 from ..errors import AssetError
 from ..spec import load_spec
 from .evaluate import positive_int
@@ -62,14 +62,14 @@ def add_parser(subparsers) -> None:
 
 def registry_properties(registry: str, name: str, version: str) -> dict | None:
     """A registry version's properties, read through the publish path's registry client (sign-in as for publish)."""
-    from ..azure_registry import AzureRegistry
+    from ..azure.registry import AzureRegistry
 
     model = AzureRegistry(registry).get(name, version)
     return None if model is None else dict(model.properties or {})
 
 
 def run(args) -> int:
-    from ..azure_workspace import resolve_workspace
+    from ..azure.workspace import resolve_workspace
 
     spec = load_spec()
     overrides = parse_overrides(args.overrides)
@@ -85,9 +85,9 @@ def run(args) -> int:
 
 
 def _online(args, spec, overrides, registry, workspace, origin) -> int:
-    from ..autoscale import dry_run_request, plan_autoscale, submit_autoscale
-    from ..azure_workspace import ml_client, monitor_client
-    from ..deploy import dry_run_requests, pin_content_digest, plan_deployment, submit
+    from ..azure.autoscale import dry_run_request, plan_autoscale, submit_autoscale
+    from ..azure.workspace import ml_client, monitor_client
+    from ..azure.deploy import dry_run_requests, pin_content_digest, plan_deployment, submit
 
     autoscaled = args.autoscale is not None
     if (args.autoscale_file or args.quota_cores) and not autoscaled:
@@ -123,8 +123,8 @@ def _online(args, spec, overrides, registry, workspace, origin) -> int:
 
 
 def _batch(args, spec, overrides, registry, workspace, origin) -> int:
-    from ..azure_workspace import ml_client
-    from ..batch_endpoint import dry_run_requests, pin_batch_content_digest, plan_batch, submit_batch
+    from ..azure.workspace import ml_client
+    from ..azure.batch import dry_run_requests, pin_batch_content_digest, plan_batch, submit_batch
 
     online_only = {"--autoscale": args.autoscale, "--autoscale-file": args.autoscale_file, "--quota-cores": args.quota_cores,
                    "--deployment-file": args.deployment_file, "--endpoint-file": args.endpoint_file}  # fmt: skip

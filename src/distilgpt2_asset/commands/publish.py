@@ -72,7 +72,7 @@ def run(args) -> int:
 
 
 def _azure_registry(name: str):
-    from ..azure_registry import AzureRegistry
+    from ..azure.registry import AzureRegistry
 
     return AzureRegistry(name)
 
@@ -98,7 +98,7 @@ def _dry_run(payload, registry, registry_uri: str | None) -> dict:
         from ..registry import registry_uri as local_registry_uri
 
         return {"registry": local_registry_uri(registry_uri), **payload.summary()}
-    from ..azure_registry import UPLOAD_AS, model_entity
+    from ..azure.registry import UPLOAD_AS, model_entity
     from ..publish import Payload
 
     # Read back from the azure.ai.ml Model entity that a real publish sends.

@@ -23,9 +23,9 @@ from azure.identity import DefaultAzureCredential
 
 from distilgpt2_scoring.model_files import MLFLOW_SUBFOLDER
 
-from .azure_errors import REGISTRY_ROLE, azure_errors
-from .errors import AssetError
-from .publish import MetadataUpdate, Payload
+from .failures import REGISTRY_ROLE, azure_errors
+from ..errors import AssetError
+from ..publish import MetadataUpdate, Payload
 
 # Azure ML registry names: 2-32 characters, letters, digits, '-' and '_', starting with a
 # letter or digit (learn.microsoft.com, "Manage Azure Machine Learning registries").

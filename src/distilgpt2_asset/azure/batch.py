@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Callable
 
-from .azure_workspace import PLACEHOLDER_WORKSPACE, Workspace
+from .workspace import PLACEHOLDER_WORKSPACE, Workspace
 from .deploy import (
     DEPLOY_DIR,
     _check_code,
@@ -31,8 +31,8 @@ from .deploy import (
     pin_content_digest,
     uploads,
 )
-from .errors import AssetError
-from .spec import AssetSpec
+from ..errors import AssetError
+from ..spec import AssetSpec
 
 BATCH_ENDPOINT_FILE = DEPLOY_DIR / "batch-endpoint.yml"
 BATCH_DEPLOYMENT_FILE = DEPLOY_DIR / "batch-deployment.yml"
@@ -63,7 +63,7 @@ def plan_batch(
     from azure.ai.ml import load_batch_endpoint, load_compute
     from azure.ai.ml.entities._load_functions import load_model_batch_deployment
 
-    from .validate import presubmit_problems
+    from ..validate import presubmit_problems
 
     root = spec.path.parent
     deployment_path = root / BATCH_DEPLOYMENT_FILE
@@ -168,7 +168,7 @@ def submit_batch(plan: BatchPlan, client: Any, log: Callable[[str], None] = prin
     deployment, then make it the endpoint's default; the requests are those of dry_run_requests."""
     from azure.core.exceptions import ResourceNotFoundError
 
-    from .azure_errors import WORKSPACE_ROLE, azure_errors
+    from .failures import WORKSPACE_ROLE, azure_errors
 
     endpoints, cluster = client.batch_endpoints, plan.cluster
     with azure_errors(where, WORKSPACE_ROLE):

@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from distilgpt2_asset.cli import main
-from distilgpt2_asset.deploy import (
+from distilgpt2_asset.azure.deploy import (
     ENGINE_SPEEDS_FILE,
     lowest_measured_speed,
     dry_run_requests,
@@ -20,7 +20,7 @@ from distilgpt2_asset.deploy import (
 )
 from distilgpt2_asset.errors import AssetError
 from distilgpt2_asset.spec import load_spec
-from distilgpt2_asset.azure_workspace import Workspace
+from distilgpt2_asset.azure.workspace import Workspace
 
 WORKSPACE = Workspace("0000-sub", "rg-ml", "ws-ml")
 ARM = "/subscriptions/0000-sub/resourceGroups/rg-ml/providers/Microsoft.MachineLearningServices/workspaces/ws-ml"

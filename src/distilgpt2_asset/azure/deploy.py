@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .azure_workspace import PLACEHOLDER_WORKSPACE, Workspace
-from .errors import AssetError
-from .sku_lifecycle import allow_listed, refusal, sku_status
-from .skus import canonical_sku, meets, sku_catalog
-from .spec import AssetSpec
+from .workspace import PLACEHOLDER_WORKSPACE, Workspace
+from ..errors import AssetError
+from ..sku_lifecycle import allow_listed, refusal, sku_status
+from ..skus import canonical_sku, meets, sku_catalog
+from ..spec import AssetSpec
 
 DEPLOY_DIR = Path("jobs") / "deploy"
 ENDPOINT_FILE = DEPLOY_DIR / "online-endpoint.yml"
@@ -340,7 +340,7 @@ def deployment_overrides_for(
     """--set overrides, then the model of a registry, the endpoint and the deployment name (online or batch)."""
     named = list(overrides or [])
     if model_registry is not None:
-        from .azure_registry import check_registry_name
+        from .registry import check_registry_name
 
         named.append({"model": model_reference(spec, check_registry_name(model_registry))})
     if endpoint_name:
@@ -458,7 +458,7 @@ def pin_content_digest(plan: DeploymentPlan, properties_of: Callable[[str, str, 
     """Pin the deployment to the content its registry version records (publish records
     content_sha256), so that the server refuses any other files. properties_of(registry, name,
     version) -> the version's properties (None: no such version). A pin given explicitly stays."""
-    from .publish import CONTENT_PROPERTY
+    from ..publish import CONTENT_PROPERTY
 
     deployment = plan.deployment
     variables = deployment.environment_variables or {}
@@ -489,7 +489,7 @@ def submit(plan: DeploymentPlan, client: Any, log: Callable[[str], None] = print
     """
     from azure.core.exceptions import ResourceNotFoundError
 
-    from .azure_errors import WORKSPACE_ROLE, azure_errors
+    from .failures import WORKSPACE_ROLE, azure_errors
 
     endpoints, deployments = client.online_endpoints, client.online_deployments
     name, deployment_name = plan.endpoint.name, plan.deployment.name

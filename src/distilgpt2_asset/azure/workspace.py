@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .errors import AssetError
+from ..errors import AssetError
 
 # field -> (flag, environment variable)
 SETTINGS = {

@@ -13,7 +13,7 @@ import pytest
 from azure.ai.ml.entities import Model
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError, ServiceRequestError
 
-from distilgpt2_asset import azure_registry
+from distilgpt2_asset.azure import registry as azure_registry
 from distilgpt2_asset.model_scan import SCAN_PROPERTIES
 from distilgpt2_asset.publish import COMMIT_PROPERTY, CONTENT_PROPERTY, MANIFEST_PROPERTY
 from distilgpt2_asset.registry import content_digest

@@ -10,10 +10,10 @@ import copy
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from distilgpt2_asset import azure_workspace
-from distilgpt2_asset.azure_workspace import Workspace, ml_client, resolve_workspace
+from distilgpt2_asset.azure import workspace as azure_workspace
+from distilgpt2_asset.azure.workspace import Workspace, ml_client, resolve_workspace
 from distilgpt2_asset.cli import main
-from distilgpt2_asset.deploy import _wire, dry_run_requests, parse_overrides, pin_content_digest, plan_deployment, submit
+from distilgpt2_asset.azure.deploy import _wire, dry_run_requests, parse_overrides, pin_content_digest, plan_deployment, submit
 from distilgpt2_asset.errors import AssetError
 
 LOCATION = "westeurope"

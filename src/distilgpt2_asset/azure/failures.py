@@ -10,7 +10,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
-from .errors import AssetError
+from ..errors import AssetError
 
 NOT_SIGNED_IN = (
     "not signed in to Azure: DefaultAzureCredential found no credential it could use "

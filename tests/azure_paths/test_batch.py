@@ -10,11 +10,11 @@ import shutil
 import pytest
 import yaml
 
-from distilgpt2_asset import azure_workspace
-from distilgpt2_asset.azure_workspace import Workspace
-from distilgpt2_asset.batch_endpoint import BATCH_DEPLOYMENT_FILE, dry_run_requests, plan_batch, submit_batch
+from distilgpt2_asset.azure import workspace as azure_workspace
+from distilgpt2_asset.azure.workspace import Workspace
+from distilgpt2_asset.azure.batch import BATCH_DEPLOYMENT_FILE, dry_run_requests, plan_batch, submit_batch
 from distilgpt2_asset.cli import main
-from distilgpt2_asset.deploy import model_reference, parse_overrides
+from distilgpt2_asset.azure.deploy import model_reference, parse_overrides
 from distilgpt2_asset.errors import AssetError
 from distilgpt2_asset.spec import load_spec
 from distilgpt2_asset.validate import validate_yaml_file
@@ -130,7 +130,7 @@ def test_submit_makes_cluster_endpoint_deployment_then_the_default_as_the_dry_ru
         "batch_deployments.begin_create_or_update", "batch_endpoints.begin_create_or_update",
     ]  # fmt: skip
     expected = {r["step"]: r.get("body") for r in dry_run_requests(plan, None, "westeurope")}
-    from distilgpt2_asset.deploy import _wire
+    from distilgpt2_asset.azure.deploy import _wire
 
     _, defaulted = client.calls[-1]
     assert _wire(defaulted._to_rest_batch_endpoint("westeurope")) == expected["make it the default deployment"]
@@ -151,7 +151,7 @@ def test_an_existing_cluster_and_endpoint_are_kept_and_only_the_default_changes(
 
 
 def test_the_deployment_is_pinned_to_the_content_its_registry_version_records(asset_spec):
-    from distilgpt2_asset.batch_endpoint import pin_batch_content_digest
+    from distilgpt2_asset.azure.batch import pin_batch_content_digest
 
     plan = plan_batch(asset_spec, model_registry="contoso-models")
     asked = []

@@ -22,11 +22,11 @@ from urllib.parse import unquote
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .azure_workspace import PLACEHOLDER_WORKSPACE, Workspace
+from .workspace import PLACEHOLDER_WORKSPACE, Workspace
 from .deploy import AZURE_DEFAULT_TIMEOUT_MS
-from .errors import AssetError
-from .skus import canonical_sku, sku_catalog
-from .spec import AssetSpec
+from ..errors import AssetError
+from ..skus import canonical_sku, sku_catalog
+from ..spec import AssetSpec
 
 AUTOSCALE_FILE = Path("jobs") / "deploy" / "autoscale.yml"
 # Measured by the benchmark package: the server's start with the engine files present, and the
@@ -354,7 +354,7 @@ def _where(workspace: Workspace) -> str:
 
 def submit_autoscale(plan: AutoscalePlan, client: Any, workspace: Workspace, location: str, log: Callable[[str], None] = print) -> Any:
     """Create or update the setting through MonitorManagementClient (the deployment must exist)."""
-    from .azure_errors import AUTOSCALE_ROLE, azure_errors
+    from .failures import AUTOSCALE_ROLE, azure_errors
 
     log(f"autoscale {plan.setting_name}: {plan.minimum} to {plan.maximum} instances, {len(plan.rules)} rules")
     with azure_errors(_where(workspace), AUTOSCALE_ROLE):
@@ -363,7 +363,7 @@ def submit_autoscale(plan: AutoscalePlan, client: Any, workspace: Workspace, loc
 
 def delete_autoscale(client: Any, workspace: Workspace, endpoint_name: str, deployment_name: str) -> None:
     """Delete a deployment's setting (a separate Azure Monitor resource: deleting the endpoint leaves it)."""
-    from .azure_errors import AUTOSCALE_ROLE, azure_errors
+    from .failures import AUTOSCALE_ROLE, azure_errors
 
     with azure_errors(_where(workspace), AUTOSCALE_ROLE):
         client.autoscale_settings.delete(workspace.resource_group, setting_name(endpoint_name, deployment_name))
