@@ -180,14 +180,14 @@ def _loaders() -> dict[str, Callable[[Path], Any]]:
         load_online_deployment,
         load_online_endpoint,
     )
-    from azure.ai.ml.entities._load_functions import load_model_batch_deployment
+    from .azure import sdk
 
     return {
         "managedOnlineEndpoint": load_online_endpoint,
         "managedOnlineDeployment": load_online_deployment,
         "batchEndpoint": load_batch_endpoint,
         "batchDeployment": load_batch_deployment,
-        "modelBatchDeployment": load_model_batch_deployment,  # a batchDeployment with `type: model`
+        "modelBatchDeployment": sdk.model_batch_deployment_loader(),  # a batchDeployment with `type: model`
         "environment": load_environment,
         "commandJob": load_job,
         "pipelineJob": load_job,
@@ -245,24 +245,11 @@ def presubmit_problems(entity: Any, path: Path) -> list[Problem]:
     deployments: the name and scale-settings checks, a model batch deployment's `_validate()` (its
     output action) and the scoring script's syntax (Online/BatchDeploymentOperations.begin_create_or_update);
     environments: `validate()` (its REST form)."""
-    from azure.ai.ml._utils._endpoint_utils import validate_scoring_script
-    from azure.ai.ml.entities import BatchDeployment, Component, Environment, Job, OnlineDeployment
+    from .azure import sdk
 
-    if isinstance(entity, (Job, Component)) and hasattr(entity, "_validate"):
-        result = entity._validate()
-        return [Problem("azure-presubmit", f"{path}: {where}: {text}") for where, text in result.error_messages.items()]
-    checks: list[tuple[str, Callable[[], Any]]] = []
-    if isinstance(entity, (OnlineDeployment, BatchDeployment)):
-        for where, method in (("name", "_validate_name"), ("scale_settings", "_validate_scale_settings"), ("output_action", "_validate")):
-            if hasattr(entity, method):
-                checks.append((where, getattr(entity, method)))
-        code = entity.code_configuration
-        if code is not None:
-            checks.append(("code_configuration", code._validate))
-            if code.code and not str(code.code).startswith("azureml:"):
-                checks.append(("code_configuration.scoring_script", lambda: validate_scoring_script(entity)))
-    if isinstance(entity, Environment):
-        checks.append(("image", entity.validate))
+    found, checks = sdk.presubmit_checks(entity)
+    if found:
+        return [Problem("azure-presubmit", f"{path}: {where}: {text}") for where, text in found.items()]
     problems = []
     for where, check in checks:
         try:

@@ -130,10 +130,10 @@ def test_submit_makes_cluster_endpoint_deployment_then_the_default_as_the_dry_ru
         "batch_deployments.begin_create_or_update", "batch_endpoints.begin_create_or_update",
     ]  # fmt: skip
     expected = {r["step"]: r.get("body") for r in dry_run_requests(plan, None, "westeurope")}
-    from distilgpt2_asset.azure.deploy import _wire
+    from distilgpt2_asset.azure.sdk import rest_body
 
     _, defaulted = client.calls[-1]
-    assert _wire(defaulted._to_rest_batch_endpoint("westeurope")) == expected["make it the default deployment"]
+    assert rest_body(defaulted, "westeurope") == expected["make it the default deployment"]
     _, deployment = client.calls[4]
     assert deployment.code_configuration.code == "../../scoring"  # uploaded by the SDK itself
 

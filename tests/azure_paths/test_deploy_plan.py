@@ -10,9 +10,8 @@ import shutil
 import pytest
 
 from distilgpt2_asset.cli import main
+from distilgpt2_asset.azure.profile import ENGINE_SPEEDS_FILE, lowest_measured_speed
 from distilgpt2_asset.azure.deploy import (
-    ENGINE_SPEEDS_FILE,
-    lowest_measured_speed,
     dry_run_requests,
     model_reference,
     parse_overrides,

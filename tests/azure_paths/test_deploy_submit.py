@@ -13,7 +13,8 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from distilgpt2_asset.azure import workspace as azure_workspace
 from distilgpt2_asset.azure.workspace import Workspace, ml_client, resolve_workspace
 from distilgpt2_asset.cli import main
-from distilgpt2_asset.azure.deploy import _wire, dry_run_requests, parse_overrides, pin_content_digest, plan_deployment, submit
+from distilgpt2_asset.azure.deploy import dry_run_requests, parse_overrides, pin_content_digest, plan_deployment, submit
+from distilgpt2_asset.azure.sdk import rest_body
 from distilgpt2_asset.errors import AssetError
 
 LOCATION = "westeurope"
@@ -71,11 +72,11 @@ def test_new_endpoint_then_deployment_then_all_traffic(plan):
     _, deployment = client.calls[2]
     _, routed = client.calls[3]
     expected = {r["step"].split(" (")[0]: r.get("body") for r in dry_run_requests(plan, None, LOCATION)}
-    assert _wire(endpoint._to_rest_online_endpoint(LOCATION)) == expected["create endpoint"]
-    assert _wire(routed._to_rest_online_endpoint(LOCATION)) == expected["route all traffic"]
+    assert rest_body(endpoint, LOCATION) == expected["create endpoint"]
+    assert rest_body(routed, LOCATION) == expected["route all traffic"]
     assert routed.traffic == {"blue": 100}
     # The SDK replaces code and environment by the ids of what it uploads; the rest is the dry run's.
-    sent = _wire(_with_uploaded_ids(deployment)._to_rest_object(location=LOCATION))
+    sent = rest_body(_with_uploaded_ids(deployment), LOCATION)
     dry = expected["create deployment"]
     for body in (sent, dry):
         body["properties"].pop("codeConfiguration")

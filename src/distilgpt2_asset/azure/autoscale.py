@@ -22,11 +22,12 @@ from urllib.parse import unquote
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .workspace import PLACEHOLDER_WORKSPACE, Workspace
-from .deploy import AZURE_DEFAULT_TIMEOUT_MS
 from ..errors import AssetError
 from ..skus import canonical_sku, sku_catalog
 from ..spec import AssetSpec
+from . import sdk
+from .checks import AZURE_DEFAULT_TIMEOUT_MS
+from .workspace import PLACEHOLDER_WORKSPACE, Workspace
 
 AUTOSCALE_FILE = Path("jobs") / "deploy" / "autoscale.yml"
 # Measured by the benchmark package: the server's start with the engine files present, and the
@@ -326,24 +327,12 @@ def plan_autoscale(
 # dry run and submit ------------------------------------------------------------------------------
 
 
-def _serializer():
-    """The serializer MonitorManagementClient builds for its operations (client-side validation off, as there)."""
-    from azure.mgmt.monitor import models
-    from azure.mgmt.monitor._utils.serialization import Serializer
-
-    serializer = Serializer({k: v for k, v in models.__dict__.items() if isinstance(v, type)})
-    serializer.client_side_validation = False
-    return serializer
-
-
 def dry_run_request(plan: AutoscalePlan, workspace: Workspace | None, location: str | None) -> dict:
     """The PUT azure-mgmt-monitor sends to create or update the setting, built by its own request builder."""
-    from azure.mgmt.monitor.operations._autoscale_settings_operations import build_create_or_update_request
-
     shown = workspace or PLACEHOLDER_WORKSPACE
     location = location or "{workspaceLocation}"
-    body = _serializer().body(plan.resource(shown, location), "AutoscaleSettingResource")
-    request = build_create_or_update_request(shown.resource_group, plan.setting_name, shown.subscription_id)
+    body = sdk.monitor_body(plan.resource(shown, location))
+    request = sdk.autoscale_request(shown.resource_group, plan.setting_name, shown.subscription_id)
     url = request.url if workspace else unquote(request.url)  # placeholders shown as written, not percent-encoded
     return {"step": "create autoscale setting", "method": request.method, "url": url, "body": body}
 

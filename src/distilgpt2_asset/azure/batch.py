@@ -16,29 +16,17 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Callable
 
-from .workspace import PLACEHOLDER_WORKSPACE, Workspace
-from .deploy import (
-    DEPLOY_DIR,
-    _check_code,
-    _check_model,
-    _check_names,
-    _load,
-    _request,
-    _serving_settings,
-    _wire,
-    check_instance_type,
-    deployment_overrides_for,
-    pin_content_digest,
-    uploads,
-)
 from ..errors import AssetError
 from ..spec import AssetSpec
+from . import sdk
+from .checks import check_code, check_instance_type, check_model, check_names
+from .deploy import DEPLOY_DIR, deployment_overrides_for, load, pin_content_digest, put_request, uploads
+from .profile import serving_settings
+from .workspace import PLACEHOLDER_WORKSPACE, Workspace
 
 BATCH_ENDPOINT_FILE = DEPLOY_DIR / "batch-endpoint.yml"
 BATCH_DEPLOYMENT_FILE = DEPLOY_DIR / "batch-deployment.yml"
 BATCH_CLUSTER_FILE = DEPLOY_DIR / "batch-cluster.yml"
-# The MLClient service clients that batch endpoints, batch deployments and computes go through.
-BATCH_ENDPOINTS_API, BATCH_DEPLOYMENTS_API, COMPUTE_API = "ServiceClient102023", "ServiceClient012024PreviewArm", "ServiceClient082023Preview"
 OUTPUT_ACTION = "append_row"  # the rows are the product: summary_only would keep none of them
 
 
@@ -61,22 +49,21 @@ def plan_batch(
     """The three YAMLs through the real loaders, overrides applied to the deployment, everything checked.
     model_registry: where spec.yaml's version comes from; None: the deployment YAML's model."""
     from azure.ai.ml import load_batch_endpoint, load_compute
-    from azure.ai.ml.entities._load_functions import load_model_batch_deployment
 
     from ..validate import presubmit_problems
 
     root = spec.path.parent
     deployment_path = root / BATCH_DEPLOYMENT_FILE
     named = deployment_overrides_for(spec, overrides, model_registry, endpoint_name, deployment_name)
-    deployment = _load(load_model_batch_deployment, deployment_path, named)
-    endpoint = _load(load_batch_endpoint, root / BATCH_ENDPOINT_FILE, [{"name": deployment.endpoint_name}])
-    cluster = _load(load_compute, root / BATCH_CLUSTER_FILE, [])
+    deployment = load(sdk.model_batch_deployment_loader(), deployment_path, named)
+    endpoint = load(load_batch_endpoint, root / BATCH_ENDPOINT_FILE, [{"name": deployment.endpoint_name}])
+    cluster = load(load_compute, root / BATCH_CLUSTER_FILE, [])
 
-    _check_names(endpoint, deployment)
-    _check_model(spec, deployment)
+    check_names(endpoint, deployment)
+    check_model(spec, deployment)
     notices = check_instance_type(spec, cluster.size, f"{BATCH_CLUSTER_FILE} size")
     _check_cluster(cluster, deployment)
-    _check_code(deployment)
+    check_code(deployment)
     _check_settings(deployment)
     problems = presubmit_problems(deployment, deployment_path)
     if problems:
@@ -104,7 +91,7 @@ def _check_settings(deployment: Any) -> None:
     if settings.output_action != OUTPUT_ACTION:
         raise AssetError(f"settings.output_action is {settings.output_action}; batch scoring's rows need {OUTPUT_ACTION}")
     variables = {str(k): str(v) for k, v in (settings.environment_variables or {}).items()}
-    serving = _serving_settings(variables)
+    serving = serving_settings(variables)
     timeout_s = settings.retry_settings.timeout
     if serving.request_timeout_ms >= timeout_s * 1000:
         raise AssetError(
@@ -127,17 +114,17 @@ def dry_run_requests(plan: BatchPlan, workspace: Workspace | None, location: str
     cluster = copy.deepcopy(plan.cluster)
     cluster.location = location  # the SDK gives a cluster without one the workspace's
     cluster_url = f"{workspace.arm_prefix}/computes/{cluster.name}"
-    requests = [_request("create compute cluster (skipped when it exists)", cluster_url, COMPUTE_API, _wire(cluster._to_rest_object()))]
+    requests = [put_request("create compute cluster (skipped when it exists)", cluster_url, sdk.COMPUTE_API, sdk.rest_body(cluster))]
     endpoint_url = f"{workspace.arm_prefix}/batchEndpoints/{plan.endpoint.name}"
-    endpoint_body = _wire(plan.endpoint._to_rest_batch_endpoint(location))
-    requests.append(_request("create batch endpoint (skipped when it exists)", endpoint_url, BATCH_ENDPOINTS_API, endpoint_body))
+    endpoint_body = sdk.rest_body(plan.endpoint, location)
+    requests.append(put_request("create batch endpoint (skipped when it exists)", endpoint_url, sdk.BATCH_ENDPOINTS_API, endpoint_body))
     deployment = copy.deepcopy(plan.deployment)
     requests += uploads(deployment, workspace)
     deployment.compute = cluster_url  # the SDK sends the cluster's ARM id
     deployment_url = f"{endpoint_url}/deployments/{deployment.name}"
-    requests.append(_request("create batch deployment", deployment_url, BATCH_DEPLOYMENTS_API, _wire(deployment._to_rest_object(location=location))))
+    requests.append(put_request("create batch deployment", deployment_url, sdk.BATCH_DEPLOYMENTS_API, sdk.rest_body(deployment, location)))
     default = _with_default(plan.endpoint, deployment.name)
-    requests.append(_request("make it the default deployment", endpoint_url, BATCH_ENDPOINTS_API, _wire(default._to_rest_batch_endpoint(location))))
+    requests.append(put_request("make it the default deployment", endpoint_url, sdk.BATCH_ENDPOINTS_API, sdk.rest_body(default, location)))
     return requests
 
 

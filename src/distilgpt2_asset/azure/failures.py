@@ -7,8 +7,10 @@ sign-in, or a missing role, named here), and not found. Nothing secret is printe
 
 from __future__ import annotations
 
+import json
+import re
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 from ..errors import AssetError
 
@@ -70,3 +72,26 @@ def azure_errors(where: str, role: str) -> Iterator[None]:
 def first_line(exc: BaseException) -> str:
     text = next((line for line in str(exc).splitlines() if line.strip()), "")
     return " ".join(text.split()) or type(exc).__name__
+
+
+def one_line(exc: BaseException) -> str:
+    """azure.ai.ml's schema errors embed a JSON dict of field -> messages: flatten it to one line;
+    other errors: their first line."""
+    text = str(exc)
+    try:
+        match = re.search(r"\{.*\}", text, re.S)
+        text = "; ".join(f"{field}: {msg}" for field, msg in _flatten(json.loads(match.group(0))))
+    except (AttributeError, ValueError):
+        text = next((line for line in text.splitlines() if line.strip()), "")
+    return " ".join(text.split()) or type(exc).__name__
+
+
+def _flatten(errors: Any, prefix: str = ""):
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            yield from _flatten(value, f"{prefix}{key}.")
+    elif isinstance(errors, list) and all(isinstance(e, str) for e in errors):
+        yield prefix.rstrip("."), " ".join(errors)
+    else:
+        for item in errors if isinstance(errors, list) else [errors]:
+            yield from _flatten(item, prefix)
