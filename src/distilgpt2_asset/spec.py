@@ -147,15 +147,22 @@ def _json_block_after(markdown: str, heading: str) -> str:
     return match.group(1)
 
 
+def read_yaml(path: Path, missing_hint: str = "") -> Any:
+    """A YAML file's content; AssetError naming the file when it cannot be read or parsed."""
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AssetError(f"{path}: no such file{missing_hint}") from None
+    except OSError as exc:
+        raise AssetError(f"{path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise AssetError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+
+
 def load_spec(path: Path | str | None = None) -> AssetSpec:
     """Load spec.yaml (default: the asset checkout's). Raises AssetError with the file named."""
     path = Path(path) if path else asset_root() / "spec.yaml"
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise AssetError(f"{path}: no such file (set DISTILGPT2_ASSET_ROOT to the asset checkout)") from exc
-    except yaml.YAMLError as exc:
-        raise AssetError(f"{path}: not valid YAML: {exc}") from exc
+    data = read_yaml(path, " (set DISTILGPT2_ASSET_ROOT to the asset checkout)")
     if not isinstance(data, dict):
         raise AssetError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return AssetSpec(data, path.resolve())

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import yaml
 
+from .errors import AssetError
 from .sku_lifecycle import allow_listed, refusal, sku_status
 from .skus import canonical_sku, per_field_minimum, sku_catalog, supported_inference_skus
-from .spec import SCENARIOS, AssetSpec
+from .spec import SCENARIOS, AssetSpec, read_yaml
 
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,254}$")
 SHA_PATTERN = re.compile(r"^[0-9a-f]{40}$")
@@ -324,9 +324,10 @@ def validate_asset(spec: AssetSpec, warnings: list[Problem] | None = None) -> li
 
 
 def _read_yaml(path: Path) -> Any:
+    """None for a file that is not YAML (validate_yaml_file reports it by the loaders' own words)."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        return read_yaml(path)
+    except AssetError:
         return None
 
 

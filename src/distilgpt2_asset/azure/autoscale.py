@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any, Callable, Literal
 from urllib.parse import unquote
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import AssetError
 from ..skus import canonical_sku, sku_catalog
-from ..spec import AssetSpec
+from ..spec import AssetSpec, read_yaml
 from . import sdk
 from .checks import AZURE_DEFAULT_TIMEOUT_MS
 from .workspace import PLACEHOLDER_WORKSPACE, Workspace
@@ -103,12 +102,7 @@ class AutoscaleProfile(_Strict):
 
 
 def load_profile(path: Path) -> AutoscaleProfile:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise AssetError(f"{path}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise AssetError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    data = read_yaml(path)
     try:
         return AutoscaleProfile.model_validate(data)
     except ValidationError as exc:
