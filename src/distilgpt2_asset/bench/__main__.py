@@ -143,12 +143,17 @@ def measure_engine_speeds(mlflow_dir: Path, cache_dir: Path) -> dict:
     }
 
 
-def write_readme_figures(folder: Path) -> Path:
-    """README.md's generated blocks from folder's results.json, engine-speeds.json and generate.json."""
+def rendered_readme(folder: Path) -> str:
+    """README.md with its generated blocks rendered from folder's results.json, engine-speeds.json and generate.json."""
     readme = asset_root() / "README.md"
     results, speeds, bulk = (json.loads((folder / name).read_text()) for name in ("results.json", "engine-speeds.json", "generate.json"))
     blocks = {**readme_blocks(results, speeds), "bulk generation": generate.readme_block(bulk)}
-    readme.write_text(render_readme(readme.read_text(), blocks))
+    return render_readme(readme.read_text(), blocks)
+
+
+def write_readme_figures(folder: Path) -> Path:
+    readme = asset_root() / "README.md"
+    readme.write_text(rendered_readme(folder))
     print(f"wrote the generated figures of {readme}")
     return readme
 

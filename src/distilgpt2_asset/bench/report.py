@@ -164,12 +164,19 @@ def readme_blocks(results: dict, speeds: dict) -> dict[str, str]:
 
 
 def render_readme(readme: str, blocks: dict[str, str]) -> str:
-    """The README with each generated block's body replaced (a missing block is an error)."""
+    """The README with each generated block's body replaced (a missing block is an error). A block
+    indented under a list item keeps its indent, so the item goes on around it."""
     import re
 
     for name, body in blocks.items():
-        pattern = re.escape(README_BLOCK.split("{name}")[0]) + re.escape(name) + r" -->\n.*?<!-- end of generated " + re.escape(name) + " -->"
-        if not re.search(pattern, readme, re.S):
+        opening = re.escape(README_BLOCK.split("{name}")[0]) + re.escape(name) + " -->"
+        pattern = r"^([ \t]*)" + opening + r"\n.*?<!-- end of generated " + re.escape(name) + " -->"
+        if not re.search(pattern, readme, re.S | re.M):
             raise ValueError(f"README.md has no generated block {name!r}")
-        readme = re.sub(pattern, lambda _: README_BLOCK.format(name=name, body=body), readme, flags=re.S)
+
+        def block(match: re.Match) -> str:
+            indent = match.group(1)
+            return indent + README_BLOCK.format(name=name, body=body).replace("\n", "\n" + indent)
+
+        readme = re.sub(pattern, block, readme, flags=re.S | re.M)
     return readme
