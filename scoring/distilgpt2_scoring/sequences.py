@@ -3,8 +3,10 @@
 A Sequence is one prompt being generated (text-generation-inference's Request): the engine
 thread appends its tokens, the Stopping object decides when and why it ends. A SequenceGroup
 holds one HTTP request's sequences (several prompts, or n samples of one), with the request's
-deadline and one condition variable: the request thread sleeps on it and wakes for every new
-token, so a streamed answer leaves as soon as a token exists. Either side can end the group
+deadline and one condition variable: the request thread sleeps on it. A streaming group wakes it
+for every new token, so an event leaves as soon as its token exists; any other group only when a
+sequence finishes, because waking dozens of waiting threads every step costs the engine thread
+its time on 2 cores. Either side can end the group
 early: the request thread cancels it (client gone, deadline), the engine thread drops its
 sequences at the next step and never generates for a cancelled or expired group.
 """
@@ -62,7 +64,8 @@ class Sequence:
                 self.finish_reason = self.stopping(self.token_ids)
                 if self.finish_reason == "eos":
                     self.token_ids.pop()
-            self.group.changed.notify_all()
+            if self.group.streaming or self.finish_reason is not None:
+                self.group.changed.notify_all()
 
     def finish(self, reason: FinishReason) -> None:
         with self.group.changed:
@@ -81,9 +84,10 @@ class Update:
 
 
 class SequenceGroup:
-    def __init__(self, sequences: list[Sequence], deadline: float):
+    def __init__(self, sequences: list[Sequence], deadline: float, streaming: bool = False):
         self.sequences = sequences
         self.deadline = deadline  # time.monotonic() value
+        self.streaming = streaming  # its request thread reads every token as it comes
         self.changed = threading.Condition()
         self.ended: str | None = None  # CANCELLED | DEADLINE | SHUTDOWN | FAILED, when ended early
         for sequence in sequences:

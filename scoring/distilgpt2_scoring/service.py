@@ -79,7 +79,7 @@ class TextGenerationService:
         """The answer (a JSON value), or for a streamed request an iterator of server-sent events."""
         started = time.monotonic()
         request = codec.decode(payload, self.served)
-        group = SequenceGroup(self._sequences(request), deadline=started + self.settings.deadline_s)
+        group = SequenceGroup(self._sequences(request), started + self.settings.deadline_s, streaming=request.params.stream)
         validated = time.monotonic()
         self.scheduler.submit(group)
         if request.params.stream:

@@ -56,8 +56,21 @@ class SteppedEngine:
             self.gate.release()
 
 
-def group(*max_new_tokens: int, deadline_s: float = 30.0) -> SequenceGroup:
-    return SequenceGroup([Sequence([5, 6], GenerationParams(max_new_tokens=n), Stopping(n, EOS)) for n in max_new_tokens], time.monotonic() + deadline_s)
+def group(*max_new_tokens: int, deadline_s: float = 30.0, streaming: bool = False) -> SequenceGroup:
+    sequences = [Sequence([5, 6], GenerationParams(max_new_tokens=n), Stopping(n, EOS)) for n in max_new_tokens]
+    return SequenceGroup(sequences, time.monotonic() + deadline_s, streaming=streaming)
+
+
+def counted_wakes(group: SequenceGroup) -> list[int]:
+    """A one-item list counting how often the engine thread wakes the group's request thread."""
+    wakes, notify_all = [0], group.changed.notify_all
+
+    def counting():
+        wakes[0] += 1
+        notify_all()
+
+    group.changed.notify_all = counting
+    return wakes
 
 
 def until(condition, timeout=5.0):
@@ -97,7 +110,7 @@ def test_a_request_joins_the_running_batch_at_the_next_step_and_leaves_when_done
 
 
 def test_tokens_reach_the_request_as_they_are_made(engine, scheduler):
-    streaming = group(3)
+    streaming = group(3, streaming=True)
     scheduler.submit(streaming)
     updates = streaming.follow()
     engine.run_steps(1)
@@ -106,6 +119,17 @@ def test_tokens_reach_the_request_as_they_are_made(engine, scheduler):
     engine.run_steps(2)
     rest = list(updates)
     assert [t for u in rest for t in u.token_ids] == [2, 3] and rest[-1].finish_reason == "length"
+
+
+def test_a_whole_answer_wakes_its_request_once_when_done_a_stream_for_every_token(engine, scheduler):
+    whole, streaming = group(3), group(3, streaming=True)
+    whole_wakes, streaming_wakes = counted_wakes(whole), counted_wakes(streaming)
+    scheduler.submit(whole)
+    scheduler.submit(streaming)
+    engine.run_steps(3)
+    whole.wait()
+    streaming.wait()
+    assert whole_wakes == [1] and streaming_wakes == [3]
 
 
 def test_too_many_sequences_in_flight_are_refused_at_once_with_retry_after(engine, scheduler):
