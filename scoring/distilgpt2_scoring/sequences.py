@@ -5,10 +5,10 @@ thread appends its tokens, the Stopping object decides when and why it ends. A S
 holds one HTTP request's sequences (several prompts, or n samples of one), with the request's
 deadline and one condition variable: the request thread sleeps on it. A streaming group wakes it
 for every new token, so an event leaves as soon as its token exists; any other group only when a
-sequence finishes, because waking dozens of waiting threads every step costs the engine thread
-its time on 2 cores. Either side can end the group
-early: the request thread cancels it (client gone, deadline), the engine thread drops its
-sequences at the next step and never generates for a cancelled or expired group.
+sequence finishes, because waking dozens of waiting threads at every step takes the engine
+thread's time on 2 cores. Either side can end the group early: the request thread cancels it
+(client gone, deadline), the engine thread drops its sequences at the next step and never
+generates for a cancelled or expired group.
 """
 
 from __future__ import annotations
