@@ -54,7 +54,7 @@ class TextClassificationService:
         mlflow_dir = content.folder
         started = time.perf_counter()
         torch.set_num_threads(settings.thread_count)
-        device = torch.device(settings.resolved_device())
+        device = torch.device(settings.torch_device())
         model = AutoModelForSequenceClassification.from_pretrained(
             weights_folder(content, settings.cache_dir), use_safetensors=True, trust_remote_code=False
         ).to(device).eval()  # fmt: skip

@@ -7,6 +7,7 @@ the smallest SKU of the inference allow-list (2 vCPUs, 8 GB).
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Literal
@@ -15,6 +16,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "TEXTGEN_"
+logger = logging.getLogger(__name__)
 # The deadline's answer must reach the client before the endpoint's front end gives up on its own
 # clock, which started before our server saw the request.
 DEADLINE_MARGIN_MS = 500
@@ -93,6 +95,18 @@ class ServingSettings(BaseSettings):
         import ctranslate2  # lighter than torch, and sees the same CUDA devices
 
         return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+
+    def torch_device(self) -> Literal["cpu", "cuda"]:
+        """The device of the torch models (the transformers engine, the classifier): the resolved
+        device, except that the inference environment's CPU build of torch keeps them on the CPU of
+        a GPU SKU, where CTranslate2 has the GPU."""
+        import torch
+
+        device = self.resolved_device()
+        if device == "cuda" and not torch.cuda.is_available():
+            logger.warning("this torch build has no CUDA: the transformers engine and the classifier run on the CPU")
+            return "cpu"
+        return device
 
     def resolved_engine(self) -> Literal["openvino", "ctranslate2", "transformers"]:
         return self.engine_on(self.resolved_device())

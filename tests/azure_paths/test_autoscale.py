@@ -74,7 +74,7 @@ def test_dry_run_is_the_put_azure_mgmt_monitor_builds_with_every_rule_on_the_dep
     assert triggers == [
         ("CpuUtilizationPercentage", "GreaterThan", 75, "PT10M", "Increase", "PT20M"),
         ("CpuUtilizationPercentage", "LessThan", 30, "PT30M", "Decrease", "PT20M"),
-        ("RequestLatency_P95", "GreaterThan", 8000, "PT10M", "Increase", "PT20M"),
+        ("RequestLatency_P95", "GreaterThan", 10000, "PT10M", "Increase", "PT20M"),
         ("RequestLatency_P95", "LessThan", 3000, "PT30M", "Decrease", "PT20M"),
     ]
     for r in profile["rules"]:
@@ -228,7 +228,7 @@ def test_a_gpu_family_starts_without_quota(asset_spec):
 
 @pytest.mark.parametrize("change, message", [
     (lambda d: d["rules"].remove(rule(d, "RequestLatency_P95", "decrease")),
-     "increase on RequestLatency_P95 GreaterThan 8000: no scale-in rule on RequestLatency_P95"),
+     "increase on RequestLatency_P95 GreaterThan 10000: no scale-in rule on RequestLatency_P95"),
     (lambda d: rule(d, "CpuUtilizationPercentage", "decrease").update(threshold=80),
      "decrease on CpuUtilizationPercentage LessThan 80 overlaps increase on CpuUtilizationPercentage GreaterThan 75"),
     (lambda d: rule(d, "CpuUtilizationPercentage", "decrease").update(window_minutes=10),

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import sys
 import tomllib
 from importlib import metadata
@@ -18,6 +19,8 @@ from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENTS = ROOT / "environments"
+# Loaded only on a GPU SKU (CTranslate2's cuBLAS): pinned like the rest, not installed where the tests run.
+GPU_ONLY = {"nvidia-cublas-cu12"}
 
 
 def pyproject_pins() -> dict[str, str]:
@@ -54,7 +57,8 @@ def test_every_package_is_pinned_to_the_version_the_tests_run_with(scenario):
         version = Version(str(requirement.specifier)[2:]).public
         if name in pinned_by_project:
             assert "==" + version == pinned_by_project[name], f"{line} disagrees with pyproject.toml"
-        assert Version(metadata.version(name)).public == version, f"{line}: the tests run with {metadata.version(name)}"
+        if name not in GPU_ONLY:
+            assert Version(metadata.version(name)).public == version, f"{line}: the tests run with {metadata.version(name)}"
 
 
 def test_training_image_is_gpu_capable():
@@ -94,3 +98,16 @@ def test_inference_environment_provides_every_package_scoring_imports():
     for module in sorted(imports):
         providers = {canonicalize_name(d) for d in distributions.get(module, [])}
         assert providers & pinned, f"scoring/ imports {module} but environments/inference/conda.yml installs none of {providers}"
+
+
+def test_inference_environment_installs_the_cublas_that_ctranslate2_opens_on_a_gpu():
+    import ctranslate2
+
+    from distilgpt2_scoring.engines.ctranslate2 import CUBLAS_LIBRARIES
+
+    library = next((Path(ctranslate2.__file__).parent.parent / "ctranslate2.libs").glob("libctranslate2*.so*"))
+    opened = set(re.findall(rb"libcublas\.so\.(\d+)", library.read_bytes()))
+    assert opened == {b"12"}, f"{library.name} opens libcublas.so.{opened}"
+    assert "libcublas.so.12" in CUBLAS_LIBRARIES
+    for scenario in ("inference", "batch"):
+        assert "nvidia-cublas-cu12" in conda_pins(scenario), f"environments/{scenario}/conda.yml lacks nvidia-cublas-cu12"

@@ -7,7 +7,8 @@ per-token callback), and a sequence the scheduler stops leaves its batch at its 
 CTranslate2 takes one sampling setting per call, so a batch runs as one call per setting.
 Its random generator is seeded per thread, once: a seeded sampling request could only be
 reproduced by loading a new generator, so seeded requests go to the transformers engine
-(loaded once, on first use, on the same device), whose per-request seed is exact.
+(loaded once, on first use; on the CPU with the environment's CPU build of torch), whose
+per-request seed is exact.
 """
 
 from __future__ import annotations
@@ -23,6 +24,25 @@ from .cache import cached_conversion
 
 QUANTIZATION = "int8"
 COMPUTE_TYPES = {"cpu": "int8", "cuda": "int8_float16"}
+CUBLAS_LIBRARIES = ("libcublasLt.so.12", "libcublas.so.12")  # the second needs the first
+
+
+def load_cublas() -> None:
+    """CTranslate2 links the rest of CUDA in but opens cuBLAS by name (libcublas.so.12) on a GPU.
+    The inference environment installs it as the nvidia-cublas-cu12 wheel, whose folder is on no
+    library path: loaded here first, globally, it answers that lookup by its soname."""
+    import ctypes
+    import importlib.util
+
+    try:
+        package = importlib.util.find_spec("nvidia.cublas")
+    except ModuleNotFoundError:
+        package = None
+    if package is None or not package.submodule_search_locations:
+        return  # no wheel: a system CUDA on the library path, or CTranslate2's own error names the library
+    folder = Path(list(package.submodule_search_locations)[0]) / "lib"
+    for name in CUBLAS_LIBRARIES:
+        ctypes.CDLL(str(folder / name), mode=ctypes.RTLD_GLOBAL)
 
 
 class CTranslate2Engine:
@@ -36,6 +56,8 @@ class CTranslate2Engine:
         self.device = device
         self.max_batch_size = max_batch_size
         self.vocabulary: list[str] = json.loads((model_dir / "vocabulary.json").read_text())
+        if device == "cuda":
+            load_cublas()
         self.generator = ctranslate2.Generator(
             str(model_dir),
             device=device,

@@ -30,7 +30,7 @@ class TransformersEngine:
         import torch
         from transformers import AutoModelForCausalLM
 
-        device = settings.resolved_device()
+        device = settings.torch_device()
         torch.set_num_threads(settings.thread_count)
         model = AutoModelForCausalLM.from_pretrained(
             weights, use_safetensors=True, trust_remote_code=False, dtype=torch.float16 if device == "cuda" else torch.float32
