@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .codec.request import json_type
+from .codec.request import json_type, json_value
 from .errors import EngineFailed, ServingError
 from .messages import name, names
 from .settings import ServingSettings
@@ -111,9 +111,9 @@ def _jsonl_rows(path: Path, label: str, text_column: str) -> Iterator[Row]:
 
 def _jsonl_row(text: str, label: str, line: int) -> Row:
     try:
-        record = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return Row(label, line, problem=f"not valid JSON: {exc.msg} (column {exc.colno})")
+        record = json_value(text)
+    except ValueError as exc:
+        return Row(label, line, problem=str(exc))
     if not isinstance(record, dict):
         return Row(label, line, problem=f"a row is a JSON object with a prompt, got a JSON {json_type(record)}")
     row_id = record.get(ID_FIELD)
@@ -226,9 +226,9 @@ def parse_job_params(text: str | None, where: str) -> dict:
     if not text:
         return {}
     try:
-        params = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{where} is not valid JSON: {exc.msg} (column {exc.colno})") from None
+        params = json_value(text)
+    except ValueError as exc:
+        raise ValueError(f"{where} is {exc}") from None
     if not isinstance(params, dict):
         raise ValueError(f'{where} must be a JSON object of request params, e.g. {{"max_new_tokens": 64}}')
     return params

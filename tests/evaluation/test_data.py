@@ -71,7 +71,7 @@ def test_non_utf8_line_names_line_and_byte(tmp_path):
 def test_invalid_json(tmp_path):
     path = write(tmp_path, f"{GOOD}\n{GOOD}\n{{'input_string': 1}}\n".encode())
     message = error_for(path)
-    assert f"{path}:3: invalid JSON" in message
+    assert f"{path}:3: not valid JSON" in message
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -71,6 +72,14 @@ def checked_prompts(inputs: Any, field: str) -> list[str]:
                 f"{field}[{index}] is not valid Unicode (unpaired surrogate at character {exc.start})", f"{field}[{index}]"
             ) from None
     return inputs
+
+
+def json_value(text: str) -> Any:
+    """A line of a JSONL file or a setting's JSON text, parsed; ValueError "not valid JSON: <why> (column N)"."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON: {exc.msg} (column {exc.colno})") from None
 
 
 def json_type(value: Any) -> str:

@@ -5,9 +5,10 @@ Every problem names the file and its 1-based line number, so a user can open the
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from distilgpt2_scoring.codec.request import json_value
 
 from ..errors import AssetError
 
@@ -55,9 +56,9 @@ def _string_field(record: dict, column: str, path: Path, line: int, *, allow_emp
 
 def _parse_line(text: str, path: Path, line: int, input_column: str, label_column: str) -> EvaluationRow:
     try:
-        record = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise AssetError(f"{path}:{line}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+        record = json_value(text)
+    except ValueError as exc:
+        raise AssetError(f"{path}:{line}: {exc}") from None
     if not isinstance(record, dict):
         raise AssetError(f"{path}:{line}: expected a JSON object per line, got {type(record).__name__}")
     return EvaluationRow(

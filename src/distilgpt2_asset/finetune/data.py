@@ -11,10 +11,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
+
+from distilgpt2_scoring.codec.request import json_value
 
 from ..errors import AssetError
 
@@ -79,9 +80,9 @@ def _jsonl_rows(text: str) -> Iterator[tuple[int, dict | str]]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json_value(line)
         except ValueError as exc:
-            yield line_number, f"not valid JSON ({exc.msg})"
+            yield line_number, str(exc)
             continue
         yield line_number, row if isinstance(row, dict) else f"expected a JSON object, got a JSON {type(row).__name__}"
 
