@@ -89,14 +89,19 @@ def documented_run(tmp_path_factory):
     return run_script(tmp_path_factory.mktemp("documented"), INSTANCE_TYPE="Standard_F8s_v2")
 
 
+def model_show(spec) -> list[str]:
+    """The script's first call: the model version it deploys must exist in Microsoft's registry."""
+    return ["ml", "model", "show", "--name", spec.name, "--version", spec.version, "--registry-name", "azureml",
+            "--subscription", "0000-sub", "--output", "none"]
+
+
 def test_script_runs_the_documented_az_ml_commands_in_order(documented_run, asset_spec):
     result, calls = documented_run
     assert result.returncode == 0, result.stderr
     deploy_dir = str(SCRIPT.parent / "deploy")
     model = model_reference(asset_spec, "azureml")
     assert calls == [
-        ["ml", "model", "show", "--name", asset_spec.name, "--version", asset_spec.version, "--registry-name", "azureml",
-         "--subscription", "0000-sub", "--output", "none"],
+        model_show(asset_spec),
         ["ml", "online-endpoint", "show", "--name", "textgen-ci", *IN_WORKSPACE, "--output", "none"],
         ["ml", "online-endpoint", "create", "--file", f"{deploy_dir}/online-endpoint.yml", "--name", "textgen-ci", *IN_WORKSPACE],
         ["ml", "online-deployment", "create", "--file", f"{deploy_dir}/online-deployment.yml", "--all-traffic", *IN_WORKSPACE,
@@ -200,8 +205,7 @@ def test_batch_creates_cluster_endpoint_and_default_deployment_runs_the_sample_a
     deploy_dir = str(SCRIPT.parent / "deploy")
     model = model_reference(asset_spec, "azureml")
     assert calls == [
-        ["ml", "model", "show", "--name", asset_spec.name, "--version", asset_spec.version, "--registry-name", "azureml",
-         "--subscription", "0000-sub", "--output", "none"],
+        model_show(asset_spec),
         ["ml", "batch-endpoint", "show", "--name", "batch-ci", *IN_WORKSPACE, "--output", "none"],
         ["ml", "compute", "show", "--name", "distilgpt2-batch", *IN_WORKSPACE, "--output", "none"],
         ["ml", "compute", "create", "--file", f"{deploy_dir}/batch-cluster.yml", "--name", "distilgpt2-batch", *IN_WORKSPACE],
