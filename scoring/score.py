@@ -64,7 +64,11 @@ def _guard_health_probe() -> None:
     @routes.main_blueprint.before_request
     def _engine_alive():
         if flask.request.path == "/" and not (service is not None and service.ready):
-            body = {"error": "the engine is not running; the container needs a restart", "field": None, "error_type": "unhealthy"}
+            body = {
+                "error": "the engine is not running; the container needs a restart",
+                "field": None,
+                "error_type": "unhealthy",
+            }
             return AMLResponse(body, 503, json_str=True)
         return None
 
@@ -98,7 +102,9 @@ def run(request):
         return _error_response(error)
     except ClientGone:  # nobody reads this answer; the status only shows in the access log
         logger.info("client disconnected; its generation was cancelled")
-        return AMLResponse({"error": "client closed the connection", "field": None, "error_type": "cancelled"}, 499, json_str=True)
+        return AMLResponse(
+            {"error": "client closed the connection", "field": None, "error_type": "cancelled"}, 499, json_str=True
+        )
     except Exception:
         logger.exception("scoring failed")
         body = {"error": "internal error while scoring; see the server log", "field": None, "error_type": "internal"}

@@ -13,7 +13,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-USER_HOMES = sorted({Path.home() / ".distilgpt2-asset", Path(os.environ.get("DISTILGPT2_ASSET_HOME") or Path.home() / ".distilgpt2-asset")})
+USER_HOMES = sorted(
+    {
+        Path.home() / ".distilgpt2-asset",
+        Path(os.environ.get("DISTILGPT2_ASSET_HOME") or Path.home() / ".distilgpt2-asset"),
+    }
+)
 SESSION_HOME = Path(tempfile.mkdtemp(prefix="distilgpt2-asset-tests-")).resolve()
 os.environ["DISTILGPT2_ASSET_HOME"] = str(SESSION_HOME)
 os.environ.pop("MLFLOW_TRACKING_URI", None)  # the user's MLflow server is theirs too
@@ -34,7 +39,9 @@ def tree_state(root: Path) -> list[tuple[str, int, int]]:
     """Every entry under root (root included) with its size and modification time; [] if root is absent."""
     if not root.exists():
         return []
-    return sorted((str(p.relative_to(root)), p.lstat().st_size, p.lstat().st_mtime_ns) for p in [root, *root.rglob("*")])
+    return sorted(
+        (str(p.relative_to(root)), p.lstat().st_size, p.lstat().st_mtime_ns) for p in [root, *root.rglob("*")]
+    )
 
 
 USER_HOMES_AT_START = {home: tree_state(home) for home in USER_HOMES}

@@ -127,7 +127,13 @@ def test_a_build_whose_output_fails_the_model_scan_is_removed_not_finished(asset
 
     with pytest.raises(AssetError, match=r"refusing to finish the build:\n.* serve\.sh \[executable\] a script"):
         save_mlflow_model(
-            _load_pipeline(tiny_model_dir), tmp_path / "out", task=asset_spec.task, signature=_signature(),
-            metadata={}, model_card=model_card(asset_spec), source=str(tiny_model_dir), add_files=add_a_script,
+            _load_pipeline(tiny_model_dir),
+            tmp_path / "out",
+            task=asset_spec.task,
+            signature=_signature(),
+            metadata={},
+            model_card=model_card(asset_spec),
+            source=str(tiny_model_dir),
+            add_files=add_a_script,
         )
     assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()

@@ -77,7 +77,9 @@ def test_register_refuses_a_testing_build_left_in_the_default_folder(
     shutil.copytree(tiny_mlflow_model, isolated_home / "models" / "distilgpt2-15")
     assert main(["register"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {isolated_home / 'models' / 'distilgpt2-15'} is a build of the local folder {tiny_model_dir}, ")
+    assert err.startswith(
+        f"error: {isolated_home / 'models' / 'distilgpt2-15'} is a build of the local folder {tiny_model_dir}, "
+    )
     assert f"not spec.yaml's distilgpt2@{asset_spec.revision}: only that may become distilgpt2 15" in err
     assert "distilgpt2-asset serve --source DIR" in err
     assert LocalRegistry().find(asset_spec.name, asset_spec.version) is None

@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def prompts_file(path: Path, count: int, start: int = 0) -> Path:
-    path.write_text("".join(json.dumps({"prompt": f"The quick brown fox {i}", "id": i}) + "\n" for i in range(start, start + count)))
+    path.write_text(
+        "".join(json.dumps({"prompt": f"The quick brown fox {i}", "id": i}) + "\n" for i in range(start, start + count))
+    )
     return path
 
 
@@ -33,20 +35,39 @@ def keys(rows) -> list[tuple[str, int]]:
     return [(row["file"], row["line"]) for row in rows]
 
 
-def test_every_file_under_a_folder_is_generated_in_order_and_bad_rows_go_to_the_errors_file(tiny_mlflow_model, tmp_path, isolated_home, capsys):
+def test_every_file_under_a_folder_is_generated_in_order_and_bad_rows_go_to_the_errors_file(
+    tiny_mlflow_model, tmp_path, isolated_home, capsys
+):
     inputs = tmp_path / "inputs"
     (inputs / "more").mkdir(parents=True)
     prompts_file(inputs / "a.jsonl", 3)
     (inputs / "more" / "b.csv").write_text('text\n"The river runs past the mill,"\n')
-    (inputs / "bad.jsonl").write_text('{"prompt": "fine"}\n{"prompt": "x", "params": {"max_new_tokens": 0}}\nnot json\n')
+    (inputs / "bad.jsonl").write_text(
+        '{"prompt": "fine"}\n{"prompt": "x", "params": {"max_new_tokens": 0}}\nnot json\n'
+    )
     (inputs / "notes.txt").write_text("not an input")
     output = tmp_path / "out" / "generated.jsonl"
-    code = main(["generate", "--model", str(tiny_mlflow_model), "--input", str(inputs), "--output", str(output), "--params", json.dumps(PARAMS)])
+    code = main(
+        [
+            "generate",
+            "--model",
+            str(tiny_mlflow_model),
+            "--input",
+            str(inputs),
+            "--output",
+            str(output),
+            "--params",
+            json.dumps(PARAMS),
+        ]
+    )
     assert code == 0
     rows, errors = read_jsonl(output), read_jsonl(tmp_path / "out" / "generated.errors.jsonl")
     assert keys(rows) == [("a.jsonl", 1), ("a.jsonl", 2), ("a.jsonl", 3), ("bad.jsonl", 1), ("more/b.csv", 2)]
     assert [r["id"] for r in rows[:3]] == [0, 1, 2] and all(r["completion_tokens"] == 4 for r in rows)
-    assert [(e["file"], e["line"], e["field"]) for e in errors] == [("bad.jsonl", 2, "params.max_new_tokens"), ("bad.jsonl", 3, None)]
+    assert [(e["file"], e["line"], e["field"]) for e in errors] == [
+        ("bad.jsonl", 2, "params.max_new_tokens"),
+        ("bad.jsonl", 3, None),
+    ]
     summary = capsys.readouterr().out
     assert "5 rows generated, 2 errors; 20 tokens in" in summary and "tokens/s" in summary
 
@@ -61,7 +82,9 @@ def test_a_rerun_skips_every_row_already_written_and_appends_only_new_ones(tiny_
     assert keys(read_jsonl(output)) == [("in.jsonl", line) for line in range(1, 8)]
 
 
-def test_a_line_torn_by_a_kill_mid_write_is_cut_and_that_row_generated_again(tiny_mlflow_model, tmp_path, isolated_home):
+def test_a_line_torn_by_a_kill_mid_write_is_cut_and_that_row_generated_again(
+    tiny_mlflow_model, tmp_path, isolated_home
+):
     source, output = prompts_file(tmp_path / "in.jsonl", 3), tmp_path / "out.jsonl"
     generate(tiny_mlflow_model, source, output, GenerateOptions(params=PARAMS))
     lines = output.read_text().splitlines(keepends=True)
@@ -74,8 +97,10 @@ def test_the_servers_faults_are_retried_by_a_rerun_and_final_errors_are_kept(tmp
     output, errors = tmp_path / "out.jsonl", tmp_path / "out.errors.jsonl"
     output.write_text(json.dumps({"file": "f", "line": 1}) + "\n")
     errors.write_text(
-        json.dumps({"file": "f", "line": 2, "error": "deadline", "retryable": True}) + "\n"
-        + json.dumps({"file": "f", "line": 3, "error": "bad params", "retryable": False}) + "\n"
+        json.dumps({"file": "f", "line": 2, "error": "deadline", "retryable": True})
+        + "\n"
+        + json.dumps({"file": "f", "line": 3, "error": "bad params", "retryable": False})
+        + "\n"
     )
     assert done_rows(output, errors) == {("f", 1), ("f", 3)}
     assert keys(read_jsonl(errors)) == [("f", 3)]  # the retried row will be written once, wherever it lands
@@ -108,12 +133,19 @@ def test_bad_arguments_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch, ar
     assert message in capsys.readouterr().err
 
 
-def test_the_output_and_errors_inside_the_input_folder_are_not_read_as_inputs(tiny_mlflow_model, tmp_path, isolated_home):
+def test_the_output_and_errors_inside_the_input_folder_are_not_read_as_inputs(
+    tiny_mlflow_model, tmp_path, isolated_home
+):
     prompts_file(tmp_path / "in.jsonl", 2)
     (tmp_path / "broken.jsonl").write_text("not json\n")
     for _ in range(2):  # the second run finds out.jsonl and out.errors.jsonl beside the input
         summary = generate(tiny_mlflow_model, tmp_path, tmp_path / "out.jsonl", GenerateOptions(params=PARAMS))
-    assert [label for _, label in input_files(tmp_path)] == ["broken.jsonl", "in.jsonl", "out.errors.jsonl", "out.jsonl"]
+    assert [label for _, label in input_files(tmp_path)] == [
+        "broken.jsonl",
+        "in.jsonl",
+        "out.errors.jsonl",
+        "out.jsonl",
+    ]
     assert (summary.rows, summary.errors, summary.skipped) == (0, 0, 3)
     assert keys(read_jsonl(tmp_path / "out.jsonl")) == [("in.jsonl", 1), ("in.jsonl", 2)]
 
@@ -122,7 +154,10 @@ def test_a_kill_mid_run_then_a_rerun_gives_every_row_exactly_once(tiny_mlflow_mo
     source, output = prompts_file(tmp_path / "in.jsonl", 300), tmp_path / "out.jsonl"
     command = [sys.executable, "-m", "distilgpt2_asset.cli", "generate", "--model", str(tiny_mlflow_model),
                "--input", str(source), "--output", str(output), "--params", json.dumps({**PARAMS, "max_new_tokens": 24})]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "scoring"), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "scoring"), os.environ.get("PYTHONPATH", "")]),
+    }
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         while process.poll() is None and not (output.exists() and output.read_bytes().count(b"\n") >= 40):
@@ -143,7 +178,15 @@ def test_a_kill_mid_run_then_a_rerun_gives_every_row_exactly_once(tiny_mlflow_mo
 
 def test_a_folder_that_is_no_model_is_one_line_and_exit_2(tmp_path, capsys, isolated_home):
     source = prompts_file(tmp_path / "in.jsonl", 1)
-    argv = ["generate", "--model", str(tmp_path / "empty"), "--input", str(source), "--output", str(tmp_path / "out.jsonl")]
+    argv = [
+        "generate",
+        "--model",
+        str(tmp_path / "empty"),
+        "--input",
+        str(source),
+        "--output",
+        str(tmp_path / "out.jsonl"),
+    ]
     (tmp_path / "empty").mkdir()
     assert main(argv) == 2
     assert "no MLflow model (an MLmodel file)" in capsys.readouterr().err

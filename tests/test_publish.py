@@ -6,11 +6,10 @@ import json
 import subprocess
 
 import pytest
+from publish_helpers import REPO_ROOT, changed_copy, edit_spec, make_asset_root, publish
 
 from distilgpt2_asset.publish import COMMIT_PROPERTY, MANIFEST_PROPERTY, UNKNOWN_COMMIT, git_commit
 from distilgpt2_asset.registry import CONTENT_TAG, LocalRegistry, content_digest
-
-from publish_helpers import REPO_ROOT, changed_copy, edit_spec, make_asset_root, publish
 
 TESTING = "--allow-unpinned"  # the tiny model is built from a local folder, not the pinned hub revision
 
@@ -152,7 +151,9 @@ def test_a_tampered_model_is_refused_naming_the_file(asset_root, tiny_mlflow_mod
     shutil.copytree(tiny_mlflow_model, tampered)
     (tampered / "MLmodel").write_text((tampered / "MLmodel").read_text() + "# edited\n")
     code, _, err = publish(capsys, "--model", str(tampered), TESTING)
-    assert code == 2 and "MLmodel [manifest] sha256" in err and "does not match the manifest" in err  # the scan runs first
+    assert (
+        code == 2 and "MLmodel [manifest] sha256" in err and "does not match the manifest" in err
+    )  # the scan runs first
     assert not versions()
 
 
@@ -187,7 +188,10 @@ def test_dry_run_prints_the_local_payload_and_touches_no_registry(
 def test_dry_run_without_a_built_model_says_how_to_make_one(asset_root, isolated_home, capsys):
     code, out, err = publish(capsys, "--dry-run")
     assert code == 2 and out == ""
-    assert err == f"error: no built model at {isolated_home / 'models' / 'distilgpt2-15'}: run `distilgpt2-asset build` or pass --model DIR\n"
+    assert (
+        err
+        == f"error: no built model at {isolated_home / 'models' / 'distilgpt2-15'}: run `distilgpt2-asset build` or pass --model DIR\n"
+    )
 
 
 def test_the_git_commit_is_the_checkouts_head():
@@ -210,7 +214,9 @@ def test_publish_records_a_clean_scan_of_the_published_content(asset_root, tiny_
     assert json.loads(tags["properties/model_scan_tools"]).keys() == {"modelscan", "distilgpt2-asset-rules"}
 
 
-def test_a_rescan_with_newer_rules_keeps_the_published_scan_evidence(asset_root, tiny_mlflow_model, monkeypatch, capsys):
+def test_a_rescan_with_newer_rules_keeps_the_published_scan_evidence(
+    asset_root, tiny_mlflow_model, monkeypatch, capsys
+):
     publish(capsys, "--model", str(tiny_mlflow_model), TESTING)
     before = version_tags()
     monkeypatch.setattr("distilgpt2_asset.model_scan.scanner.RULES_VERSION", "2")
@@ -221,11 +227,15 @@ def test_a_rescan_with_newer_rules_keeps_the_published_scan_evidence(asset_root,
 
 def test_expect_digest_publishes_only_the_build_with_that_digest(asset_root, tiny_mlflow_model, tmp_path, capsys):
     other = changed_copy(tiny_mlflow_model, tmp_path / "other")
-    code, out, err = publish(capsys, "--model", str(other), TESTING, "--expect-digest", content_digest(tiny_mlflow_model))
+    code, out, err = publish(
+        capsys, "--model", str(other), TESTING, "--expect-digest", content_digest(tiny_mlflow_model)
+    )
     assert code == 2 and out == ""
     assert f"has content sha256 {content_digest(other)}, not the expected '{content_digest(tiny_mlflow_model)}'" in err
     code, _, err = publish(capsys, "--model", str(other), TESTING, "--expect-digest", "")
     assert code == 2 and "not the expected ''" in err
     assert not versions()
-    code, out, _ = publish(capsys, "--model", str(tiny_mlflow_model), TESTING, "--expect-digest", content_digest(tiny_mlflow_model))
+    code, out, _ = publish(
+        capsys, "--model", str(tiny_mlflow_model), TESTING, "--expect-digest", content_digest(tiny_mlflow_model)
+    )
     assert code == 0 and out.startswith("created:")

@@ -9,10 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from publish_helpers import changed_copy
 
 from distilgpt2_asset.registry import CONTENT_TAG, LocalRegistry, content_digest
-
-from publish_helpers import changed_copy
 
 # Each process runs the real CLI; both first meet once imported (so neither is seconds ahead),
 # then again right after their first registry look-up: without a lock both look up "no such
@@ -76,7 +75,11 @@ def registered_versions(name: str = "distilgpt2"):
 
 def outcome(output: str) -> str:
     """The publish's own line: created / unchanged / metadata-updated / error (else it crashed)."""
-    said = [line for line in output.splitlines() if line.startswith(("created:", "unchanged:", "metadata-updated:", "error:"))]
+    said = [
+        line
+        for line in output.splitlines()
+        if line.startswith(("created:", "unchanged:", "metadata-updated:", "error:"))
+    ]
     return said[0] if said else f"crashed: {output[-2000:]}"
 
 
@@ -95,7 +98,9 @@ def test_the_same_content_at_once_is_created_once_and_found_unchanged_once(run_t
 def test_different_content_at_once_is_created_once_and_refused_once(run_two, tiny_mlflow_model, tmp_path):
     other = changed_copy(tiny_mlflow_model, tmp_path / "other")
     LocalRegistry()  # a registry that exists already
-    results = run_two(["--model", str(tiny_mlflow_model), "--allow-unpinned"], ["--model", str(other), "--allow-unpinned"])
+    results = run_two(
+        ["--model", str(tiny_mlflow_model), "--allow-unpinned"], ["--model", str(other), "--allow-unpinned"]
+    )
     lines = sorted(outcome(output) for _, output in results)
     assert sorted(code for code, _ in results) == [0, 2], results
     assert lines[0].startswith("created:") and lines[1].startswith("error:") and "different content" in lines[1]

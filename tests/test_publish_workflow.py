@@ -8,7 +8,6 @@ import re
 
 import pytest
 import yaml
-
 from publish_helpers import REPO_ROOT
 
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "publish.yml"
@@ -35,7 +34,9 @@ def can_get_azure_token(job: dict) -> bool:
 
 
 def signing_job(workflow: dict) -> tuple[str, dict]:
-    (found,) = [(name, job) for name, job in workflow["jobs"].items() if any(uses(s, "azure/login") for s in job["steps"])]
+    (found,) = [
+        (name, job) for name, job in workflow["jobs"].items() if any(uses(s, "azure/login") for s in job["steps"])
+    ]
     return found
 
 

@@ -29,8 +29,13 @@ def test_no_speed_figure_is_typed_outside_the_generated_blocks():
 
 def _folder_table() -> set[str]:
     text = README.read_text()
-    table = text[text.index("## Folders"):text.index("## Serving")]
-    return {name for row in table.splitlines()[4:] if row.startswith("| ") for name in re.findall(r"`([^`]+)`", row.split("|")[1])}
+    table = text[text.index("## Folders") : text.index("## Serving")]
+    return {
+        name
+        for row in table.splitlines()[4:]
+        if row.startswith("| ")
+        for name in re.findall(r"`([^`]+)`", row.split("|")[1])
+    }
 
 
 def _packages(folder: Path) -> set[str]:

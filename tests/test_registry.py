@@ -85,7 +85,9 @@ def test_a_bumped_version_is_registered_alongside(registry, asset_spec, tiny_mlf
     assert (bumped.outcome, bumped.asset_version, bumped.mlflow_version) == ("created", "16", "2")
 
 
-def test_an_interrupted_registration_leaves_no_version_and_no_files(registry, asset_spec, tiny_mlflow_model, monkeypatch):
+def test_an_interrupted_registration_leaves_no_version_and_no_files(
+    registry, asset_spec, tiny_mlflow_model, monkeypatch
+):
     def fail(*args, **kwargs):
         raise KeyboardInterrupt
 

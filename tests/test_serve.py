@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-
 from pathlib import Path
 
 import pytest
@@ -25,10 +24,16 @@ def test_serving_the_asset_offline_without_a_model_fails_with_one_clear_line(iso
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert main(["serve", "--port", str(free_port())]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and errors[0].startswith("error: cannot fetch distilgpt2@") and "serve --source DIR" in errors[0]
+    assert (
+        len(errors) == 1
+        and errors[0].startswith("error: cannot fetch distilgpt2@")
+        and "serve --source DIR" in errors[0]
+    )
 
 
-def test_a_local_source_is_built_once_reused_and_never_registered_as_the_asset(asset_spec, tiny_model_dir, isolated_home):
+def test_a_local_source_is_built_once_reused_and_never_registered_as_the_asset(
+    asset_spec, tiny_model_dir, isolated_home
+):
     first = model_for_serving(asset_spec, None, str(tiny_model_dir))
     built_at = (first / "MLmodel").stat().st_mtime_ns
     again = model_for_serving(asset_spec, None, str(tiny_model_dir))
@@ -47,18 +52,26 @@ def test_a_testing_build_left_in_the_default_folder_is_refused_not_served_as_the
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1
     err = errors[0]
-    assert err.startswith(f"error: the build at {isolated_home / 'models' / 'distilgpt2-15'} is a build of the local folder ")
-    assert f"{tiny_model_dir}, not spec.yaml's distilgpt2@{asset_spec.revision}: only that may become distilgpt2 15" in err
+    assert err.startswith(
+        f"error: the build at {isolated_home / 'models' / 'distilgpt2-15'} is a build of the local folder "
+    )
+    assert (
+        f"{tiny_model_dir}, not spec.yaml's distilgpt2@{asset_spec.revision}: only that may become distilgpt2 15" in err
+    )
     assert "distilgpt2-asset serve --source DIR" in err and "distilgpt2-asset build" in err
     assert LocalRegistry().find(asset_spec.name, asset_spec.version) is None
 
 
-def test_a_registered_version_that_is_not_the_pinned_build_is_refused(asset_spec, tiny_model_dir, tiny_mlflow_model, isolated_home):
+def test_a_registered_version_that_is_not_the_pinned_build_is_refused(
+    asset_spec, tiny_model_dir, tiny_mlflow_model, isolated_home
+):
     registry = LocalRegistry()
     registry.register(asset_spec, tiny_mlflow_model)  # as `publish --allow-unpinned` does on purpose
     with pytest.raises(AssetError) as refused:
         model_for_serving(asset_spec, None, None)
-    assert str(refused.value).startswith(f"distilgpt2 15 in {registry.uri} is a build of the local folder {tiny_model_dir}")
+    assert str(refused.value).startswith(
+        f"distilgpt2 15 in {registry.uri} is a build of the local folder {tiny_model_dir}"
+    )
     assert "serve --source DIR" in str(refused.value)
 
 
@@ -93,7 +106,9 @@ def test_invoke_without_a_server_says_how_to_start_one(capsys):
 
 
 @pytest.mark.slow
-def test_serve_prints_the_curl_line_answers_invoke_and_stops_on_sigterm(tiny_mlflow_model, tmp_path, isolated_home, capsys):
+def test_serve_prints_the_curl_line_answers_invoke_and_stops_on_sigterm(
+    tiny_mlflow_model, tmp_path, isolated_home, capsys
+):
     port = free_port()
     log = open(tmp_path / "serve.log", "w+")
     process = subprocess.Popen(
@@ -110,12 +125,19 @@ def test_serve_prints_the_curl_line_answers_invoke_and_stops_on_sigterm(tiny_mlf
         assert f"ready: http://127.0.0.1:{port}/score" in output and f"curl -s http://127.0.0.1:{port}/score" in output
 
         request = tmp_path / "request.json"
-        request.write_text(json.dumps({"input_data": ["The quick brown fox"], "params": {"do_sample": False, "max_new_tokens": 4}}))
+        request.write_text(
+            json.dumps({"input_data": ["The quick brown fox"], "params": {"do_sample": False, "max_new_tokens": 4}})
+        )
         assert main(["invoke", "--request-file", str(request), "--url", f"http://127.0.0.1:{port}/score"]) == 0
         assert json.loads(capsys.readouterr().out) == ["The quick brown fox jumps over the lazy"]
-        assert main(["invoke", "--request-file", str(request), "--stream", "--url", f"http://127.0.0.1:{port}/score"]) == 0
+        assert (
+            main(["invoke", "--request-file", str(request), "--stream", "--url", f"http://127.0.0.1:{port}/score"]) == 0
+        )
         streamed = capsys.readouterr()  # the same text, printed as it arrived, then how it ended
-        assert streamed.out.strip() == "The quick brown fox jumps over the lazy" and '"finish_reason": "length"' in streamed.err
+        assert (
+            streamed.out.strip() == "The quick brown fox jumps over the lazy"
+            and '"finish_reason": "length"' in streamed.err
+        )
 
         request.write_text(json.dumps({"input_data": ["x"], "params": {"top_k": 0}}))
         assert main(["invoke", "--request-file", str(request), "--url", f"http://127.0.0.1:{port}/score"]) == 2
@@ -155,12 +177,18 @@ def process_group_alive(pgid: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
-def test_a_stop_signal_during_the_health_wait_leaves_no_server_running(tiny_mlflow_model, tmp_path, isolated_home, signum):
+def test_a_stop_signal_during_the_health_wait_leaves_no_server_running(
+    tiny_mlflow_model, tmp_path, isolated_home, signum
+):
     hook = tmp_path / "hook"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(HOLD_THE_SERVER)
     pid_file = tmp_path / "server.pid"
-    env = dict(os.environ, SERVER_PID_FILE=str(pid_file), PYTHONPATH=os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]))
+    env = dict(
+        os.environ,
+        SERVER_PID_FILE=str(pid_file),
+        PYTHONPATH=os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]),
+    )
     serve = subprocess.Popen(
         [sys.executable, "-m", "distilgpt2_asset.cli", "serve", "--model", str(tiny_mlflow_model), "--port", str(free_port())],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -169,7 +197,9 @@ def test_a_stop_signal_during_the_health_wait_leaves_no_server_running(tiny_mlfl
     try:
         deadline = time.monotonic() + 180
         while not pid_file.exists():
-            assert serve.poll() is None and time.monotonic() < deadline, serve.stdout.read() if serve.poll() else "no server"
+            assert serve.poll() is None and time.monotonic() < deadline, (
+                serve.stdout.read() if serve.poll() else "no server"
+            )
             time.sleep(0.1)
         server_pid = int(pid_file.read_text())
         assert process_group_alive(server_pid)

@@ -11,8 +11,8 @@ import pytest
 from distilgpt2_asset import sku_lifecycle
 from distilgpt2_asset.errors import AssetError
 from distilgpt2_asset.sku_lifecycle import (
-    GpuRuntime,
     TORCH_CUDA_ARCHITECTURES,
+    GpuRuntime,
     allow_listed,
     nearest_usable,
     sku_status,
@@ -108,8 +108,14 @@ def test_a_training_torch_without_a_known_cuda_build_is_refused(tmp_path, pin):
 
 
 def test_retirement_dates_block_on_and_after_the_date_and_announce_before_it():
-    assert sku_status("Standard_DS3_v2", "inference", BEFORE).notice == "Standard_DS3_v2: retirement announced for 2028-05-01"
-    assert sku_status("Standard_DS3_v2", "inference", date(2028, 5, 1)).blocked == "Standard_DS3_v2 was retired on 2028-05-01"
+    assert (
+        sku_status("Standard_DS3_v2", "inference", BEFORE).notice
+        == "Standard_DS3_v2: retirement announced for 2028-05-01"
+    )
+    assert (
+        sku_status("Standard_DS3_v2", "inference", date(2028, 5, 1)).blocked
+        == "Standard_DS3_v2 was retired on 2028-05-01"
+    )
     assert sku_status("Standard_E2s_v3", "inference", AFTER) == sku_lifecycle.SkuStatus("Standard_E2s_v3")
 
 
@@ -130,5 +136,7 @@ def test_the_nearest_usable_sku_has_the_same_gpu_count_and_the_closest_size(asse
 def test_no_default_sku_of_the_committed_asset_is_retired_or_unrunnable(asset_spec, scenario):
     from distilgpt2_asset.backends import ModelInfo, pick_sku
 
-    model = ModelInfo(asset_spec.name, asset_spec.version, "x", asset_spec.string_tags(), asset_spec.string_properties())
+    model = ModelInfo(
+        asset_spec.name, asset_spec.version, "x", asset_spec.string_tags(), asset_spec.string_properties()
+    )
     assert sku_status(pick_sku(model, scenario), scenario).usable

@@ -84,7 +84,13 @@ def test_allow_lists_keep_the_cards_order_and_minimums(asset_spec, scenario, min
 def test_sample_request_is_read_from_the_model_card(asset_spec):
     assert asset_spec.sample_request == {
         "input_data": ["I believe the meaning of life is"],
-        "params": {"top_p": 0.9, "temperature": 0.2, "max_new_tokens": 100, "do_sample": True, "return_full_text": True},
+        "params": {
+            "top_p": 0.9,
+            "temperature": 0.2,
+            "max_new_tokens": 100,
+            "do_sample": True,
+            "return_full_text": True,
+        },
     }
 
 

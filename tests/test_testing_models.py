@@ -33,7 +33,7 @@ def test_tiny_model_greedily_continues_its_training_text(tiny_model_dir):
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     ids = tokenizer("I believe the meaning of life is", return_tensors="pt").input_ids
     out = model.generate(ids, max_new_tokens=12, do_sample=False)
-    assert tokenizer.decode(out[0][ids.shape[1]:]) == " to learn something new every day and to share it with the"
+    assert tokenizer.decode(out[0][ids.shape[1] :]) == " to learn something new every day and to share it with the"
 
 
 def test_tiny_model_is_small_and_ships_safetensors_only(tiny_model_dir):
@@ -48,7 +48,13 @@ def test_distilgpt2_shape_matches_the_real_model(tmp_path):
 
     folder = make_testing_model("distilgpt2", tmp_path / "d")
     config = AutoConfig.from_pretrained(folder)
-    assert (config.n_layer, config.n_embd, config.n_head, config.vocab_size, config.n_positions) == (6, 768, 12, 50257, 1024)
+    assert (config.n_layer, config.n_embd, config.n_head, config.vocab_size, config.n_positions) == (
+        6,
+        768,
+        12,
+        50257,
+        1024,
+    )
 
 
 def test_refuses_to_overwrite_a_non_empty_folder(tmp_path):

@@ -4,7 +4,6 @@ import copy
 import shutil
 import subprocess
 import sys
-
 from pathlib import Path
 
 import pytest
@@ -174,7 +173,9 @@ def test_a_deployment_the_sdk_would_refuse_is_reported_with_its_yaml_path(asset_
     (tmp_path / "code").mkdir()
     (tmp_path / "code" / "score.py").write_text("def init(:\n")
     path = tmp_path / "deployment.yml"
-    path.write_text(DEPLOYMENT.format(sku="Standard_F8s_v2") + "code_configuration:\n  code: code\n  scoring_script: score.py\n")
+    path.write_text(
+        DEPLOYMENT.format(sku="Standard_F8s_v2") + "code_configuration:\n  code: code\n  scoring_script: score.py\n"
+    )
     [problem] = validate_yaml_file(path, asset_spec)
     assert problem.rule == "azure-presubmit"
     assert problem.message.startswith(f"{path}: code_configuration.scoring_script: Failed to submit deployment blue")
@@ -202,7 +203,10 @@ def test_retired_skus_the_card_lists_are_warnings_and_the_lists_stay_as_publishe
     warnings = lifecycle_warnings(asset_spec)
     assert validate_spec(asset_spec) == []
     retired = [w.message for w in warnings if "was retired" in w.message]
-    assert "finetune_compute_allow_list: Standard_NV12s_v3 was retired on 2026-09-30 (kept as the card lists it; never picked)" in retired
+    assert (
+        "finetune_compute_allow_list: Standard_NV12s_v3 was retired on 2026-09-30 (kept as the card lists it; never picked)"
+        in retired
+    )
     assert sum("Standard_NC6s_v3 was retired on 2025-09-30" in m for m in retired) == 3  # in all three lists
     assert "Standard_NV12s_v3" in asset_spec.allow_list("finetune")
 
@@ -210,7 +214,10 @@ def test_retired_skus_the_card_lists_are_warnings_and_the_lists_stay_as_publishe
 def test_cli_lists_warnings_and_still_passes():
     result = _validate_cli()
     assert result.returncode == 0
-    assert "warning: [sku-lifecycle] finetune_compute_allow_list: Standard_NC24rs_v3 was retired on 2025-09-30" in result.stdout
+    assert (
+        "warning: [sku-lifecycle] finetune_compute_allow_list: Standard_NC24rs_v3 was retired on 2025-09-30"
+        in result.stdout
+    )
 
 
 def test_a_batch_cluster_beside_the_deployments_is_held_to_the_inference_allow_list(asset_spec, tmp_path):
@@ -219,7 +226,10 @@ def test_a_batch_cluster_beside_the_deployments_is_held_to_the_inference_allow_l
     path.parent.mkdir()
     path.write_text(cluster.replace("size: Standard_DS3_v2", "size: Standard_DS2_v2"))
     [problem] = validate_yaml_file(path, asset_spec)
-    assert (problem.rule, problem.message) == ("allow-list", f"{path}: Standard_DS2_v2 is not in inference_compute_allow_list")
+    assert (problem.rule, problem.message) == (
+        "allow-list",
+        f"{path}: Standard_DS2_v2 is not in inference_compute_allow_list",
+    )
 
 
 def test_a_model_batch_deployment_loads_with_its_own_loader_and_the_sdks_output_rule_applies(asset_spec, tmp_path):
@@ -231,4 +241,6 @@ def test_a_model_batch_deployment_loads_with_its_own_loader_and_the_sdks_output_
     path = tmp_path / "batch-deployment.yml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     [problem] = validate_yaml_file(path, asset_spec)
-    assert problem.rule == "azure-presubmit" and problem.message.startswith(f"{path}: output_action: When output_action is set to summary_only")
+    assert problem.rule == "azure-presubmit" and problem.message.startswith(
+        f"{path}: output_action: When output_action is set to summary_only"
+    )

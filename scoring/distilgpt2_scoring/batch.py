@@ -24,10 +24,11 @@ import csv
 import json
 import logging
 from collections import deque
+from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from .codec.request import json_type, json_value
 from .errors import EngineFailed, ServingError
@@ -71,7 +72,9 @@ def is_error(output: dict) -> bool:
     return "error" in output
 
 
-def error_row(row: Row, message: str, error_type: str = "bad_row", field: str | None = None, retryable: bool = False) -> dict:
+def error_row(
+    row: Row, message: str, error_type: str = "bad_row", field: str | None = None, retryable: bool = False
+) -> dict:
     return {**row.position(), "error": message, "error_type": error_type, "field": field, "retryable": retryable}
 
 
@@ -83,7 +86,11 @@ def read_rows(path: Path, label: str, text_column: str = DEFAULT_TEXT_COLUMN) ->
     is one Row with a problem (line 0), so that every file answers with at least one output row."""
     reader = {".jsonl": _jsonl_rows, ".csv": _csv_rows}.get(Path(path).suffix.lower())
     if reader is None:
-        yield Row(label, 0, problem=f"unsupported file type {Path(path).suffix or '(none)'}: give JSON Lines (.jsonl) or CSV (.csv)")
+        yield Row(
+            label,
+            0,
+            problem=f"unsupported file type {Path(path).suffix or '(none)'}: give JSON Lines (.jsonl) or CSV (.csv)",
+        )
         return
     found = False
     try:
@@ -120,14 +127,30 @@ def _jsonl_row(text: str, label: str, line: int) -> Row:
     unknown = sorted(set(record) - set(JSONL_FIELDS))
     if unknown:
         field_name = name(unknown[0])
-        return Row(label, line, row_id, problem=f"unknown field '{field_name}': a row has prompt, and optionally id and params", field=field_name)
+        return Row(
+            label,
+            line,
+            row_id,
+            problem=f"unknown field '{field_name}': a row has prompt, and optionally id and params",
+            field=field_name,
+        )
     if not isinstance(row_id, (str, int, type(None))) or isinstance(row_id, bool):
-        return Row(label, line, None, problem=f"id must be a string or an integer, got a JSON {json_type(row_id)}", field=ID_FIELD)
+        return Row(
+            label,
+            line,
+            None,
+            problem=f"id must be a string or an integer, got a JSON {json_type(row_id)}",
+            field=ID_FIELD,
+        )
     prompt, params = record.get("prompt"), record.get("params", {})
     if not isinstance(prompt, str):
-        return Row(label, line, row_id, problem=f"prompt must be a string, got a JSON {json_type(prompt)}", field="prompt")
+        return Row(
+            label, line, row_id, problem=f"prompt must be a string, got a JSON {json_type(prompt)}", field="prompt"
+        )
     if not isinstance(params, dict):
-        return Row(label, line, row_id, problem=f"params must be a JSON object, got a JSON {json_type(params)}", field="params")
+        return Row(
+            label, line, row_id, problem=f"params must be a JSON object, got a JSON {json_type(params)}", field="params"
+        )
     return Row(label, line, row_id, prompt, params)
 
 
@@ -139,7 +162,12 @@ def _csv_rows(path: Path, label: str, text_column: str) -> Iterator[Row]:
         try:
             header = reader.fieldnames or []
             if text_column not in header:
-                yield Row(label, 1, problem=f"no column '{text_column}' in the header (columns: {names(header) or 'none'})", field=text_column)
+                yield Row(
+                    label,
+                    1,
+                    problem=f"no column '{text_column}' in the header (columns: {names(header) or 'none'})",
+                    field=text_column,
+                )
                 return
             start = reader.line_num + 1
             for record in reader:
@@ -155,7 +183,12 @@ def _csv_row(record: dict, header: list[str], text_column: str, label: str, line
     # DictReader keeps extra fields under the key None and fills missing ones with None.
     values = len(header) + len(record.get(None, [])) - sum(v is None for v in record.values())
     if values != len(header):
-        return Row(label, line, row_id, problem=f"the row has {values} field{'s' if values != 1 else ''}; the header has {len(header)}")
+        return Row(
+            label,
+            line,
+            row_id,
+            problem=f"the row has {values} field{'s' if values != 1 else ''}; the header has {len(header)}",
+        )
     return Row(label, line, row_id, record[text_column])
 
 
@@ -202,7 +235,12 @@ class BatchScorer:
             return error_row(row, row.problem, field=row.field)
         params = {**self.params, **row.params}
         if params.get("stream"):
-            return error_row(row, "stream is not available in batch scoring; every row's text is written whole", "validation", "params.stream")
+            return error_row(
+                row,
+                "stream is not available in batch scoring; every row's text is written whole",
+                "validation",
+                "params.stream",
+            )
         try:
             [answer] = self.service.predict({"input_data": [row.prompt], "params": {**params, "details": True}})
         except ServingError as exc:
@@ -237,4 +275,3 @@ def parse_job_params(text: str | None, where: str) -> dict:
 def output_line(output: dict) -> str:
     """One output row as one line of JSON (the row's text may hold newlines; the line never does)."""
     return json.dumps(output, ensure_ascii=False)
-

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .codec import checked_prompts
 from .engines import weights_folder
@@ -27,7 +28,9 @@ def decode_texts(payload: Any, max_texts: int) -> list[str]:
     """The request's texts: a non-empty list of non-empty strings, at most max_texts (422 otherwise)."""
     unknown = sorted(set(payload) - {INPUT_FIELD})
     if unknown:
-        raise InvalidInput(f"unknown field(s) {', '.join(unknown)}; a classification request has only input_data", unknown[0])
+        raise InvalidInput(
+            f"unknown field(s) {', '.join(unknown)}; a classification request has only input_data", unknown[0]
+        )
     if INPUT_FIELD not in payload:
         raise InvalidInput('input_data is missing: expected {"input_data": ["text", ...]}', INPUT_FIELD)
     texts = checked_prompts(payload[INPUT_FIELD], INPUT_FIELD)
@@ -45,7 +48,7 @@ class TextClassificationService:
         self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
 
     @classmethod
-    def load(cls, content: ModelContent, settings: ServingSettings | None = None) -> "TextClassificationService":
+    def load(cls, content: ModelContent, settings: ServingSettings | None = None) -> TextClassificationService:
         import torch
         from tokenizers import Tokenizer
         from transformers import AutoModelForSequenceClassification
@@ -60,13 +63,21 @@ class TextClassificationService:
         ).to(device).eval()  # fmt: skip
         content.recheck()
         if model.config.pad_token_id is None:
-            raise ValueError(f"{mlflow_dir}: config.json has no pad_token_id; the classifier cannot find each text's end")
+            raise ValueError(
+                f"{mlflow_dir}: config.json has no pad_token_id; the classifier cannot find each text's end"
+            )
         tokenizer = Tokenizer.from_file(str(mlflow_dir / "components" / "tokenizer" / "tokenizer.json"))
         tokenizer.enable_truncation(max_length=model.config.n_positions)
         # On the right: the classifier reads each text's last token before the padding.
         pad_id = model.config.pad_token_id
         tokenizer.enable_padding(direction="right", pad_id=pad_id, pad_token=tokenizer.id_to_token(pad_id))
-        logger.info("loaded classifier %s (%d labels) on %s in %.1f s", mlflow_dir, model.config.num_labels, device, time.perf_counter() - started)
+        logger.info(
+            "loaded classifier %s (%d labels) on %s in %.1f s",
+            mlflow_dir,
+            model.config.num_labels,
+            device,
+            time.perf_counter() - started,
+        )
         return cls(tokenizer, model, settings, device)
 
     @property

@@ -18,7 +18,9 @@ class ServingError(Exception):
     error_type: str = "bad_request"
     retry_after: int | None = None
 
-    def __init_subclass__(cls, status: int | None = None, error_type: str | None = None, retry_after: int | None = None, **kwargs):
+    def __init_subclass__(
+        cls, status: int | None = None, error_type: str | None = None, retry_after: int | None = None, **kwargs
+    ):
         super().__init_subclass__(**kwargs)
         cls.status = status or cls.status
         cls.error_type = error_type or cls.error_type

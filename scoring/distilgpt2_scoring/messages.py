@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 MAX_QUOTED = 40  # characters of one client value
 MAX_NAMES = 5  # names listed from one request

@@ -78,7 +78,9 @@ def read_manifest(model_dir: Path) -> dict[str, str]:
         raise ModelFilesError(f"{path}: not a valid manifest ({exc})") from exc
 
 
-def _require_same(folder: Path, expected: dict[str, str], actual: dict[str, str], what: str = "failed verification") -> None:
+def _require_same(
+    folder: Path, expected: dict[str, str], actual: dict[str, str], what: str = "failed verification"
+) -> None:
     """Raise ModelFilesError naming every file that is missing, changed or unexpected."""
     problems = [f"{name}: missing" for name in sorted(expected.keys() - actual.keys())]
     problems += [
@@ -109,9 +111,7 @@ def locate_mlflow_folder(model_root: Path) -> Path:
     for candidate in candidates:
         if (candidate / "MLmodel").is_file():
             return candidate
-    raise ModelFilesError(
-        f"no MLflow model (an MLmodel file) in {model_root} or its {MLFLOW_SUBFOLDER}/ subfolder"
-    )
+    raise ModelFilesError(f"no MLflow model (an MLmodel file) in {model_root} or its {MLFLOW_SUBFOLDER}/ subfolder")
 
 
 @dataclass(frozen=True)

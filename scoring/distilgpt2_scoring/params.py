@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -105,24 +106,79 @@ class Param:
 
 
 PARAMS = (
-    Param("max_new_tokens", "integer", _integer, "Tokens to generate, 1 to TEXTGEN_MAX_NEW_TOKENS ({max_new_tokens}); prompt + new tokens <= the model's context (1024).",
-          (1, None, "between 1 and {high}")),
+    Param(
+        "max_new_tokens",
+        "integer",
+        _integer,
+        "Tokens to generate, 1 to TEXTGEN_MAX_NEW_TOKENS ({max_new_tokens}); prompt + new tokens <= the model's context (1024).",
+        (1, None, "between 1 and {high}"),
+    ),
     Param("do_sample", "boolean", _boolean, "Sample (true) or greedy decoding (false)."),
-    Param("temperature", "number", _number, "Sampling temperature, > 0 when do_sample is true.",
-          (0, LARGEST, f"> 0 when do_sample is true (between {SMALLEST:g} and {LARGEST:g}; never negative)")),
-    Param("top_p", "number", _number, "Nucleus sampling: 0 < top_p <= 1.", (SMALLEST, 1, f"in (0, 1] (at least {SMALLEST:g})")),
-    Param("top_k", "integer", _integer, "Sample among the k most likely tokens, k >= 1 (1 is greedy).", (1, MAX_TOP_K, ">= 1 (at most {high})")),
-    Param("repetition_penalty", "number", _number, "> 0; above 1 discourages repeating tokens.",
-          (SMALLEST, LARGEST, f"> 0 (between {SMALLEST:g} and {LARGEST:g})")),
-    Param("return_full_text", "boolean", _boolean, "Answer with prompt + generated text (true) or the generated text only."),
+    Param(
+        "temperature",
+        "number",
+        _number,
+        "Sampling temperature, > 0 when do_sample is true.",
+        (0, LARGEST, f"> 0 when do_sample is true (between {SMALLEST:g} and {LARGEST:g}; never negative)"),
+    ),
+    Param(
+        "top_p",
+        "number",
+        _number,
+        "Nucleus sampling: 0 < top_p <= 1.",
+        (SMALLEST, 1, f"in (0, 1] (at least {SMALLEST:g})"),
+    ),
+    Param(
+        "top_k",
+        "integer",
+        _integer,
+        "Sample among the k most likely tokens, k >= 1 (1 is greedy).",
+        (1, MAX_TOP_K, ">= 1 (at most {high})"),
+    ),
+    Param(
+        "repetition_penalty",
+        "number",
+        _number,
+        "> 0; above 1 discourages repeating tokens.",
+        (SMALLEST, LARGEST, f"> 0 (between {SMALLEST:g} and {LARGEST:g})"),
+    ),
+    Param(
+        "return_full_text",
+        "boolean",
+        _boolean,
+        "Answer with prompt + generated text (true) or the generated text only.",
+    ),
     Param("stop", "array", _stop, "Up to {max_stop} strings; the text ends before the first one generated."),
-    Param("seed", "integer", _seed, "0 to {max_seed}: the same seed (and params) gives the same sampled text.", (0, MAX_SEED, "between 0 and {high}")),
-    Param("truncate", "boolean", _boolean, "Keep only the prompt's last tokens when prompt + max_new_tokens exceeds the context, instead of a 422."),
-    Param("stream", "boolean", _boolean, "Answer as server-sent events (text/event-stream), a piece of text as soon as it is made."),
-    Param("details", "boolean", _boolean, "Answer one object per prompt: generated_text, finish_reason, token counts, seed."),
+    Param(
+        "seed",
+        "integer",
+        _seed,
+        "0 to {max_seed}: the same seed (and params) gives the same sampled text.",
+        (0, MAX_SEED, "between 0 and {high}"),
+    ),
+    Param(
+        "truncate",
+        "boolean",
+        _boolean,
+        "Keep only the prompt's last tokens when prompt + max_new_tokens exceeds the context, instead of a 422.",
+    ),
+    Param(
+        "stream",
+        "boolean",
+        _boolean,
+        "Answer as server-sent events (text/event-stream), a piece of text as soon as it is made.",
+    ),
+    Param(
+        "details",
+        "boolean",
+        _boolean,
+        "Answer one object per prompt: generated_text, finish_reason, token counts, seed.",
+    ),
 )
 PARAM_NAMES = tuple(p.name for p in PARAMS)
-assert PARAM_NAMES == tuple(f.name for f in fields(GenerationParams)), "PARAMS and GenerationParams must list the same names"
+assert PARAM_NAMES == tuple(f.name for f in fields(GenerationParams)), (
+    "PARAMS and GenerationParams must list the same names"
+)
 _BY_NAME = {p.name: p for p in PARAMS}
 
 
@@ -139,7 +195,11 @@ def _check_ranges(params: GenerationParams, max_new_tokens: int, fields_named: C
 
 
 def parse_params(
-    raw: Any, defaults: GenerationParams, max_new_tokens: int, field: str = "params", spellings: dict[str, str] | None = None
+    raw: Any,
+    defaults: GenerationParams,
+    max_new_tokens: int,
+    field: str = "params",
+    spellings: dict[str, str] | None = None,
 ) -> GenerationParams:
     """Request params (a JSON object or null) over the defaults, type- and range-checked.
 
@@ -154,7 +214,10 @@ def parse_params(
         raise InvalidInput(f"{field} must be a JSON object, got {quoted(raw)}", field)
     unknown = sorted(set(raw) - set(PARAM_NAMES))
     if unknown:
-        raise InvalidInput(f"unknown parameter(s) {names(unknown)} in {field}; supported: {', '.join(PARAM_NAMES)}", spelled(name(unknown[0])))
+        raise InvalidInput(
+            f"unknown parameter(s) {names(unknown)} in {field}; supported: {', '.join(PARAM_NAMES)}",
+            spelled(name(unknown[0])),
+        )
     values = {param: _BY_NAME[param].parse(spelled(param), value) for param, value in raw.items()}
     params = replace(defaults, **values)
     _check_ranges(params, max_new_tokens, spelled)

@@ -39,7 +39,7 @@ class Engine(Protocol):
     def remove(self, sequence: Sequence) -> None:
         """The sequence leaves the batch now (ended early); a no-op for one the engine already let go."""
 
-    def step(self, events: "EngineEvents") -> None:
+    def step(self, events: EngineEvents) -> None:
         """Advance the running sequences, reporting every new token through events."""
 
 
@@ -74,7 +74,10 @@ class Scheduler:
                 raise ModelNotReady("the engine is not running; retry shortly")
             in_flight = len(self._inbox) + len(self._running)
             if in_flight + len(group) > self.max_in_flight:
-                raise Overloaded(f"server busy: {in_flight} sequences in flight (limit {self.max_in_flight}); retry shortly", retry_after=1)
+                raise Overloaded(
+                    f"server busy: {in_flight} sequences in flight (limit {self.max_in_flight}); retry shortly",
+                    retry_after=1,
+                )
             self._inbox.extend(group.sequences)
             self._wake.notify()
 
@@ -141,5 +144,10 @@ class Scheduler:
         return sequence.done
 
     def on_failed(self, sequence: Sequence) -> None:
-        logger.error("the %s engine could not generate sequence %d (%d prompt tokens)", self.engine.name, sequence.id, len(sequence.prompt_ids))
+        logger.error(
+            "the %s engine could not generate sequence %d (%d prompt tokens)",
+            self.engine.name,
+            sequence.id,
+            len(sequence.prompt_ids),
+        )
         sequence.group.end(FAILED)

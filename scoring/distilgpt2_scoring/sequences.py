@@ -17,8 +17,8 @@ import itertools
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 from .errors import ClientGone, DeadlineExceeded, EngineFailed, ModelNotReady
 from .params import GenerationParams
@@ -33,7 +33,9 @@ logger = logging.getLogger(__name__)
 CANCELLED, DEADLINE, SHUTDOWN, FAILED = "cancelled", "deadline", "shutdown", "failed"
 _RAISED = {
     CANCELLED: lambda: ClientGone(),
-    DEADLINE: lambda: DeadlineExceeded("the request's deadline passed before its text was complete; retry later or ask for fewer tokens"),
+    DEADLINE: lambda: DeadlineExceeded(
+        "the request's deadline passed before its text was complete; retry later or ask for fewer tokens"
+    ),
     SHUTDOWN: lambda: ModelNotReady("the server is shutting down"),
     FAILED: lambda: EngineFailed("generation failed on the server; see its log"),
 }
@@ -48,7 +50,7 @@ class Sequence:
     id: int = field(default_factory=lambda: next(_ids))
     token_ids: list[int] = field(default_factory=list)  # generated so far; the eos token is not kept
     finish_reason: FinishReason | None = None
-    group: "SequenceGroup | None" = None
+    group: SequenceGroup | None = None
 
     @property
     def done(self) -> bool:
@@ -145,6 +147,6 @@ class SequenceGroup:
             tokens, reason = sequence.token_ids, sequence.finish_reason
             if reported[index] or (len(tokens) == seen[index] and reason is None):
                 continue
-            updates.append(Update(index, tokens[seen[index]:], reason))
+            updates.append(Update(index, tokens[seen[index] :], reason))
             seen[index], reported[index] = len(tokens), reason is not None
         return updates

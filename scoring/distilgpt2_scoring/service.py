@@ -15,7 +15,8 @@ import json
 import logging
 import secrets
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import yaml
 
@@ -35,7 +36,9 @@ logger = logging.getLogger(__name__)
 
 
 class TextGenerationService:
-    def __init__(self, tokenizer, engine, served: ServedModel, settings: ServingSettings, context_size: int, eos_token_id: int):
+    def __init__(
+        self, tokenizer, engine, served: ServedModel, settings: ServingSettings, context_size: int, eos_token_id: int
+    ):
         self.tokenizer = tokenizer
         self.engine = engine
         self.served = served
@@ -45,7 +48,7 @@ class TextGenerationService:
         self.scheduler = Scheduler(engine, settings.max_in_flight)
 
     @classmethod
-    def load(cls, content: ModelContent, settings: ServingSettings | None = None) -> "TextGenerationService":
+    def load(cls, content: ModelContent, settings: ServingSettings | None = None) -> TextGenerationService:
         from tokenizers import Tokenizer
 
         settings = settings or ServingSettings()
@@ -79,7 +82,9 @@ class TextGenerationService:
         """The answer (a JSON value), or for a streamed request an iterator of server-sent events."""
         started = time.monotonic()
         request = codec.decode(payload, self.served)
-        group = SequenceGroup(self._sequences(request), started + self.settings.deadline_s, streaming=request.params.stream)
+        group = SequenceGroup(
+            self._sequences(request), started + self.settings.deadline_s, streaming=request.params.stream
+        )
         validated = time.monotonic()
         self.scheduler.submit(group)
         if request.params.stream:
@@ -127,7 +132,11 @@ class TextGenerationService:
                 raise InvalidInput(
                     f"{field}[{index}] is {len(ids)} tokens; with {tokens_field} {params.max_new_tokens} that is over the "
                     f"model's {self.context_size}-token limit. Shorten the prompt, lower {tokens_field}"
-                    + (", or set params.truncate to true to keep only the prompt's last tokens" if request.shape == "azure" else ""),
+                    + (
+                        ", or set params.truncate to true to keep only the prompt's last tokens"
+                        if request.shape == "azure"
+                        else ""
+                    ),
                     f"{field}[{index}]",
                 )
             ids = ids[-room:]

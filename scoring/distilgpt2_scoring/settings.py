@@ -71,7 +71,7 @@ class ServingSettings(BaseSettings):
     OpenVINO model of folders without one, CTranslate2's conversion), keyed by the content digest."""
 
     @model_validator(mode="after")
-    def _prompts_fit_queue(self) -> "ServingSettings":
+    def _prompts_fit_queue(self) -> ServingSettings:
         if self.max_prompts > self.max_queue:
             raise ValueError(f"max_prompts ({self.max_prompts}) cannot exceed max_queue ({self.max_queue})")
         return self

@@ -7,7 +7,8 @@ but the finish reason a client sees always comes from here.
 
 from __future__ import annotations
 
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 FinishReason = Literal["length", "eos", "stop"]
 
@@ -21,7 +22,13 @@ class Stopping:
     The codec cuts the text before the stop string. length: max_new_tokens reached.
     """
 
-    def __init__(self, max_new_tokens: int, eos_token_id: int, stops: tuple[str, ...] = (), decode: Callable[[list[int]], str] | None = None):
+    def __init__(
+        self,
+        max_new_tokens: int,
+        eos_token_id: int,
+        stops: tuple[str, ...] = (),
+        decode: Callable[[list[int]], str] | None = None,
+    ):
         if stops and decode is None:
             raise ValueError("stop strings need a decode function")
         self.max_new_tokens = max_new_tokens
@@ -33,7 +40,7 @@ class Stopping:
     def __call__(self, token_ids: list[int]) -> FinishReason | None:
         if token_ids and token_ids[-1] == self.eos_token_id:
             return "eos"
-        if self.stops and any(stop in self.decode(token_ids[-self.window:]) for stop in self.stops):
+        if self.stops and any(stop in self.decode(token_ids[-self.window :]) for stop in self.stops):
             return "stop"
         if len(token_ids) >= self.max_new_tokens:
             return "length"

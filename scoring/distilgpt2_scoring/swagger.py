@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .codec.openai import DEFAULT_MAX_TOKENS, FIELDS as OPENAI_FIELDS, MAX_TEMPERATURE
+from .codec.openai import DEFAULT_MAX_TOKENS, MAX_TEMPERATURE
+from .codec.openai import FIELDS as OPENAI_FIELDS
 from .params import MAX_SEED, MAX_STOP_STRINGS, PARAMS
 from .settings import ServingSettings
 
@@ -34,7 +35,7 @@ _OPENAI_DOCS = {
     "n": ("integer", "Completions per prompt; more than 1 only when sampling."),
     "echo": ("boolean", "Prefix each completion with its prompt."),
     "stream": ("boolean", "Answer as server-sent text_completion chunks, then [DONE]."),
-    "stream_options": ("object", "{\"include_usage\": true} adds a last chunk with the usage (stream only)."),
+    "stream_options": ("object", '{"include_usage": true} adds a last chunk with the usage (stream only).'),
 }
 assert set(_OPENAI_DOCS) == set(OPENAI_FIELDS), "every OpenAI field served is documented"
 
@@ -62,14 +63,22 @@ def _object(properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
 def swagger_document(example: dict[str, Any], settings: ServingSettings | None = None) -> dict[str, Any]:
     """The document for the default settings, with `example` (the model card's request) as the sample."""
     settings = settings or ServingSettings.model_construct()  # the defaults, whatever this shell exports
-    prompts = {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1, "maxItems": settings.max_prompts}
+    prompts = {
+        "type": "array",
+        "items": {"type": "string", "minLength": 1},
+        "minItems": 1,
+        "maxItems": settings.max_prompts,
+    }
     published = _object(
-        {"input_data": prompts | {"description": "Prompts; one answer per prompt, in order."}, "params": _params_schema(settings)},
+        {
+            "input_data": prompts | {"description": "Prompts; one answer per prompt, in order."},
+            "params": _params_schema(settings),
+        },
         required=["input_data"],
         example=example,
         description=(
-            "The published request. Also accepted: {\"input_data\": {\"input_string\": [...], \"parameters\": {...}}}, "
-            "{\"inputs\": \"text\" | [...], \"parameters\": {...}}, and OpenAI's completions request (OpenAICompletionRequest)."
+            'The published request. Also accepted: {"input_data": {"input_string": [...], "parameters": {...}}}, '
+            '{"inputs": "text" | [...], "parameters": {...}}, and OpenAI\'s completions request (OpenAICompletionRequest).'
         ),
     )
     openai_request = _object(
@@ -79,13 +88,15 @@ def swagger_document(example: dict[str, Any], settings: ServingSettings | None =
         description="OpenAI's completions request; other OpenAI fields (logprobs, best_of, suffix, ...) get a 422 naming them.",
     )
     usage = _object({"prompt_tokens": {"type": "integer"}, "completion_tokens": {"type": "integer"}})
-    details = _object({
-        "generated_text": {"type": "string"},
-        "finish_reason": {"type": "string", "enum": ["length", "eos", "stop"]},
-        "prompt_tokens": {"type": "integer"},
-        "completion_tokens": {"type": "integer"},
-        "seed": {"type": "integer", "description": "The sampling seed used (sampled prompts only)."},
-    })
+    details = _object(
+        {
+            "generated_text": {"type": "string"},
+            "finish_reason": {"type": "string", "enum": ["length", "eos", "stop"]},
+            "prompt_tokens": {"type": "integer"},
+            "completion_tokens": {"type": "integer"},
+            "seed": {"type": "integer", "description": "The sampling seed used (sampled prompts only)."},
+        }
+    )
     choice = _object({"text": {"type": "string"}, "index": {"type": "integer"}, "logprobs": {"type": "object", "x-nullable": True},
                       "finish_reason": {"type": "string", "enum": ["stop", "length"]}})  # fmt: skip
     openai_answer = _object({
@@ -100,25 +111,46 @@ def swagger_document(example: dict[str, Any], settings: ServingSettings | None =
     })  # fmt: skip
     answer = (
         "One string per prompt (the published answer); with params.details one Details object per prompt; for an OpenAI "
-        "request an OpenAICompletion. With params.stream (or stream), text/event-stream: `data: {\"index\", \"text\"}` per "
+        'request an OpenAICompletion. With params.stream (or stream), text/event-stream: `data: {"index", "text"}` per '
         "piece of text (OpenAI: text_completion chunks), each prompt's last event with finish_reason and usage, then `data: [DONE]`."
     )
     responses = {"200": {"description": answer, "schema": {"$ref": "#/definitions/ServiceOutput"}}}
-    responses |= {code: {"description": text, "schema": {"$ref": "#/definitions/ErrorResponse"}} for code, text in _ERRORS.items()}
+    responses |= {
+        code: {"description": text, "schema": {"$ref": "#/definitions/ErrorResponse"}} for code, text in _ERRORS.items()
+    }
     return {
         "swagger": "2.0",
-        "info": {"title": "distilgpt2 text generation", "description": "Azure ML online endpoint scoring API", "version": "1.1"},
+        "info": {
+            "title": "distilgpt2 text generation",
+            "description": "Azure ML online endpoint scoring API",
+            "version": "1.1",
+        },
         "schemes": ["https"],
         "consumes": ["application/json"],
         "produces": ["application/json", "text/event-stream"],
         "securityDefinitions": {"Bearer": {"type": "apiKey", "name": "Authorization", "in": "header"}},
         "paths": {
-            "/": {"get": {"operationId": "ServiceHealthCheck", "responses": {"200": {"description": "Healthy"}, "503": {"description": "The engine is not running"}}}},
+            "/": {
+                "get": {
+                    "operationId": "ServiceHealthCheck",
+                    "responses": {
+                        "200": {"description": "Healthy"},
+                        "503": {"description": "The engine is not running"},
+                    },
+                }
+            },
             "/score": {
                 "post": {
                     "operationId": "RunMLService",
                     "security": [{"Bearer": []}],
-                    "parameters": [{"name": "body", "in": "body", "required": True, "schema": {"$ref": "#/definitions/ServiceInput"}}],
+                    "parameters": [
+                        {
+                            "name": "body",
+                            "in": "body",
+                            "required": True,
+                            "schema": {"$ref": "#/definitions/ServiceInput"},
+                        }
+                    ],
                     "responses": responses,
                 }
             },
@@ -126,7 +158,12 @@ def swagger_document(example: dict[str, Any], settings: ServingSettings | None =
         "definitions": {
             "ServiceInput": published,
             "OpenAICompletionRequest": openai_request,
-            "ServiceOutput": {"type": "array", "items": {"type": "string"}, "example": ["I believe the meaning of life is ..."], "description": answer},
+            "ServiceOutput": {
+                "type": "array",
+                "items": {"type": "string"},
+                "example": ["I believe the meaning of life is ..."],
+                "description": answer,
+            },
             "Details": details,
             "Usage": usage,
             "OpenAICompletion": openai_answer,

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import yaml
 
@@ -29,7 +30,7 @@ class Service(Protocol):
     ready: bool
 
     @classmethod
-    def load(cls, content: ModelContent, settings: ServingSettings | None = None) -> "Service": ...
+    def load(cls, content: ModelContent, settings: ServingSettings | None = None) -> Service: ...
 
     def predict(self, payload: Any, client_gone: Callable[[], bool] | None = None) -> Any: ...
 
@@ -65,5 +66,9 @@ def load_service(model_root: Path, settings: ServingSettings | None = None) -> S
             content.folder, content.digest, content.digest,
         )  # fmt: skip
     if not content.has_manifest:
-        logger.info("%s carries no sha256 manifest (not built by distilgpt2-asset): its %d files were hashed as found", content.folder, len(content.files))
+        logger.info(
+            "%s carries no sha256 manifest (not built by distilgpt2-asset): its %d files were hashed as found",
+            content.folder,
+            len(content.files),
+        )
     return service_class(model_task(content.folder)).load(content, settings)

@@ -9,7 +9,7 @@ Joined, the pieces are exactly the non-streamed text: the whole text cut before 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .codec import cut_at_stop
 
@@ -56,5 +56,10 @@ class TextStream:
 
     def _possible_stop_start(self) -> int:
         """Length of the longest end of the pending text that begins some stop string."""
-        ends = (n for stop in self.stops for n in range(min(len(stop) - 1, len(self._pending)), 0, -1) if self._pending.endswith(stop[:n]))
+        ends = (
+            n
+            for stop in self.stops
+            for n in range(min(len(stop) - 1, len(self._pending)), 0, -1)
+            if self._pending.endswith(stop[:n])
+        )
         return max(ends, default=0)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 import socket
 import uuid
+from collections.abc import Callable
 from importlib.metadata import version as installed_version
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlparse
 
 import yaml
@@ -66,9 +66,11 @@ def resolve_source(source: str, revision: str) -> Path:
         # Fail in a second rather than after the hub client's half-minute of retries.
         raise AssetError(f"cannot reach the Hugging Face hub ({host} does not resolve); {offline_hint}")
     try:
-        return Path(snapshot_download(
-            repo_id=source, revision=revision, allow_patterns=_HUB_FILES, ignore_patterns=_HUB_SUBFOLDERS
-        ))
+        return Path(
+            snapshot_download(
+                repo_id=source, revision=revision, allow_patterns=_HUB_FILES, ignore_patterns=_HUB_SUBFOLDERS
+            )
+        )
     except Exception as exc:  # offline, unknown repo, unknown revision: all end the same way for the user
         raise AssetError(
             f"cannot fetch {source}@{revision[:12]} from the Hugging Face hub ({type(exc).__name__}); {offline_hint}"

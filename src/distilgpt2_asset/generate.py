@@ -18,9 +18,10 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from tqdm import tqdm
 
@@ -115,7 +116,9 @@ def _rows_of(path: Path) -> Iterator[dict]:
             except json.JSONDecodeError:
                 row = None
             if not (isinstance(row, dict) and "file" in row and "line" in row):
-                raise AssetError(f"{path}:{number} is not a row written by distilgpt2-asset generate; give another --output")
+                raise AssetError(
+                    f"{path}:{number} is not a row written by distilgpt2-asset generate; give another --output"
+                )
             yield row
 
 
@@ -143,7 +146,9 @@ def _check_job(output: Path, errors: Path, job: dict) -> None:
     sidecar = output.with_name(output.name + ".job.json")
     if _has_rows(output) or _has_rows(errors):
         if not sidecar.is_file():
-            raise AssetError(f"{output} is not the output of distilgpt2-asset generate ({sidecar} is missing); give a new --output")
+            raise AssetError(
+                f"{output} is not the output of distilgpt2-asset generate ({sidecar} is missing); give a new --output"
+            )
         recorded = json.loads(sidecar.read_text())
         changed = sorted(k for k in job.keys() | recorded.keys() if job.get(k) != recorded.get(k))
         if changed:
@@ -195,7 +200,9 @@ def generate(model: Path, source: Path, output: Path, options: GenerateOptions |
     written = {output.resolve(), errors.resolve()}
     if len(written) == 1 or Path(source).resolve() in written:
         raise AssetError("--output, the errors file and --input must be three different files")
-    files = [(path, label) for path, label in input_files(source) if path.resolve() not in written]  # outputs inside the input folder
+    files = [
+        (path, label) for path, label in input_files(source) if path.resolve() not in written
+    ]  # outputs inside the input folder
     output.parent.mkdir(parents=True, exist_ok=True)
     job = {
         "input": str(Path(source).resolve()), "model": str(Path(model).resolve()), "params": options.params,
@@ -212,7 +219,9 @@ def generate(model: Path, source: Path, output: Path, options: GenerateOptions |
             started = time.perf_counter()
             for row in scorer.score(_rows(files, options.text_column, done)):
                 target = err if is_error(row) else out
-                target.write(output_line(row) + "\n")  # one whole line per write, flushed: a kill tears at most the last
+                target.write(
+                    output_line(row) + "\n"
+                )  # one whole line per write, flushed: a kill tears at most the last
                 target.flush()
                 if is_error(row):
                     summary.errors += 1

@@ -17,7 +17,9 @@ from .errors import AssetError
 from .spec import AssetSpec
 
 LOCAL_REVISION = "local"  # what build.py records for a local snapshot folder
-SERVE_ON_PURPOSE = "to serve a build of another source on purpose: distilgpt2-asset serve --source DIR (notebooks: model_source=DIR)"
+SERVE_ON_PURPOSE = (
+    "to serve a build of another source on purpose: distilgpt2-asset serve --source DIR (notebooks: model_source=DIR)"
+)
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,9 @@ def built_from(mlflow_dir: Path) -> BuiltFrom:
         raise AssetError(f"{mlflow_dir}: cannot read MLmodel ({exc})") from None
     metadata = mlmodel.get("metadata") if isinstance(mlmodel, dict) else None
     metadata = metadata if isinstance(metadata, dict) else {}
-    return BuiltFrom(str(metadata.get("source_model_id", "an unrecorded source")), str(metadata.get("source_revision", "?")))
+    return BuiltFrom(
+        str(metadata.get("source_model_id", "an unrecorded source")), str(metadata.get("source_revision", "?"))
+    )
 
 
 def is_pinned_source(spec: AssetSpec, source: str | None) -> bool:
@@ -48,7 +52,9 @@ def is_pinned_source(spec: AssetSpec, source: str | None) -> bool:
     return source is None or (source == spec.hf_model_id and not Path(source).expanduser().is_dir())
 
 
-def require_pinned(spec: AssetSpec, mlflow_dir: Path, what: str | None = None, on_purpose: str = SERVE_ON_PURPOSE) -> None:
+def require_pinned(
+    spec: AssetSpec, mlflow_dir: Path, what: str | None = None, on_purpose: str = SERVE_ON_PURPOSE
+) -> None:
     """Refuse a build that is not spec.yaml's hub id at its pinned SHA, saying what it is and what to do."""
     build = built_from(mlflow_dir)
     if (build.source, build.revision) != (spec.hf_model_id, spec.revision):

@@ -111,7 +111,9 @@ def check_version(spec: AssetSpec, expected: str | None) -> None:
         return
     wanted = expected.strip().removeprefix("v")
     if not wanted.isdigit():
-        raise AssetError(f"unknown version {expected!r}: expected a whole number such as {spec.version} or v{spec.version}")
+        raise AssetError(
+            f"unknown version {expected!r}: expected a whole number such as {spec.version} or v{spec.version}"
+        )
     if wanted != spec.version:
         raise AssetError(
             f"unknown version {expected!r}: spec.yaml is at version {spec.version}; "
@@ -134,7 +136,9 @@ def verified_model(model_dir: Path, spec: AssetSpec, allow_unpinned: bool) -> tu
     content = open_model(Path(model_dir), require_manifest=True)
     folder, manifest = content.folder, content.files
     if not allow_unpinned:
-        rebuild = "rebuild it with `distilgpt2-asset build`, or pass --allow-unpinned to publish a testing model on purpose"
+        rebuild = (
+            "rebuild it with `distilgpt2-asset build`, or pass --allow-unpinned to publish a testing model on purpose"
+        )
         require_pinned(spec, folder, on_purpose=rebuild)
     return folder, manifest
 
@@ -153,7 +157,10 @@ def git_commit(checkout: Path) -> str:
     try:
         result = subprocess.run(
             ["git", "-C", str(checkout), "rev-parse", "--verify", "HEAD"],
-            capture_output=True, text=True, timeout=30, check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
         if result.returncode == 0 and _GIT_SHA.match(result.stdout.strip()):
             return result.stdout.strip()
@@ -207,20 +214,28 @@ def metadata_update(existing: Published, payload: Payload, where: str) -> Metada
     held = existing.properties.get(CONTENT_PROPERTY)
     bump = f"bump `version` in spec.yaml (now {payload.version}) to publish"
     if held is None:
-        raise AssetError(f"{where} exists without a {CONTENT_PROPERTY} property, so its content cannot be compared; {bump}")
+        raise AssetError(
+            f"{where} exists without a {CONTENT_PROPERTY} property, so its content cannot be compared; {bump}"
+        )
     if held != payload.content_digest:
         raise AssetError(
             f"{where} already holds different content (sha256 {held[:12]}… vs {payload.content_digest[:12]}…); "
             f"{bump} the new content"
         )
     conflicts = [
-        f"{key} {existing.properties[key]!r} -> {value!r}" if key in existing.properties else f"new property {key} {value!r}"
+        f"{key} {existing.properties[key]!r} -> {value!r}"
+        if key in existing.properties
+        else f"new property {key} {value!r}"
         for key, value in payload.properties.items()
         if key not in PROVENANCE_PROPERTIES and existing.properties.get(key) != value
     ]
     if conflicts:
         raise AssetError(f"properties of {where} cannot change ({'; '.join(conflicts)}); {bump} the new values")
-    changes = [f"tag {k}" for k in sorted(payload.tags.keys() | existing.tags.keys()) if payload.tags.get(k) != existing.tags.get(k)]
+    changes = [
+        f"tag {k}"
+        for k in sorted(payload.tags.keys() | existing.tags.keys())
+        if payload.tags.get(k) != existing.tags.get(k)
+    ]
     if existing.description is not None and existing.description != payload.description:
         changes.append("description")
     provenance = {k: payload.properties[k] for k in PROVENANCE_PROPERTIES if k in payload.properties}

@@ -45,7 +45,7 @@ def registry_uri(explicit: str | None = None) -> str:
 
 def artifact_root(uri: str) -> Path:
     if uri.startswith("sqlite:///"):
-        return Path(uri[len("sqlite:///"):]).resolve().parent / "registry-artifacts"
+        return Path(uri[len("sqlite:///") :]).resolve().parent / "registry-artifacts"
     return home() / "registry-artifacts"
 
 
@@ -117,7 +117,9 @@ class LocalRegistry:
         content = open_model(Path(model_dir), require_manifest=True)
         model_dir, digest = content.folder, content.digest
         evidence = scan_model(model_dir).evidence(digest, "register it")
-        tags = version_tags(spec, digest, {**{PROPERTY_PREFIX + k: v for k, v in evidence.items()}, **(extra_tags or {})})
+        tags = version_tags(
+            spec, digest, {**{PROPERTY_PREFIX + k: v for k, v in evidence.items()}, **(extra_tags or {})}
+        )
         with self.locked():
             existing = self.find(spec.name, spec.version)
             if existing is not None:

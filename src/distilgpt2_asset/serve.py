@@ -18,9 +18,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO
 
 from distilgpt2_scoring.model_files import open_model
 
@@ -91,7 +92,8 @@ def server_environment(
         HF_HUB_OFFLINE=env.get("HF_HUB_OFFLINE", "1"),
         TOKENIZERS_PARALLELISM="false",
         # Several local servers (tests, the benchmark) must not share gunicorn's one control socket.
-        GUNICORN_CMD_ARGS=f"--no-control-socket --graceful-timeout {GRACEFUL_TIMEOUT_S}" + (f" --threads {threads}" if threads else ""),
+        GUNICORN_CMD_ARGS=f"--no-control-socket --graceful-timeout {GRACEFUL_TIMEOUT_S}"
+        + (f" --threads {threads}" if threads else ""),
     )
     env.update(extra or {})
     return env
@@ -187,7 +189,11 @@ def _verified(folder: Path) -> Path:
 
 def _source_fingerprint(source: Path) -> str:
     """Cheap identity of a local snapshot: its files' names, sizes and modification times."""
-    entries = sorted((p.relative_to(source).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in source.rglob("*") if p.is_file())
+    entries = sorted(
+        (p.relative_to(source).as_posix(), p.stat().st_size, p.stat().st_mtime_ns)
+        for p in source.rglob("*")
+        if p.is_file()
+    )
     return hashlib.sha256(json.dumps([str(source), entries]).encode()).hexdigest()[:16]
 
 

@@ -19,11 +19,11 @@ SKU of the allow-list suggested; a retirement announced for a later date is a no
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Iterable
 
 import yaml
 
@@ -78,7 +78,7 @@ def training_runtime() -> GpuRuntime | None:
     return torch_runtime(path) if path.is_file() else None
 
 
-@lru_cache(maxsize=None)
+@cache
 def torch_runtime(conda_file: Path) -> GpuRuntime:
     """The GPUs the torch wheel pinned in a conda file runs on (its CUDA build, from the local label)."""
     from packaging.requirements import Requirement

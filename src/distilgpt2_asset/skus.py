@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from .paths import asset_root
@@ -31,7 +31,7 @@ def _model_dir() -> Path:
     return asset_root() / "model"
 
 
-@lru_cache(maxsize=None)
+@cache
 def sku_facts() -> dict[str, SkuFacts]:
     """SKU name -> its catalog row."""
     with open(_model_dir() / "sku_catalog.csv", newline="") as handle:
@@ -47,7 +47,7 @@ def sku_facts() -> dict[str, SkuFacts]:
         }
 
 
-@lru_cache(maxsize=None)
+@cache
 def sku_catalog() -> dict[str, SkuSpec]:
     """SKU name -> its vCPUs|GPUs|memory|temp disk, from the catalog with sources."""
     return {name: facts.spec for name, facts in sku_facts().items()}
@@ -59,7 +59,7 @@ def canonical_sku(name: str | None) -> str | None:
     return next((known for known in sku_facts() if known.lower() == wanted), None)
 
 
-@lru_cache(maxsize=None)
+@cache
 def supported_inference_skus() -> frozenset[str]:
     """SKUs Azure's asset CI accepts for inference, compared case-insensitively."""
     lines = (_model_dir() / "supported_inference_skus.txt").read_text().split()

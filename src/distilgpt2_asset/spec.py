@@ -32,7 +32,7 @@ class SkuSpec:
     temp_disk_gb: int
 
     @classmethod
-    def parse(cls, text: str) -> "SkuSpec":
+    def parse(cls, text: str) -> SkuSpec:
         parts = str(text).strip().split("|")
         if len(parts) != 4 or not all(p.strip().isdigit() for p in parts):
             raise ValueError(f"{text!r} is not vCPUs|GPUs|memoryGB|tempDiskGB (four whole numbers)")

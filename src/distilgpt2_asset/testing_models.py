@@ -87,5 +87,7 @@ def make_testing_model(shape: str, output: Path, steps: int = 120) -> Path:
     with staged_folder(output) as staging:
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
-        (staging / "testing_model.json").write_text(json.dumps({"shape": shape, "seed": SEED, **SHAPES[shape]}, indent=2))
+        (staging / "testing_model.json").write_text(
+            json.dumps({"shape": shape, "seed": SEED, **SHAPES[shape]}, indent=2)
+        )
     return output

@@ -11,10 +11,10 @@ they do not make the asset invalid.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
-
+from typing import Any
 
 from .errors import AssetError
 from .sku_lifecycle import allow_listed, refusal, sku_status
@@ -68,7 +68,9 @@ def _scenario(spec: AssetSpec, scenario: str) -> Iterator[Problem]:
         yield Problem("allow-list-duplicates", f"{scenario}_compute_allow_list repeats {', '.join(duplicates)}")
     unknown = [s for s in allow if s not in catalog]
     if unknown:
-        yield Problem("sku-catalog", f"{scenario}_compute_allow_list names SKUs missing from the catalog: {', '.join(unknown)}")
+        yield Problem(
+            "sku-catalog", f"{scenario}_compute_allow_list names SKUs missing from the catalog: {', '.join(unknown)}"
+        )
     recommended = spec.recommended_skus(scenario)
     if set(recommended) != set(allow):
         extra = sorted(set(recommended) - set(allow))
@@ -102,7 +104,9 @@ def _inference_support(spec: AssetSpec) -> Iterator[Problem]:
 
 def _finetune_tasks(spec: AssetSpec) -> Iterator[Problem]:
     if spec.allow_list("finetune") and not spec.finetuning_tasks:
-        yield Problem("finetuning-tasks", "property finetuning-tasks is required when finetune_compute_allow_list exists")
+        yield Problem(
+            "finetuning-tasks", "property finetuning-tasks is required when finetune_compute_allow_list exists"
+        )
 
 
 def _companion_files(spec: AssetSpec) -> Iterator[Problem]:
@@ -172,14 +176,15 @@ def _loaders() -> dict[str, Callable[[Path], Any]]:
     from azure.ai.ml import (
         load_batch_deployment,
         load_batch_endpoint,
-        load_compute,
         load_component,
+        load_compute,
         load_environment,
         load_job,
         load_model,
         load_online_deployment,
         load_online_endpoint,
     )
+
     from .azure import sdk
 
     return {
@@ -259,7 +264,9 @@ def presubmit_problems(entity: Any, path: Path) -> list[Problem]:
     return problems
 
 
-def _size_problems(path: Path, sizes: list[str], scenario: str, spec: AssetSpec, warnings: list[Problem]) -> list[Problem]:
+def _size_problems(
+    path: Path, sizes: list[str], scenario: str, spec: AssetSpec, warnings: list[Problem]
+) -> list[Problem]:
     allow = {s.lower() for s in spec.allow_list(scenario)}
     problems = []
     for size in dict.fromkeys(sizes):
@@ -271,7 +278,9 @@ def _size_problems(path: Path, sizes: list[str], scenario: str, spec: AssetSpec,
             continue  # reported as sku-catalog by the spec rules
         status = sku_status(name, scenario)
         if not status.usable:
-            problems.append(Problem("sku-lifecycle", f"{path}: {refusal(status, scenario, _candidates(spec, scenario))}"))
+            problems.append(
+                Problem("sku-lifecycle", f"{path}: {refusal(status, scenario, _candidates(spec, scenario))}")
+            )
         elif status.notice:
             warnings.append(Problem("sku-lifecycle", f"{path}: {status.notice}"))
     return problems
@@ -304,12 +313,16 @@ def validate_yaml_file(path: Path, spec: AssetSpec, warnings: list[Problem] | No
         return problems
     scenario = yaml_scenario(path, kind)
     if scenario is None:
-        return problems + [Problem("allow-list", f"{path}: names {sizes} but no scenario (evaluation/finetune) is in its file name")]
+        return problems + [
+            Problem("allow-list", f"{path}: names {sizes} but no scenario (evaluation/finetune) is in its file name")
+        ]
     return problems + _size_problems(path, sizes, scenario, spec, warnings)
 
 
 def asset_yaml_files(root: Path) -> list[Path]:
-    return sorted(p for folder in YAML_FOLDERS for p in (root / folder).rglob("*.y*ml") if p.suffix in (".yml", ".yaml"))
+    return sorted(
+        p for folder in YAML_FOLDERS for p in (root / folder).rglob("*.y*ml") if p.suffix in (".yml", ".yaml")
+    )
 
 
 def validate_asset(spec: AssetSpec, warnings: list[Problem] | None = None) -> list[Problem]:
@@ -334,4 +347,3 @@ def _read_yaml(path: Path) -> Any:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return " ".join(text.split())[:400]
-

@@ -22,10 +22,11 @@ from azure.mgmt.monitor import MonitorManagementClient
 
 from distilgpt2_asset.azure import workspace as azure_workspace
 from distilgpt2_asset.azure.autoscale import AUTOSCALE_FILE, dry_run_request, plan_autoscale, submit_autoscale
+from distilgpt2_asset.azure.deploy import parse_overrides, plan_deployment
 from distilgpt2_asset.azure.workspace import Workspace
 from distilgpt2_asset.cli import main
-from distilgpt2_asset.azure.deploy import parse_overrides, plan_deployment
 from distilgpt2_asset.errors import AssetError
+
 from .test_deploy_submit import Done
 
 WORKSPACE = Workspace("0000-sub", "rg-ml", "ws-ml")
@@ -66,7 +67,11 @@ def test_dry_run_is_the_put_azure_mgmt_monitor_builds_with_every_rule_on_the_dep
     body = request["body"]
     assert body["location"] == "westeurope"
     properties = body["properties"]
-    assert (properties["enabled"], properties["targetResourceUri"], properties["targetResourceLocation"]) == (True, DEPLOYMENT_ID, "westeurope")
+    assert (properties["enabled"], properties["targetResourceUri"], properties["targetResourceLocation"]) == (
+        True,
+        DEPLOYMENT_ID,
+        "westeurope",
+    )
     [profile] = properties["profiles"]
     assert profile["capacity"] == {"minimum": "1", "maximum": "3", "default": "1"}
     triggers = [(r["metricTrigger"]["metricName"], r["metricTrigger"]["operator"], r["metricTrigger"]["threshold"],
@@ -110,7 +115,9 @@ class Token:
 def recording_monitor_client() -> tuple[MonitorManagementClient, MonitorAdapter]:
     adapter, session = MonitorAdapter(), requests.Session()
     session.mount("https://", adapter)
-    return MonitorManagementClient(Token(), WORKSPACE.subscription_id, transport=RequestsTransport(session=session)), adapter
+    return MonitorManagementClient(
+        Token(), WORKSPACE.subscription_id, transport=RequestsTransport(session=session)
+    ), adapter
 
 
 def test_what_the_monitor_client_sends_is_exactly_the_dry_run(asset_spec, online):
@@ -145,7 +152,17 @@ def test_cli_deploys_then_creates_the_autoscale_setting_in_the_endpoints_region(
     monkeypatch.setattr(azure_workspace, "ml_client", lambda workspace: WorkspaceClient())
     monkeypatch.setattr(azure_workspace, "monitor_client", lambda workspace: monitor)
     monkeypatch.setattr("distilgpt2_asset.commands.deploy.registry_properties", lambda *version: {})
-    argv = ["deploy", "--subscription-id", "0000-sub", "--resource-group", "rg-ml", "--workspace-name", "ws-ml", "--autoscale", "2:3"]
+    argv = [
+        "deploy",
+        "--subscription-id",
+        "0000-sub",
+        "--resource-group",
+        "rg-ml",
+        "--workspace-name",
+        "ws-ml",
+        "--autoscale",
+        "2:3",
+    ]
     assert main(argv) == 0
     [(_, url, body)] = adapter.sent
     assert "/autoscalesettings/autoscale-distilgpt2-textgen-blue?" in url
@@ -160,7 +177,9 @@ def test_cli_dry_run_appends_the_autoscale_request_offline_with_the_profiles_cap
     assert main(["deploy", "--dry-run", "--autoscale"]) == 0
     requests_sent = json.loads(capsys.readouterr().out)
     assert [r["step"] for r in requests_sent][-2:] == ["route all traffic", "create autoscale setting"]
-    assert requests_sent[-1]["url"].startswith("/subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}/providers/Microsoft.Insights/")
+    assert requests_sent[-1]["url"].startswith(
+        "/subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}/providers/Microsoft.Insights/"
+    )
     capacity = yaml.safe_load((asset_spec.path.parent / AUTOSCALE_FILE).read_text())["capacity"]
     sent = requests_sent[-1]["body"]["properties"]["profiles"][0]["capacity"]
     assert (sent["minimum"], sent["maximum"]) == (str(capacity["minimum"]), str(capacity["maximum"]))
@@ -192,7 +211,9 @@ def test_a_refused_write_names_the_role_it_needs(asset_spec, online):
                 raise error
 
     plan = plan_autoscale(asset_spec, online, "1:3")
-    with pytest.raises(AssetError, match=r"refused this identity \(HTTP 403\).*Monitoring Contributor.*autoscalesettings/write"):
+    with pytest.raises(
+        AssetError, match=r"refused this identity \(HTTP 403\).*Monitoring Contributor.*autoscalesettings/write"
+    ):
         submit_autoscale(plan, Refusing(), WORKSPACE, "westeurope", log=lambda _: None)
 
 
@@ -217,7 +238,9 @@ def test_the_quota_hint_follows_the_instance_type_and_your_own_quota_lifts_it(as
     assert plan_autoscale(asset_spec, eight, "1:2").maximum == 2  # 3 instances' quota x 8 cores = 24
     with pytest.raises(AssetError, match="= 32 cores"):
         plan_autoscale(asset_spec, eight, "1:3")
-    assert plan_autoscale(asset_spec, eight, "1:3", quota_cores=32).quota_hint == "32 cores per VM family (--quota-cores)"
+    assert (
+        plan_autoscale(asset_spec, eight, "1:3", quota_cores=32).quota_hint == "32 cores per VM family (--quota-cores)"
+    )
 
 
 def test_a_gpu_family_starts_without_quota(asset_spec):

@@ -11,13 +11,14 @@ import pytest
 import yaml
 
 from distilgpt2_asset.azure import workspace as azure_workspace
-from distilgpt2_asset.azure.workspace import Workspace
 from distilgpt2_asset.azure.batch import BATCH_DEPLOYMENT_FILE, dry_run_requests, plan_batch, submit_batch
-from distilgpt2_asset.cli import main
 from distilgpt2_asset.azure.deploy import model_reference, parse_overrides
+from distilgpt2_asset.azure.workspace import Workspace
+from distilgpt2_asset.cli import main
 from distilgpt2_asset.errors import AssetError
 from distilgpt2_asset.spec import load_spec
 from distilgpt2_asset.validate import validate_yaml_file
+
 from .test_deploy_submit import RecordingOperations  # the online path's recorder of MLClient operation groups
 
 WORKSPACE = Workspace("0000-sub", "rg-ml", "ws-ml")
@@ -35,12 +36,21 @@ def test_the_batch_yamls_pass_validate_with_the_sdks_own_pre_submit_checks(asset
         assert validate_yaml_file(deploy / name, asset_spec) == [], name
 
 
-def test_the_deployment_is_a_model_deployment_of_spec_yamls_version_with_the_scoring_of_the_online_path(asset_spec, plan):
+def test_the_deployment_is_a_model_deployment_of_spec_yamls_version_with_the_scoring_of_the_online_path(
+    asset_spec, plan
+):
     deployment = plan.deployment
     assert (deployment.type, deployment.model) == ("model", model_reference(asset_spec, "azureml"))
-    assert (deployment.code_configuration.code, deployment.code_configuration.scoring_script) == ("../../scoring", "batch_score.py")
+    assert (deployment.code_configuration.code, deployment.code_configuration.scoring_script) == (
+        "../../scoring",
+        "batch_score.py",
+    )
     settings = deployment.settings
-    assert (settings.output_action, settings.output_file_name, settings.error_threshold) == ("append_row", "predictions.jsonl", 0)
+    assert (settings.output_action, settings.output_file_name, settings.error_threshold) == (
+        "append_row",
+        "predictions.jsonl",
+        0,
+    )
     assert settings.max_concurrency_per_instance == 1 and settings.mini_batch_size >= 1
     assert settings.retry_settings.max_retries >= 1
     assert plan.cluster.size == asset_spec.allow_list("inference")[0] and plan.cluster.min_instances == 0
@@ -53,11 +63,23 @@ def test_the_batch_environment_is_the_online_one_plus_the_batch_drivers_packages
         conda = yaml.safe_load(path.read_text())
         return next(d["pip"] for d in conda["dependencies"] if isinstance(d, dict))
 
-    online, batch = pip(root / "environments" / "inference" / "conda.yml"), pip(root / "environments" / "batch" / "conda.yml")
+    online, batch = (
+        pip(root / "environments" / "inference" / "conda.yml"),
+        pip(root / "environments" / "batch" / "conda.yml"),
+    )
     # azureml-dataset-runtime caps numpy below 2.3.3 on Linux: the one pin that differs.
-    assert [line for line in batch if not line.startswith("numpy==")][: len(online) - 1] == [line for line in online if not line.startswith("numpy==")]
-    assert set(batch) - set(online) == {"numpy==2.3.2", "azureml-core==1.61.0.post4", "azureml-dataset-runtime[fuse]==1.62.0.post1"}
-    assert plan.deployment.environment.image == yaml.safe_load((root / "environments" / "inference" / "environment.yml").read_text())["image"]
+    assert [line for line in batch if not line.startswith("numpy==")][: len(online) - 1] == [
+        line for line in online if not line.startswith("numpy==")
+    ]
+    assert set(batch) - set(online) == {
+        "numpy==2.3.2",
+        "azureml-core==1.61.0.post4",
+        "azureml-dataset-runtime[fuse]==1.62.0.post1",
+    }
+    assert (
+        plan.deployment.environment.image
+        == yaml.safe_load((root / "environments" / "inference" / "environment.yml").read_text())["image"]
+    )
 
 
 def test_dry_run_is_every_request_in_order_with_the_bodies_the_sdk_sends(plan):
@@ -71,10 +93,16 @@ def test_dry_run_is_every_request_in_order_with_the_bodies_the_sdk_sends(plan):
     assert cluster["body"]["properties"]["properties"]["vmSize"] == "Standard_DS3_v2"
     assert endpoint["url"] == f"{ARM}/batchEndpoints/distilgpt2-batch?api-version=2023-10-01"
     assert endpoint["body"]["properties"]["authMode"] == "aadToken"
-    assert deployment["url"] == f"{ARM}/batchEndpoints/distilgpt2-batch/deployments/textgen?api-version=2024-01-01-preview"
+    assert (
+        deployment["url"] == f"{ARM}/batchEndpoints/distilgpt2-batch/deployments/textgen?api-version=2024-01-01-preview"
+    )
     properties = deployment["body"]["properties"]
     assert properties["compute"] == f"{ARM}/computes/distilgpt2-batch"
-    assert (properties["outputAction"], properties["miniBatchSize"], properties["retrySettings"]["timeout"]) == ("AppendRow", 1, "PT1H")
+    assert (properties["outputAction"], properties["miniBatchSize"], properties["retrySettings"]["timeout"]) == (
+        "AppendRow",
+        1,
+        "PT1H",
+    )
     assert properties["codeConfiguration"]["scoringScript"] == "batch_score.py"
     assert default["body"]["properties"]["defaults"] == {"deploymentName": "textgen"}
 
@@ -110,7 +138,10 @@ def test_a_cluster_size_outside_the_inference_allow_list_is_refused(asset_spec, 
         (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / name)
     cluster = tmp_path / "jobs" / "deploy" / "batch-cluster.yml"
     cluster.write_text(cluster.read_text().replace("size: Standard_DS3_v2", "size: Standard_DS2_v2"))
-    with pytest.raises(AssetError, match="jobs/deploy/batch-cluster.yml size 'Standard_DS2_v2' is not in spec.yaml's inference_compute_allow_list"):
+    with pytest.raises(
+        AssetError,
+        match="jobs/deploy/batch-cluster.yml size 'Standard_DS2_v2' is not in spec.yaml's inference_compute_allow_list",
+    ):
         plan_batch(load_spec(tmp_path / "spec.yaml"))
 
 
@@ -156,7 +187,9 @@ def test_the_deployment_is_pinned_to_the_content_its_registry_version_records(as
     plan = plan_batch(asset_spec, model_registry="contoso-models")
     asked = []
     digest = "ab" * 32
-    pin_batch_content_digest(plan, lambda *version: asked.append(version) or {"content_sha256": digest}, log=lambda _: None)
+    pin_batch_content_digest(
+        plan, lambda *version: asked.append(version) or {"content_sha256": digest}, log=lambda _: None
+    )
     assert asked == [("contoso-models", asset_spec.name, asset_spec.version)]
     variables = dry_run_requests(plan, WORKSPACE, "westeurope")[4]["body"]["properties"]["environmentVariables"]
     assert variables["TEXTGEN_EXPECTED_CONTENT_SHA256"] == digest and variables["BATCH_TEXT_COLUMN"] == "text"
@@ -175,8 +208,21 @@ def test_cli_deploys_the_batch_endpoint_through_the_client_it_makes(monkeypatch,
     client = RecordingClient()
     monkeypatch.setattr(azure_workspace, "ml_client", lambda workspace: client)
     looked_up = []  # the registry version's properties, for the content pin
-    monkeypatch.setattr("distilgpt2_asset.commands.deploy.registry_properties", lambda *version: looked_up.append(version) or {})
-    argv = ["deploy", "--batch", "--subscription-id", "sub", "--resource-group", "rg", "--workspace-name", "ws", "--endpoint-name", "bulk-ci"]
+    monkeypatch.setattr(
+        "distilgpt2_asset.commands.deploy.registry_properties", lambda *version: looked_up.append(version) or {}
+    )
+    argv = [
+        "deploy",
+        "--batch",
+        "--subscription-id",
+        "sub",
+        "--resource-group",
+        "rg",
+        "--workspace-name",
+        "ws",
+        "--endpoint-name",
+        "bulk-ci",
+    ]
     assert main(argv) == 0
     assert client.calls[-1][1].name == "bulk-ci" and looked_up == [("azureml", "distilgpt2", "15")]
     assert "az ml batch-endpoint invoke --name bulk-ci --input jobs/deploy/batch-sample" in capsys.readouterr().out

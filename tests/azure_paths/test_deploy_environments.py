@@ -36,7 +36,10 @@ def conda_pip_lines(scenario: str) -> list[str]:
 
 
 def conda_pins(scenario: str) -> dict[str, str]:
-    return {canonicalize_name(Requirement(line).name): str(Requirement(line).specifier) for line in conda_pip_lines(scenario)}
+    return {
+        canonicalize_name(Requirement(line).name): str(Requirement(line).specifier)
+        for line in conda_pip_lines(scenario)
+    }
 
 
 @pytest.mark.parametrize("scenario", ["inference", "training", "batch"])
@@ -58,7 +61,9 @@ def test_every_package_is_pinned_to_the_version_the_tests_run_with(scenario):
         if name in pinned_by_project:
             assert "==" + version == pinned_by_project[name], f"{line} disagrees with pyproject.toml"
         if name not in GPU_ONLY:
-            assert Version(metadata.version(name)).public == version, f"{line}: the tests run with {metadata.version(name)}"
+            assert Version(metadata.version(name)).public == version, (
+                f"{line}: the tests run with {metadata.version(name)}"
+            )
 
 
 def test_training_image_is_gpu_capable():
@@ -97,7 +102,9 @@ def test_inference_environment_provides_every_package_scoring_imports():
     assert "ctranslate2" in imports and "azureml_inference_server_http" in imports
     for module in sorted(imports):
         providers = {canonicalize_name(d) for d in distributions.get(module, [])}
-        assert providers & pinned, f"scoring/ imports {module} but environments/inference/conda.yml installs none of {providers}"
+        assert providers & pinned, (
+            f"scoring/ imports {module} but environments/inference/conda.yml installs none of {providers}"
+        )
 
 
 def test_inference_environment_installs_the_cublas_that_ctranslate2_opens_on_a_gpu():
@@ -110,4 +117,6 @@ def test_inference_environment_installs_the_cublas_that_ctranslate2_opens_on_a_g
     assert opened == {b"12"}, f"{library.name} opens libcublas.so.{opened}"
     assert "libcublas.so.12" in CUBLAS_LIBRARIES
     for scenario in ("inference", "batch"):
-        assert "nvidia-cublas-cu12" in conda_pins(scenario), f"environments/{scenario}/conda.yml lacks nvidia-cublas-cu12"
+        assert "nvidia-cublas-cu12" in conda_pins(scenario), (
+            f"environments/{scenario}/conda.yml lacks nvidia-cublas-cu12"
+        )

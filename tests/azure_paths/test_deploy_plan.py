@@ -9,17 +9,17 @@ import shutil
 
 import pytest
 
-from distilgpt2_asset.cli import main
-from distilgpt2_asset.azure.profile import ENGINE_SPEEDS_FILE, lowest_measured_speed
 from distilgpt2_asset.azure.deploy import (
     dry_run_requests,
     model_reference,
     parse_overrides,
     plan_deployment,
 )
+from distilgpt2_asset.azure.profile import ENGINE_SPEEDS_FILE, lowest_measured_speed
+from distilgpt2_asset.azure.workspace import Workspace
+from distilgpt2_asset.cli import main
 from distilgpt2_asset.errors import AssetError
 from distilgpt2_asset.spec import load_spec
-from distilgpt2_asset.azure.workspace import Workspace
 
 WORKSPACE = Workspace("0000-sub", "rg-ml", "ws-ml")
 ARM = "/subscriptions/0000-sub/resourceGroups/rg-ml/providers/Microsoft.MachineLearningServices/workspaces/ws-ml"
@@ -32,7 +32,13 @@ def requests_for(spec, *pairs, **kwargs):
 
 def test_dry_run_of_the_defaults_is_every_request_with_its_body(asset_spec):
     sent = requests_for(asset_spec)
-    assert list(sent) == ["create endpoint", "upload code", "create environment", "create deployment", "route all traffic"]
+    assert list(sent) == [
+        "create endpoint",
+        "upload code",
+        "create environment",
+        "create deployment",
+        "route all traffic",
+    ]
 
     endpoint = sent["create endpoint"]
     assert endpoint["url"] == f"{ARM}/onlineEndpoints/distilgpt2-textgen?api-version=2022-02-01-preview"
@@ -45,12 +51,16 @@ def test_dry_run_of_the_defaults_is_every_request_with_its_body(asset_spec):
 
     environment = sent["create environment"]
     assert "/environments/CliV2AnonymousEnvironment/versions/" in environment["url"]
-    assert environment["body"]["properties"]["image"] == "mcr.microsoft.com/azureml/curated/minimal-py311-inference:latest"
+    assert (
+        environment["body"]["properties"]["image"] == "mcr.microsoft.com/azureml/curated/minimal-py311-inference:latest"
+    )
     assert "ctranslate2==4.8.5" in environment["body"]["properties"]["condaFile"]
     assert environment["body"]["properties"]["isAnonymous"] is True
 
     deployment = sent["create deployment"]
-    assert deployment["url"] == f"{ARM}/onlineEndpoints/distilgpt2-textgen/deployments/blue?api-version=2023-04-01-preview"
+    assert (
+        deployment["url"] == f"{ARM}/onlineEndpoints/distilgpt2-textgen/deployments/blue?api-version=2023-04-01-preview"
+    )
     body = deployment["body"]
     props = body["properties"]
     assert body["sku"] == {"name": "Default", "capacity": 1}
@@ -92,14 +102,18 @@ def test_set_overrides_reach_the_bodies_as_az_ml_applies_them(asset_spec):
     assert props["environmentVariables"]["TEXTGEN_REQUEST_TIMEOUT_MS"] == "120000"  # one value, written to both
     assert props["environmentVariables"]["TEXTGEN_ENGINE"] == "transformers"
     assert props["environmentVariables"]["TEXTGEN_MAX_QUEUE"] == "128"  # untouched
-    assert sent["create deployment"]["url"].endswith("/onlineEndpoints/my-textgen/deployments/green?api-version=2023-04-01-preview")
+    assert sent["create deployment"]["url"].endswith(
+        "/onlineEndpoints/my-textgen/deployments/green?api-version=2023-04-01-preview"
+    )
     assert "/onlineEndpoints/my-textgen?" in sent["create endpoint"]["url"]
     assert sent["route all traffic"]["body"]["properties"]["traffic"] == {"green": 100}
 
 
 def test_model_registry_points_at_spec_yaml_version_in_that_registry(asset_spec):
     props = requests_for(asset_spec, model_registry="contoso-models")["create deployment"]["body"]["properties"]
-    assert props["model"] == f"azureml://registries/contoso-models/models/{asset_spec.name}/versions/{asset_spec.version}"
+    assert (
+        props["model"] == f"azureml://registries/contoso-models/models/{asset_spec.name}/versions/{asset_spec.version}"
+    )
 
 
 def test_a_bad_model_registry_name_is_refused(asset_spec):
@@ -132,19 +146,52 @@ REFUSALS = {
         ["environment_variables.TEXTGEN_ENGINE=transformers", "environment_variables.TEXTGEN_MAX_NEW_TOKENS=1024"],
         "too short: 1024 new tokens at ",  # the figure: test_timeout_rule_uses_the_lowest_measured_speed
     ),
-    "two deadlines": (["environment_variables.TEXTGEN_REQUEST_TIMEOUT_MS=30000"], "TEXTGEN_REQUEST_TIMEOUT_MS is 30000 but request_settings.request_timeout_ms is 90000"),
-    "openvino on a GPU": (["instance_type=Standard_NC4as_T4_v3", "environment_variables.TEXTGEN_ENGINE=openvino"], "runs on CPUs only"),
-    "other model version": (["model=azureml://registries/azureml/models/distilgpt2/versions/14"], "not defined by spec.yaml"),
+    "two deadlines": (
+        ["environment_variables.TEXTGEN_REQUEST_TIMEOUT_MS=30000"],
+        "TEXTGEN_REQUEST_TIMEOUT_MS is 30000 but request_settings.request_timeout_ms is 90000",
+    ),
+    "openvino on a GPU": (
+        ["instance_type=Standard_NC4as_T4_v3", "environment_variables.TEXTGEN_ENGINE=openvino"],
+        "runs on CPUs only",
+    ),
+    "other model version": (
+        ["model=azureml://registries/azureml/models/distilgpt2/versions/14"],
+        "not defined by spec.yaml",
+    ),
     "other model": (["model=azureml:gpt2:15"], "not defined by spec.yaml"),
-    "model by label": (["model=azureml://registries/azureml/models/distilgpt2/labels/latest"], "model must reference a registered version"),
-    "model not a reference": (["model=./local-folder"], "online-deployment.yml: model._schema: In order to specify an existing model"),
+    "model by label": (
+        ["model=azureml://registries/azureml/models/distilgpt2/labels/latest"],
+        "model must reference a registered version",
+    ),
+    "model not a reference": (
+        ["model=./local-folder"],
+        "online-deployment.yml: model._schema: In order to specify an existing model",
+    ),
     "concurrency != threads": (["request_settings.max_concurrent_requests_per_instance=4"], "make them equal"),
-    "bad thread count": (["environment_variables.GUNICORN_CMD_ARGS=--threads x"], "GUNICORN_CMD_ARGS --threads: argument --threads: invalid int value: 'x'"),
-    "zero workers": (["environment_variables.WORKER_COUNT=0"], "WORKER_COUNT (0) and GUNICORN_CMD_ARGS --threads (16) must be at least 1"),
-    "threads as --threads=N": (["environment_variables.GUNICORN_CMD_ARGS=--threads=8"], "is 16 but the server runs 8 at once"),
-    "bad serving value": (["environment_variables.TEXTGEN_MAX_BATCH_SIZE=0"], "TEXTGEN_MAX_BATCH_SIZE: Input should be greater than or equal to 1"),
-    "settings that contradict": (["environment_variables.TEXTGEN_MAX_QUEUE=8"], "TEXTGEN_*: Value error, max_prompts (32) cannot exceed max_queue (8)"),
-    "unknown serving setting": (["environment_variables.TEXTGEN_MAX_TOKENS=9"], "unknown serving setting(s) TEXTGEN_MAX_TOKENS"),
+    "bad thread count": (
+        ["environment_variables.GUNICORN_CMD_ARGS=--threads x"],
+        "GUNICORN_CMD_ARGS --threads: argument --threads: invalid int value: 'x'",
+    ),
+    "zero workers": (
+        ["environment_variables.WORKER_COUNT=0"],
+        "WORKER_COUNT (0) and GUNICORN_CMD_ARGS --threads (16) must be at least 1",
+    ),
+    "threads as --threads=N": (
+        ["environment_variables.GUNICORN_CMD_ARGS=--threads=8"],
+        "is 16 but the server runs 8 at once",
+    ),
+    "bad serving value": (
+        ["environment_variables.TEXTGEN_MAX_BATCH_SIZE=0"],
+        "TEXTGEN_MAX_BATCH_SIZE: Input should be greater than or equal to 1",
+    ),
+    "settings that contradict": (
+        ["environment_variables.TEXTGEN_MAX_QUEUE=8"],
+        "TEXTGEN_*: Value error, max_prompts (32) cannot exceed max_queue (8)",
+    ),
+    "unknown serving setting": (
+        ["environment_variables.TEXTGEN_MAX_TOKENS=9"],
+        "unknown serving setting(s) TEXTGEN_MAX_TOKENS",
+    ),
     "not an integer": (["instance_count=two"], "instance_count: Not a valid integer."),
     "unknown field": (["instance_typo=Standard_F8s_v2"], "instance_typo: Unknown field."),
     "missing scoring script": (["code_configuration.scoring_script=nope.py"], "scoring script"),
@@ -181,8 +228,12 @@ def test_sku_below_min_sku_spec_is_refused(asset_spec, tmp_path):
         source = asset_spec.path.parent / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / name)
     spec_file = tmp_path / "spec.yaml"
-    spec_file.write_text(spec_file.read_text().replace("inference-min-sku-spec: 2|0|8|28", "inference-min-sku-spec: 8|0|8|28"))
-    with pytest.raises(AssetError, match=r"Standard_DS3_v2 \(4\|0\|14\|28\) is below inference-min-sku-spec 8\|0\|8\|28"):
+    spec_file.write_text(
+        spec_file.read_text().replace("inference-min-sku-spec: 2|0|8|28", "inference-min-sku-spec: 8|0|8|28")
+    )
+    with pytest.raises(
+        AssetError, match=r"Standard_DS3_v2 \(4\|0\|14\|28\) is below inference-min-sku-spec 8\|0\|8\|28"
+    ):
         plan_deployment(load_spec(spec_file))
 
 
@@ -191,13 +242,22 @@ def test_timeout_rule_uses_the_lowest_measured_speed(asset_spec):
     assert len(speeds) >= 2, "figures for more than one CPU class"
     for engine, batch in (("openvino", 8), ("ctranslate2", 8), ("transformers", 1)):
         figure, where = lowest_measured_speed(asset_spec, engine, batch)
-        at_batch = [{name: rates[str(batch)] for name, rates in engines.items() if str(batch) in rates} for engines in speeds.values()]
+        at_batch = [
+            {name: rates[str(batch)] for name, rates in engines.items() if str(batch) in rates}
+            for engines in speeds.values()
+        ]
         measured_there = [rates.get(engine, min(rates.values())) for rates in at_batch]
         assert figure == min(measured_there) and engine in where
     profile = plan_deployment(asset_spec).profile  # the default: OpenVINO on the smallest CPU SKU
-    assert profile.engine == "openvino" and profile.tokens_per_second == lowest_measured_speed(asset_spec, "openvino", 8)[0] / 16
+    assert (
+        profile.engine == "openvino"
+        and profile.tokens_per_second == lowest_measured_speed(asset_spec, "openvino", 8)[0] / 16
+    )
     gpu = plan_deployment(asset_spec, parse_overrides(["instance_type=Standard_NC4as_T4_v3"])).profile
-    assert gpu.engine == "ctranslate2" and gpu.tokens_per_second == lowest_measured_speed(asset_spec, "ctranslate2", 8)[0] / 16 / 2
+    assert (
+        gpu.engine == "ctranslate2"
+        and gpu.tokens_per_second == lowest_measured_speed(asset_spec, "ctranslate2", 8)[0] / 16 / 2
+    )
 
 
 # the command line ---------------------------------------------------------------------------------
@@ -217,8 +277,11 @@ def test_cli_dry_run_prints_the_requests_as_json_without_credentials(capsys, mon
     "flags, served, origin",
     [
         ([], "azureml", "the version Microsoft publishes (registry azureml, as the model card shows)"),
-        (["--model-registry", "contoso-models"], "contoso-models",
-         "your own version in registry contoso-models (what `distilgpt2-asset publish --registry contoso-models` uploaded)"),
+        (
+            ["--model-registry", "contoso-models"],
+            "contoso-models",
+            "your own version in registry contoso-models (what `distilgpt2-asset publish --registry contoso-models` uploaded)",
+        ),
     ],
 )
 def test_cli_says_which_model_it_serves(capsys, asset_spec, flags, served, origin):
@@ -254,4 +317,7 @@ def test_cli_without_workspace_settings_refuses_before_any_call(capsys, monkeypa
     monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", "0000-sub")
     assert main(["deploy"]) == 2
     err = capsys.readouterr().err
-    assert "missing Azure ML workspace settings: --resource-group or AZURE_RESOURCE_GROUP; --workspace-name or AZUREML_WORKSPACE_NAME" in err
+    assert (
+        "missing Azure ML workspace settings: --resource-group or AZURE_RESOURCE_GROUP; --workspace-name or AZUREML_WORKSPACE_NAME"
+        in err
+    )

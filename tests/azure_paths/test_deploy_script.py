@@ -44,13 +44,17 @@ def test_script_is_valid_bash():
     subprocess.run(["bash", "-n", str(SCRIPT)], check=True)
 
 
-@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed (apt-get install shellcheck)")
+@pytest.mark.skipif(
+    shutil.which("shellcheck") is None, reason="shellcheck is not installed (apt-get install shellcheck)"
+)
 def test_script_passes_shellcheck():
     result = subprocess.run(["shellcheck", str(SCRIPT)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
 
 
-def run_script(tmp_path, existing: tuple[str, ...] = (), mode: tuple[str, ...] = (), **env) -> tuple[subprocess.CompletedProcess, list[list[str]]]:
+def run_script(
+    tmp_path, existing: tuple[str, ...] = (), mode: tuple[str, ...] = (), **env
+) -> tuple[subprocess.CompletedProcess, list[list[str]]]:
     """Run jobs/deploy.sh with the stand-in az and the real `distilgpt2-asset` on PATH (nothing else)."""
     bin_dir, state = tmp_path / "bin", tmp_path / "endpoints"
     bin_dir.mkdir()
@@ -91,8 +95,21 @@ def documented_run(tmp_path_factory):
 
 def model_show(spec) -> list[str]:
     """The script's first call: the model version it deploys must exist in Microsoft's registry."""
-    return ["ml", "model", "show", "--name", spec.name, "--version", spec.version, "--registry-name", "azureml",
-            "--subscription", "0000-sub", "--output", "none"]
+    return [
+        "ml",
+        "model",
+        "show",
+        "--name",
+        spec.name,
+        "--version",
+        spec.version,
+        "--registry-name",
+        "azureml",
+        "--subscription",
+        "0000-sub",
+        "--output",
+        "none",
+    ]
 
 
 def test_script_runs_the_documented_az_ml_commands_in_order(documented_run, asset_spec):
@@ -137,7 +154,10 @@ def test_registry_names_the_model_it_serves(tmp_path, asset_spec):
 @pytest.mark.parametrize(
     "instance_type, refusal",
     [
-        ("Standard_NC6s_v3", "Standard_NC6s_v3 was retired on 2025-09-30; the nearest live SKU of the inference allow-list"),
+        (
+            "Standard_NC6s_v3",
+            "Standard_NC6s_v3 was retired on 2025-09-30; the nearest live SKU of the inference allow-list",
+        ),
         ("Standard_DS2_v2", "instance_type 'Standard_DS2_v2' is not in spec.yaml's inference_compute_allow_list"),
     ],
 )
@@ -164,9 +184,15 @@ def test_an_interruption_while_the_endpoint_is_created_still_deletes_it(tmp_path
 def test_the_script_set_overrides_load_with_the_real_loader(documented_run, asset_spec):
     _, calls = documented_run
     create = next(c for c in calls if c[:3] == ["ml", "online-deployment", "create"])
-    pairs = create[create.index("--set") + 1:]
-    deployment = load_online_deployment(ROOT / create[create.index("--file") + 1], params_override=[dict([p.split("=", 1)]) for p in pairs])
-    assert (deployment.endpoint_name, deployment.name, deployment.instance_type) == ("textgen-ci", "blue", "Standard_F8s_v2")
+    pairs = create[create.index("--set") + 1 :]
+    deployment = load_online_deployment(
+        ROOT / create[create.index("--file") + 1], params_override=[dict([p.split("=", 1)]) for p in pairs]
+    )
+    assert (deployment.endpoint_name, deployment.name, deployment.instance_type) == (
+        "textgen-ci",
+        "blue",
+        "Standard_F8s_v2",
+    )
     assert deployment.model == model_reference(asset_spec, "azureml")
 
 
@@ -232,9 +258,15 @@ def test_batch_set_overrides_load_with_the_real_model_batch_deployment_loader(ba
 
     _, calls = batch_run
     create = next(c for c in calls if c[:3] == ["ml", "batch-deployment", "create"])
-    pairs = create[create.index("--set") + 1:]
-    deployment = load_model_batch_deployment(ROOT / create[create.index("--file") + 1], params_override=[dict([p.split("=", 1)]) for p in pairs])
-    assert (deployment.endpoint_name, deployment.name, deployment.settings.output_action) == ("batch-ci", "textgen", "append_row")
+    pairs = create[create.index("--set") + 1 :]
+    deployment = load_model_batch_deployment(
+        ROOT / create[create.index("--file") + 1], params_override=[dict([p.split("=", 1)]) for p in pairs]
+    )
+    assert (deployment.endpoint_name, deployment.name, deployment.settings.output_action) == (
+        "batch-ci",
+        "textgen",
+        "append_row",
+    )
 
 
 def test_an_existing_cluster_is_used_and_never_deleted(tmp_path):
@@ -260,7 +292,11 @@ def test_a_failed_batch_deployment_still_deletes_the_endpoint_and_the_new_cluste
 def test_an_interruption_while_the_cluster_is_created_still_deletes_it(tmp_path):
     result, calls = run_script(tmp_path, mode=BATCH, ENDPOINT_NAME="batch-ci", AZ_SIGNAL="ml compute create")
     assert result.returncode == 143
-    assert [c[:3] for c in calls[-3:]] == [["ml", "compute", "create"], ["ml", "batch-endpoint", "delete"], ["ml", "compute", "delete"]]
+    assert [c[:3] for c in calls[-3:]] == [
+        ["ml", "compute", "create"],
+        ["ml", "batch-endpoint", "delete"],
+        ["ml", "compute", "delete"],
+    ]
 
 
 def test_an_unknown_mode_is_refused_before_any_az_call(tmp_path):

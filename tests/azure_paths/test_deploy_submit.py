@@ -11,10 +11,10 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from distilgpt2_asset.azure import workspace as azure_workspace
-from distilgpt2_asset.azure.workspace import Workspace, ml_client, resolve_workspace
-from distilgpt2_asset.cli import main
 from distilgpt2_asset.azure.deploy import dry_run_requests, parse_overrides, pin_content_digest, plan_deployment, submit
 from distilgpt2_asset.azure.sdk import rest_body
+from distilgpt2_asset.azure.workspace import Workspace, ml_client, resolve_workspace
+from distilgpt2_asset.cli import main
 from distilgpt2_asset.errors import AssetError
 
 LOCATION = "westeurope"
@@ -111,7 +111,9 @@ def test_existing_endpoint_is_kept_and_only_its_traffic_changes(plan):
 
 def test_azure_failure_becomes_one_line(plan):
     client = RecordingClient(fail_on="online_deployments")
-    with pytest.raises(AssetError, match=r"^Azure ML: \(QuotaExceeded\) Not enough quota available for Standard_DS3_v2\.$"):
+    with pytest.raises(
+        AssetError, match=r"^Azure ML: \(QuotaExceeded\) Not enough quota available for Standard_DS3_v2\.$"
+    ):
         submit(plan, client, log=lambda _: None)
 
 
@@ -162,9 +164,22 @@ def test_cli_deploys_through_the_client_it_makes(monkeypatch, capsys):
     made = []
     monkeypatch.setattr(azure_workspace, "ml_client", lambda workspace: made.append(workspace) or client)
     looked_up = []  # the registry version's properties: the one other Azure call
-    monkeypatch.setattr("distilgpt2_asset.commands.deploy.registry_properties", lambda *version: looked_up.append(version) or {})
-    argv = ["deploy", "--subscription-id", "sub", "--resource-group", "rg", "--workspace-name", "ws",
-            "--endpoint-name", "textgen-ci", "--set", "instance_count=2"]
+    monkeypatch.setattr(
+        "distilgpt2_asset.commands.deploy.registry_properties", lambda *version: looked_up.append(version) or {}
+    )
+    argv = [
+        "deploy",
+        "--subscription-id",
+        "sub",
+        "--resource-group",
+        "rg",
+        "--workspace-name",
+        "ws",
+        "--endpoint-name",
+        "textgen-ci",
+        "--set",
+        "instance_count=2",
+    ]
     assert main(argv) == 0
     assert made == [Workspace("sub", "rg", "ws")] and looked_up == [("azureml", "distilgpt2", "15")]
     _, deployment = client.calls[2]
@@ -173,7 +188,9 @@ def test_cli_deploys_through_the_client_it_makes(monkeypatch, capsys):
 
 
 def test_a_published_version_is_pinned_to_the_content_its_registry_records(asset_spec):
-    plan = plan_deployment(asset_spec, parse_overrides(["instance_type=Standard_F8s_v2"]), model_registry="contoso-models")
+    plan = plan_deployment(
+        asset_spec, parse_overrides(["instance_type=Standard_F8s_v2"]), model_registry="contoso-models"
+    )
     asked, said = [], []
 
     def properties_of(registry, name, version):
@@ -186,7 +203,10 @@ def test_a_published_version_is_pinned_to_the_content_its_registry_records(asset
     client = RecordingClient()
     submit(plan, client, log=lambda line: None)
     sent = next(entity for call, entity in client.calls if call == "online_deployments.begin_create_or_update")
-    assert sent.environment_variables["TEXTGEN_EXPECTED_CONTENT_SHA256"] == "ab" * 32 and "pinned to content sha256" in said[0]
+    assert (
+        sent.environment_variables["TEXTGEN_EXPECTED_CONTENT_SHA256"] == "ab" * 32
+        and "pinned to content sha256" in said[0]
+    )
 
 
 def test_microsofts_version_records_no_digest_and_the_deployment_says_how_to_pin_it(asset_spec):
@@ -194,10 +214,15 @@ def test_microsofts_version_records_no_digest_and_the_deployment_says_how_to_pin
     said = []
     pin_content_digest(plan, lambda registry, name, version: {"SHA": asset_spec.revision}, said.append)
     assert "TEXTGEN_EXPECTED_CONTENT_SHA256" not in plan.deployment.environment_variables
-    assert "records no content digest" in said[0] and "--set environment_variables.TEXTGEN_EXPECTED_CONTENT_SHA256=" in said[0]
+    assert (
+        "records no content digest" in said[0]
+        and "--set environment_variables.TEXTGEN_EXPECTED_CONTENT_SHA256=" in said[0]
+    )
 
 
 def test_an_explicit_pin_is_kept(asset_spec):
-    plan = plan_deployment(asset_spec, parse_overrides([f"environment_variables.TEXTGEN_EXPECTED_CONTENT_SHA256={'cd' * 32}"]))
+    plan = plan_deployment(
+        asset_spec, parse_overrides([f"environment_variables.TEXTGEN_EXPECTED_CONTENT_SHA256={'cd' * 32}"])
+    )
     pin_content_digest(plan, lambda *args: pytest.fail("no registry look-up when the pin is given"), print)
     assert plan.deployment.environment_variables["TEXTGEN_EXPECTED_CONTENT_SHA256"] == "cd" * 32

@@ -79,11 +79,18 @@ def test_custom_deployment_sets_every_serving_setting_with_one_threaded_worker()
 
     variables = load_online_deployment(CUSTOM).environment_variables
     per_model_version = {"expected_content_sha256"}  # the digest of one version: deploy sets it, not the YAML
-    assert {k for k in variables if k.startswith(ENV_PREFIX)} == {ENV_PREFIX + f.upper() for f in set(ServingSettings.model_fields) - per_model_version}
+    assert {k for k in variables if k.startswith(ENV_PREFIX)} == {
+        ENV_PREFIX + f.upper() for f in set(ServingSettings.model_fields) - per_model_version
+    }
     assert variables["TEXTGEN_ENGINE"] == "auto"  # OpenVINO on CPU SKUs, CTranslate2 on GPU SKUs
-    assert variables["TEXTGEN_REQUEST_TIMEOUT_MS"] == str(load_online_deployment(CUSTOM).request_settings.request_timeout_ms)
+    assert variables["TEXTGEN_REQUEST_TIMEOUT_MS"] == str(
+        load_online_deployment(CUSTOM).request_settings.request_timeout_ms
+    )
     assert variables["WORKER_COUNT"] == "1"
-    assert variables["GUNICORN_CMD_ARGS"].split() == ["--threads", str(load_online_deployment(CUSTOM).request_settings.max_concurrent_requests_per_instance)]
+    assert variables["GUNICORN_CMD_ARGS"].split() == [
+        "--threads",
+        str(load_online_deployment(CUSTOM).request_settings.max_concurrent_requests_per_instance),
+    ]
 
 
 def test_no_code_variant_has_neither_code_nor_environment():

@@ -11,15 +11,19 @@ import json
 
 import pytest
 from azure.ai.ml.entities import Model
-from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError, ServiceRequestError
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+)
+from publish_helpers import changed_copy, edit_spec, make_asset_root, publish
 
 from distilgpt2_asset.azure import registry as azure_registry
 from distilgpt2_asset.model_scan import SCAN_PROPERTIES
 from distilgpt2_asset.publish import COMMIT_PROPERTY, CONTENT_PROPERTY, MANIFEST_PROPERTY
 from distilgpt2_asset.registry import content_digest
 from distilgpt2_scoring.model_files import verify_manifest
-
-from publish_helpers import changed_copy, edit_spec, make_asset_root, publish
 
 REGISTRY = "contoso-models"
 TESTING = "--allow-unpinned"  # the tiny model is built from a local folder, not the pinned hub revision
@@ -43,11 +47,18 @@ class FakeModels:
 
     def create_or_update(self, model):
         local = not str(model.path).startswith("azureml://")
-        self.sent.append({
-            "name": model.name, "version": model.version, "type": model.type, "path": str(model.path),
-            "tags": dict(model.tags), "properties": dict(model.properties), "description": model.description,
-            "uploaded": verify_manifest(model.path) if local else None,  # the files exist while they upload
-        })
+        self.sent.append(
+            {
+                "name": model.name,
+                "version": model.version,
+                "type": model.type,
+                "path": str(model.path),
+                "tags": dict(model.tags),
+                "properties": dict(model.properties),
+                "description": model.description,
+                "uploaded": verify_manifest(model.path) if local else None,  # the files exist while they upload
+            }
+        )
         if self.create_error:
             raise self.create_error
         kept = copy.deepcopy(model)
@@ -132,7 +143,10 @@ def test_dry_run_prints_the_exact_payload_field_by_field(asset_root, asset_spec,
     assert payload["properties"]["model_scan_verdict"] == "clean"
     assert payload["properties"]["model_scan_sha256"] == content_digest(tiny_mlflow_model)
     assert payload["properties"].keys() == asset_spec.string_properties().keys() | {
-        CONTENT_PROPERTY, MANIFEST_PROPERTY, COMMIT_PROPERTY, *SCAN_PROPERTIES
+        CONTENT_PROPERTY,
+        MANIFEST_PROPERTY,
+        COMMIT_PROPERTY,
+        *SCAN_PROPERTIES,
     }
 
 
@@ -162,9 +176,7 @@ def test_the_same_content_again_sends_nothing(asset_root, tiny_mlflow_model, reg
     assert registry.models.stored[("distilgpt2", "15")].properties[COMMIT_PROPERTY] == "a" * 40
 
 
-def test_changed_tags_and_card_update_the_metadata_without_an_upload(
-    asset_root, tiny_mlflow_model, registry, capsys
-):
+def test_changed_tags_and_card_update_the_metadata_without_an_upload(asset_root, tiny_mlflow_model, registry, capsys):
     publish_to_azure(capsys, tiny_mlflow_model)
     edit_spec(asset_root, lambda spec: spec["tags"].update(datasets="openwebtext, wikitext"))
     card = asset_root / "model" / "description.md"
@@ -189,7 +201,9 @@ def test_different_content_under_a_published_version_is_refused(
     other = changed_copy(tiny_mlflow_model, tmp_path / "other")
     code, out, err = publish_to_azure(capsys, other)
     assert code == 2 and out == ""
-    assert err.startswith(f"error: azureml://registries/{REGISTRY}/models/distilgpt2/versions/15 already holds different content")
+    assert err.startswith(
+        f"error: azureml://registries/{REGISTRY}/models/distilgpt2/versions/15 already holds different content"
+    )
     assert "bump `version` in spec.yaml" in err and err.count("\n") == 1
     assert len(registry.models.sent) == 1
 
@@ -204,7 +218,9 @@ def test_a_bumped_version_is_created_alongside(asset_root, tiny_mlflow_model, tm
 
 def test_a_changed_property_is_refused(asset_root, tiny_mlflow_model, registry, capsys):
     publish_to_azure(capsys, tiny_mlflow_model)
-    edit_spec(asset_root, lambda spec: spec["properties"].update({"finetuning-tasks": "text-classification, summarization"}))
+    edit_spec(
+        asset_root, lambda spec: spec["properties"].update({"finetuning-tasks": "text-classification, summarization"})
+    )
     code, _, err = publish_to_azure(capsys, tiny_mlflow_model)
     assert code == 2 and "finetuning-tasks 'text-classification' -> 'text-classification, summarization'" in err
     assert len(registry.models.sent) == 1
@@ -238,8 +254,15 @@ def test_a_bad_registry_name_is_one_line_before_any_work(asset_root, tiny_mlflow
 
 def test_missing_credentials_are_one_line(asset_root, tiny_mlflow_model, monkeypatch, capsys):
     # The real DefaultAzureCredential, limited to the environment credential with nothing set.
-    for variable in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
-                     "AZURE_USERNAME", "AZURE_PASSWORD", "AZURE_FEDERATED_TOKEN_FILE"):
+    for variable in (
+        "AZURE_CLIENT_ID",
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_CLIENT_CERTIFICATE_PATH",
+        "AZURE_USERNAME",
+        "AZURE_PASSWORD",
+        "AZURE_FEDERATED_TOKEN_FILE",
+    ):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("AZURE_TOKEN_CREDENTIALS", "EnvironmentCredential")
     made = []
@@ -262,11 +285,15 @@ def test_a_forbidden_identity_is_one_line_naming_the_permission(asset_root, tiny
     registry.models.get_error = forbidden
     code, _, err = publish_to_azure(capsys, tiny_mlflow_model)
     assert code == 2 and err.count("\n") == 1
-    assert err.startswith(f"error: Azure ML registry '{REGISTRY}' refused this identity (HTTP 403): signed in, but without permission")
+    assert err.startswith(
+        f"error: Azure ML registry '{REGISTRY}' refused this identity (HTTP 403): signed in, but without permission"
+    )
     assert "AzureML Registry User role" in err and "registries/assets/write" in err
 
 
-def test_a_signed_in_identity_whose_token_is_refused_is_not_told_to_sign_in(asset_root, tiny_mlflow_model, registry, capsys):
+def test_a_signed_in_identity_whose_token_is_refused_is_not_told_to_sign_in(
+    asset_root, tiny_mlflow_model, registry, capsys
+):
     # azure-core raises ClientAuthenticationError for a 401 answer too: a token was sent (another
     # tenant, an expired sign-in), so "no credentials, run az login" would be wrong.
     refused = ClientAuthenticationError("InvalidAuthenticationTokenTenant")

@@ -64,7 +64,9 @@ class Recorder:
     def online_endpoints_get(self, name):
         if name not in self.endpoints:
             raise ResourceNotFoundError(f"endpoint {name} not found")
-        return SimpleNamespace(name=name, location="westeurope", scoring_uri=f"https://{name}.westeurope.inference.ml.azure.com/score")
+        return SimpleNamespace(
+            name=name, location="westeurope", scoring_uri=f"https://{name}.westeurope.inference.ml.azure.com/score"
+        )
 
     def online_endpoints_begin_create_or_update(self, endpoint):
         self.endpoints[endpoint.name] = endpoint
@@ -176,7 +178,11 @@ def test_deploy_with_autoscale_creates_the_setting_on_the_deployment_and_close_d
     model = backend.find_model()
     endpoint = backend.deploy(model, pick_sku(model, "inference"), autoscale="1:2")
     [((resource_group, name, setting), _)] = monitor.named("autoscale_settings.create_or_update")
-    assert (resource_group, name, endpoint.autoscale) == ("rg", f"autoscale-{endpoint.name}-{endpoint.deployment}", "1:2")
+    assert (resource_group, name, endpoint.autoscale) == (
+        "rg",
+        f"autoscale-{endpoint.name}-{endpoint.deployment}",
+        "1:2",
+    )
     assert setting.target_resource_uri.endswith(f"/onlineEndpoints/{endpoint.name}/deployments/{endpoint.deployment}")
     assert (setting.location, setting.profiles[0].capacity.maximum) == ("westeurope", "2")
     backend.close()
@@ -235,8 +241,11 @@ def test_azure_errors_become_one_line(azure, asset_spec):
 @pytest.mark.parametrize(
     "error, expected",
     [
-        (HttpResponseError, r"^Azure ML workspace 'ws' refused this identity \(HTTP 403\): signed in, but without "
-                            r"permission; it needs the AzureML Data Scientist role on the workspace$"),
+        (
+            HttpResponseError,
+            r"^Azure ML workspace 'ws' refused this identity \(HTTP 403\): signed in, but without "
+            r"permission; it needs the AzureML Data Scientist role on the workspace$",
+        ),
         (ResourceNotFoundError, r"^Azure ML workspace 'ws' not found, or not visible to this identity$"),
     ],
 )
@@ -292,7 +301,10 @@ def test_finetune_submits_the_job_on_a_gpu_sku_with_one_process_per_gpu(azure, t
 
 @pytest.mark.parametrize(
     "step, retired, nearest",
-    [("finetune", "Standard_NC6s_v3", "Standard_NC8as_T4_v3"), ("evaluate", "Standard_NC24s_v3", "Standard_NC64as_T4_v3")],
+    [
+        ("finetune", "Standard_NC6s_v3", "Standard_NC8as_T4_v3"),
+        ("evaluate", "Standard_NC24s_v3", "Standard_NC64as_T4_v3"),
+    ],
 )
 def test_a_retired_sku_asked_for_a_job_is_refused_before_any_call(azure, step, retired, nearest):
     backend, client, _ = azure

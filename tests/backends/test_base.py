@@ -6,7 +6,15 @@ import json
 
 import pytest
 
-from distilgpt2_asset.backends import ModelInfo, endpoint_name, model_overview, open_backend, pick_sku, sku_fits, sku_table
+from distilgpt2_asset.backends import (
+    ModelInfo,
+    endpoint_name,
+    model_overview,
+    open_backend,
+    pick_sku,
+    sku_fits,
+    sku_table,
+)
 from distilgpt2_asset.backends.base import parse_list_tag
 from distilgpt2_asset.errors import AssetError
 from distilgpt2_asset.skus import meets, sku_catalog
@@ -16,7 +24,9 @@ from distilgpt2_asset.spec import SCENARIOS
 @pytest.fixture
 def registered(asset_spec) -> ModelInfo:
     """spec.yaml's version as a registry returns it: tags and properties as strings."""
-    return ModelInfo(asset_spec.name, asset_spec.version, "models:/x/1", asset_spec.string_tags(), asset_spec.string_properties())
+    return ModelInfo(
+        asset_spec.name, asset_spec.version, "models:/x/1", asset_spec.string_tags(), asset_spec.string_properties()
+    )
 
 
 @pytest.mark.parametrize(
@@ -60,7 +70,9 @@ def test_sku_table_lists_the_whole_allow_list_fitting_first(registered, asset_sp
 
 def test_a_preferred_sku_is_taken_when_it_fits_and_refused_with_the_reason_otherwise(registered):
     assert pick_sku(registered, "inference", "standard_f8s_v2") == "Standard_F8s_v2"
-    with pytest.raises(AssetError, match="Standard_NV6 cannot run inference: not in distilgpt2's inference_compute_allow_list"):
+    with pytest.raises(
+        AssetError, match="Standard_NV6 cannot run inference: not in distilgpt2's inference_compute_allow_list"
+    ):
         pick_sku(registered, "inference", "Standard_NV6")
 
 
@@ -98,7 +110,9 @@ def test_an_unknown_backend_is_refused():
 def test_azure_needs_workspace_settings(monkeypatch):
     for variable in ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE_NAME"):
         monkeypatch.delenv(variable, raising=False)
-    with pytest.raises(AssetError, match="missing Azure ML workspace settings: --subscription-id or AZURE_SUBSCRIPTION_ID"):
+    with pytest.raises(
+        AssetError, match="missing Azure ML workspace settings: --subscription-id or AZURE_SUBSCRIPTION_ID"
+    ):
         open_backend("azure", resource_group="rg", workspace="ws")
 
 
@@ -128,8 +142,11 @@ def test_a_gpu_the_finetune_software_cannot_run_is_refused_naming_its_capability
 
     cuda13 = sku_lifecycle.GpuRuntime("torch 2.13.0+cu130", sku_lifecycle.TORCH_CUDA_ARCHITECTURES["cu130"])
     monkeypatch.setattr(sku_lifecycle, "training_runtime", lambda: cuda13)
-    with pytest.raises(AssetError, match=r"Standard_ND40rs_v2's NVIDIA V100 32GB SXM2 \(compute capability 7.0\) cannot run "
-                       r"torch 2.13.0\+cu130.*; the nearest live SKU of the finetune allow-list is Standard_ND96asr_v4$"):
+    with pytest.raises(
+        AssetError,
+        match=r"Standard_ND40rs_v2's NVIDIA V100 32GB SXM2 \(compute capability 7.0\) cannot run "
+        r"torch 2.13.0\+cu130.*; the nearest live SKU of the finetune allow-list is Standard_ND96asr_v4$",
+    ):
         pick_sku(registered, "finetune", "Standard_ND40rs_v2")
 
 

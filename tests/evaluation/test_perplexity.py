@@ -7,8 +7,13 @@ import pytest
 import torch
 
 from distilgpt2_asset.errors import AssetError
+from distilgpt2_asset.evaluation.perplexity import (
+    context_length,
+    load_causal_lm,
+    sliding_window_perplexity,
+    text_perplexity,
+)
 from distilgpt2_asset.paths import PACKAGE_DATA
-from distilgpt2_asset.evaluation.perplexity import context_length, load_causal_lm, sliding_window_perplexity, text_perplexity
 from distilgpt2_scoring.model_files import ModelFilesError
 
 CORPUS = PACKAGE_DATA / "tiny-corpus.txt"

@@ -37,7 +37,9 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 @pytest.fixture(scope="session")
 def toy_dataset(tmp_path_factory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("toy-data")
-    return write_jsonl(folder / "train.jsonl", toy_rows(48, 1)), write_jsonl(folder / "validation.jsonl", toy_rows(16, 2))
+    return write_jsonl(folder / "train.jsonl", toy_rows(48, 1)), write_jsonl(
+        folder / "validation.jsonl", toy_rows(16, 2)
+    )
 
 
 @pytest.fixture(scope="session")

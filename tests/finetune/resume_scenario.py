@@ -43,8 +43,7 @@ def stopped_after_first_checkpoint():
 
 def run(work: Path, source: str, train: Path, validation: Path) -> dict | None:
     """{stopped_at, processes, uninterrupted/resumed: {history, weights_sha256}}; None on processes other than rank 0."""
-    from distilgpt2_asset.finetune import checkpoints
-    from distilgpt2_asset.finetune import FinetuneInputs, FinetuneSettings, finetune
+    from distilgpt2_asset.finetune import FinetuneInputs, FinetuneSettings, checkpoints, finetune
     from distilgpt2_asset.spec import load_spec
 
     spec, settings = load_spec(), FinetuneSettings(**SETTINGS)

@@ -24,7 +24,9 @@ def test_the_task_in_mlmodel_picks_the_classification_service(finetuned):
 
 
 def test_each_text_gets_its_label_and_score(service):
-    answer = service.predict({"input_data": ["we talked about the river", "she wrote of the software", "they watched the boats"]})
+    answer = service.predict(
+        {"input_data": ["we talked about the river", "she wrote of the software", "they watched the boats"]}
+    )
     assert [a["label"] for a in answer] == ["water", "software", "water"]
     assert all(0.5 < a["score"] <= 1.0 for a in answer)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from distilgpt2_asset.finetune.data import DatasetError, check_labels, label_names, load_examples, split
 from distilgpt2_asset.cli import main
+from distilgpt2_asset.finetune.data import DatasetError, check_labels, label_names, load_examples, split
 
 from .conftest import toy_rows, write_jsonl
 
@@ -17,7 +17,9 @@ def jsonl(tmp_path, lines: list[str], name="data.jsonl"):
 
 
 def test_jsonl_and_csv_give_the_same_examples(tmp_path):
-    from_jsonl = load_examples(jsonl(tmp_path, ['{"text": "a b", "label": "x"}', '{"text": "c, d", "label": 3}']), "text", "label")
+    from_jsonl = load_examples(
+        jsonl(tmp_path, ['{"text": "a b", "label": "x"}', '{"text": "c, d", "label": 3}']), "text", "label"
+    )
     csv_file = tmp_path / "data.csv"
     csv_file.write_text('label,text\nx,a b\n3,"c, d"\n', encoding="utf-8")
     from_csv = load_examples(csv_file, "text", "label")
@@ -34,7 +36,12 @@ def test_a_missing_column_is_named_with_the_columns_there_are(tmp_path):
 
 
 def test_empty_text_and_bad_labels_are_reported_by_line(tmp_path):
-    lines = ['{"text": "fine", "label": "x"}', '{"text": "  ", "label": "x"}', '{"text": "ok", "label": null}', "not json"]
+    lines = [
+        '{"text": "fine", "label": "x"}',
+        '{"text": "  ", "label": "x"}',
+        '{"text": "ok", "label": null}',
+        "not json",
+    ]
     with pytest.raises(DatasetError) as caught:
         load_examples(jsonl(tmp_path, lines), "text", "label")
     message = str(caught.value)
@@ -51,13 +58,19 @@ def test_non_utf8_files_are_refused_with_the_line(tmp_path):
 
 
 def test_a_single_class_is_refused(tmp_path):
-    examples = load_examples(jsonl(tmp_path, ['{"text": "a", "label": "x"}', '{"text": "b", "label": "x"}']), "text", "label")
-    with pytest.raises(DatasetError, match=r"only one class \('x'\); a classifier needs examples of at least two labels"):
+    examples = load_examples(
+        jsonl(tmp_path, ['{"text": "a", "label": "x"}', '{"text": "b", "label": "x"}']), "text", "label"
+    )
+    with pytest.raises(
+        DatasetError, match=r"only one class \('x'\); a classifier needs examples of at least two labels"
+    ):
         label_names(examples, None)
 
 
 def test_a_label_outside_the_label_list_is_named(tmp_path):
-    examples = load_examples(jsonl(tmp_path, ['{"text": "a", "label": "x"}', '{"text": "b", "label": "z"}']), "text", "label")
+    examples = load_examples(
+        jsonl(tmp_path, ['{"text": "a", "label": "x"}', '{"text": "b", "label": "z"}']), "text", "label"
+    )
     with pytest.raises(DatasetError, match=r"label\(s\) 'z' not in the label list \[x, y\]"):
         check_labels(examples, label_names(examples, ["x", "y"]))
 

@@ -34,7 +34,9 @@ def test_every_finetune_setting_is_an_option_with_the_fields_type_default_and_he
         assert option.option_strings[0] == "--" + setting.name.replace("_", "-")
         assert option.default == setting.default
         assert option.help.startswith(setting.metadata["help"])
-    assert options["epochs"].type is int and options["learning_rate"].type is float and options["eval_steps"].type is int
+    assert (
+        options["epochs"].type is int and options["learning_rate"].type is float and options["eval_steps"].type is int
+    )
     assert options["apply_lora"].option_strings == ["--apply-lora", "--no-apply-lora"]
 
 
@@ -47,11 +49,15 @@ def test_finetune_options_become_the_settings():
         "--lora-dropout", "0", "--no-apply-lora", "--apply-ort",
     ])  # fmt: skip
     settings = settings_from(args)
-    assert settings == FinetuneSettings(epochs=5, learning_rate=0.01, eval_steps=3, lora_dropout=0.0, apply_lora=False, apply_ort=True)
+    assert settings == FinetuneSettings(
+        epochs=5, learning_rate=0.01, eval_steps=3, lora_dropout=0.0, apply_lora=False, apply_ort=True
+    )
     assert type(settings.epochs) is int and settings.apply_deepspeed is None  # absent: spec.yaml's default
 
 
-def test_full_finetuning_from_the_base_mlflow_model_on_the_shipped_data(tiny_mlflow_model, tmp_path, capsys, isolated_home):
+def test_full_finetuning_from_the_base_mlflow_model_on_the_shipped_data(
+    tiny_mlflow_model, tmp_path, capsys, isolated_home
+):
     code = main([
         "finetune", "--source", str(tiny_mlflow_model), "--train", str(SHIPPED / "train.jsonl"),
         "--validation", str(SHIPPED / "validation.jsonl"), "--output", str(tmp_path / "model"),

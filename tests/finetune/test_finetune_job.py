@@ -32,7 +32,10 @@ def test_it_is_a_pytorch_distributed_command_job_writing_an_mlflow_model(job):
 def test_its_compute_and_base_model_agree_with_spec_yaml(job, asset_spec):
     assert job.resources.instance_type in asset_spec.allow_list("finetune")
     assert validate_yaml_file(JOB, asset_spec) == []
-    assert job.inputs["base_model"].path == f"azureml://registries/azureml/models/{asset_spec.name}/versions/{asset_spec.version}"
+    assert (
+        job.inputs["base_model"].path
+        == f"azureml://registries/azureml/models/{asset_spec.name}/versions/{asset_spec.version}"
+    )
 
 
 def test_its_hyper_parameters_are_the_finetune_defaults(asset_spec):
@@ -49,14 +52,20 @@ def test_its_environment_is_environments_training(job):
     environment = yaml.safe_load((ROOT / "environments" / "training" / "environment.yml").read_text())
     raw = yaml.safe_load(JOB.read_text())["environment"]
     assert raw["image"] == environment["image"]
-    assert (JOB.parent / raw["conda_file"]).resolve() == (ROOT / "environments" / "training" / environment["conda_file"]).resolve()
+    assert (JOB.parent / raw["conda_file"]).resolve() == (
+        ROOT / "environments" / "training" / environment["conda_file"]
+    ).resolve()
 
 
 def test_its_command_passes_only_options_the_finetune_command_knows(job):
     from distilgpt2_asset.cli import parser
 
     options = [word for word in job.command.split() if word.startswith("--") and "${{" not in word]
-    known = {option for action in parser()._subparsers._group_actions[0].choices["finetune"]._actions for option in action.option_strings}
+    known = {
+        option
+        for action in parser()._subparsers._group_actions[0].choices["finetune"]._actions
+        for option in action.option_strings
+    }
     assert set(options) - {"--model-output"} <= known
 
 

@@ -13,9 +13,8 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from distilgpt2_asset.finetune import checkpoints
 from distilgpt2_asset.errors import AssetError
-from distilgpt2_asset.finetune import FinetuneSettings, finetune, register_finetuned
+from distilgpt2_asset.finetune import FinetuneSettings, checkpoints, finetune, register_finetuned
 from distilgpt2_asset.finetune.loop import Encoded, LoopSettings, data_loader, train
 from distilgpt2_asset.finetune.model import add_lora, load_classifier, load_tokenizer, locate_base
 from distilgpt2_asset.finetune.runtime import accelerator_notes, start_accelerator
@@ -62,8 +61,14 @@ def test_unrequested_accelerators_are_reported_never_silently_dropped(finetuned,
 
 def test_on_a_gpu_a_requested_accelerator_names_the_module_it_lacks():
     notes = accelerator_notes({"apply_deepspeed": True, "apply_ort": True}, torch.device("cuda"))
-    assert notes["apply_ort"] == "apply_ort requested but onnxruntime.training is not installed: training without ONNX Runtime training"
-    assert notes["apply_deepspeed"] == "apply_deepspeed requested but deepspeed is not installed: training without DeepSpeed"
+    assert (
+        notes["apply_ort"]
+        == "apply_ort requested but onnxruntime.training is not installed: training without ONNX Runtime training"
+    )
+    assert (
+        notes["apply_deepspeed"]
+        == "apply_deepspeed requested but deepspeed is not installed: training without DeepSpeed"
+    )
 
 
 def test_defaults_for_the_apply_flags_come_from_spec_yaml(asset_spec):
@@ -112,7 +117,9 @@ def test_the_exported_model_is_the_adapter_model_merged(finetuned, asset_spec):
     assert not any("lora" in key for key in load_file(result.output / "model" / "model.safetensors"))
     batch = tokenizer(TEXTS, padding=True, return_tensors="pt")
     with torch.no_grad():
-        torch.testing.assert_close(exported.eval()(**batch).logits, adapted.eval()(**batch).logits, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(
+            exported.eval()(**batch).logits, adapted.eval()(**batch).logits, atol=1e-5, rtol=1e-4
+        )
 
 
 def locate_source(result) -> str:

@@ -85,7 +85,10 @@ def test_numpy_files_are_findings_only_with_python_objects(tmp_path):
     np.save(objects, np.array([{"a": 1}], dtype=object), allow_pickle=True)
     assert findings_for(tmp_path, "plain.npy", plain.getvalue()) == []
     assert findings_for(tmp_path, "objects.npy", objects.getvalue()) == [
-        ("pickle", "a NumPy array of Python objects (pickled): loading it can run arbitrary code; weights must be safetensors")
+        (
+            "pickle",
+            "a NumPy array of Python objects (pickled): loading it can run arbitrary code; weights must be safetensors",
+        )
     ]
 
 

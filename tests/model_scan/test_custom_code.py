@@ -35,12 +35,16 @@ def test_code_in_mlmodel_is_a_finding(tmp_path, tiny_mlflow_model):
     def with_code(mlmodel):
         mlmodel["flavors"]["transformers"]["code"] = "code"
 
-    assert mlmodel_findings(tmp_path, tiny_mlflow_model, with_code) == ["flavor 'transformers' has code 'code'; it must be null"]
+    assert mlmodel_findings(tmp_path, tiny_mlflow_model, with_code) == [
+        "flavor 'transformers' has code 'code'; it must be null"
+    ]
 
 
 def test_a_custom_python_model_is_a_finding(tmp_path, tiny_mlflow_model):
     def custom(mlmodel):
-        mlmodel["flavors"]["python_function"].update(loader_module="mlflow.pyfunc.model", python_model="python_model.pkl")
+        mlmodel["flavors"]["python_function"].update(
+            loader_module="mlflow.pyfunc.model", python_model="python_model.pkl"
+        )
         mlmodel["flavors"]["cloudpickle"] = {}
 
     assert mlmodel_findings(tmp_path, tiny_mlflow_model, custom) == [

@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from publish_helpers import make_asset_root, publish
 
 from distilgpt2_asset.build import build_mlflow_model
 from distilgpt2_asset.errors import AssetError
 from distilgpt2_asset.model_scan import scan_model
 from distilgpt2_asset.registry import LocalRegistry
 from distilgpt2_scoring.model_files import MANIFEST_NAME, sha256_file
-
-from publish_helpers import make_asset_root, publish
 
 from .dangers import DANGERS
 
@@ -27,8 +26,14 @@ def plant_in_mlflow(name, folder):
 def consistent_manifest(folder):
     """A manifest covering every file as an attacker would write it, links followed (our own
     write_manifest refuses to hash through a link)."""
-    files = {p.relative_to(folder).as_posix(): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST_NAME}
-    (folder / MANIFEST_NAME).write_text(json.dumps({"algorithm": "sha256", "files": files}, indent=2, sort_keys=True) + "\n")
+    files = {
+        p.relative_to(folder).as_posix(): sha256_file(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != MANIFEST_NAME
+    }
+    (folder / MANIFEST_NAME).write_text(
+        json.dumps({"algorithm": "sha256", "files": files}, indent=2, sort_keys=True) + "\n"
+    )
 
 
 def test_the_tiny_models_build_and_snapshot_scan_clean(tiny_mlflow_model, tiny_model_dir):

@@ -14,8 +14,13 @@ from distilgpt2_asset.model_scan.findings import ModelscanRun
 
 def report(*findings: Finding) -> ScanReport:
     return ScanReport(
-        folder=Path("/models/m"), layout="mlflow", findings=findings, content_sha256="c" * 64, files=3,
-        rules=("pickle", "modelscan"), tools={"modelscan": "0.8.8", "distilgpt2-asset-rules": "1"},
+        folder=Path("/models/m"),
+        layout="mlflow",
+        findings=findings,
+        content_sha256="c" * 64,
+        files=3,
+        rules=("pickle", "modelscan"),
+        tools={"modelscan": "0.8.8", "distilgpt2-asset-rules": "1"},
         modelscan=ModelscanRun("0.8.8", (), (("MLmodel", "Model Scan did not scan file"),)),
     )
 
@@ -48,14 +53,21 @@ def test_the_evidence_of_a_clean_scan_names_tools_rules_verdict_and_content():
 
 
 def test_content_other_than_the_scanned_content_has_no_evidence():
-    with pytest.raises(AssetError, match=r"changed after it was scanned .* refusing to publish content that was not scanned"):
+    with pytest.raises(
+        AssetError, match=r"changed after it was scanned .* refusing to publish content that was not scanned"
+    ):
         report().evidence("d" * 64, "publish")
 
 
 def test_the_json_report_lists_findings_and_what_modelscan_skipped():
     data = report(HIGH).as_json()
     assert data["verdict"] == "failed" and data["findings"] == [
-        {"file": "model/evil.pkl", "rule": "pickle", "severity": "HIGH", "message": "a pickle: loading it can run arbitrary code"}
+        {
+            "file": "model/evil.pkl",
+            "rule": "pickle",
+            "severity": "HIGH",
+            "message": "a pickle: loading it can run arbitrary code",
+        }
     ]
     assert data["modelscan"]["skipped"] == [{"file": "MLmodel", "reason": "Model Scan did not scan file"}]
     json.dumps(data)

@@ -10,14 +10,17 @@ from distilgpt2_asset.model_scan.layout import HUGGINGFACE, MLFLOW, check_layout
 
 
 def test_the_openvino_engine_and_finetune_extras_are_in_the_mlflow_table():
-    kinds = {name: MLFLOW.entry_for(name).kind for name in (
-        "engines/openvino-int8/openvino_model.xml",
-        "engines/openvino-int8/openvino_model.bin",
-        "engines/openvino-int8/generation_config.json",
-        METRICS_FILE,
-        CURVE_FILE,
-        "model/model-00001-of-00002.safetensors",
-    )}
+    kinds = {
+        name: MLFLOW.entry_for(name).kind
+        for name in (
+            "engines/openvino-int8/openvino_model.xml",
+            "engines/openvino-int8/openvino_model.bin",
+            "engines/openvino-int8/generation_config.json",
+            METRICS_FILE,
+            CURVE_FILE,
+            "model/model-00001-of-00002.safetensors",
+        )
+    }
     assert kinds == {
         "engines/openvino-int8/openvino_model.xml": "data",
         "engines/openvino-int8/openvino_model.bin": "data",
@@ -49,7 +52,11 @@ def test_links_and_special_files_are_findings_and_never_followed(tmp_path):
     os.mkfifo(tmp_path / "pipe")
     walked = walk(tmp_path)
     assert list(walked.files) == ["real.json"]
-    assert [(f.file, f.rule) for f in walked.findings] == [("outside", "symlink"), ("passwd", "symlink"), ("pipe", "layout")]
+    assert [(f.file, f.rule) for f in walked.findings] == [
+        ("outside", "symlink"),
+        ("passwd", "symlink"),
+        ("pipe", "layout"),
+    ]
 
 
 def test_the_hugging_face_caches_own_links_are_read_through(tiny_model_dir, tmp_path):

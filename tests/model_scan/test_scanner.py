@@ -30,7 +30,9 @@ def test_pytorch_weights_as_microsoft_publishes_them_are_a_finding_that_says_wha
     write_manifest(mlflow_copy)
     report = scan_model(mlflow_copy)
     messages = {f.message for f in report.failing if f.file == "model/pytorch_model.bin" and f.rule == "pickle"}
-    assert messages == {"a PyTorch checkpoint (torch.save: a zip of pickles): loading it can run arbitrary code; weights must be safetensors"}
+    assert messages == {
+        "a PyTorch checkpoint (torch.save: a zip of pickles): loading it can run arbitrary code; weights must be safetensors"
+    }
     assert ("model/*.safetensors", "layout") in named(report)
 
 
@@ -48,7 +50,11 @@ def test_the_built_openvino_engine_scans_clean(mlflow_copy):
 
 def test_an_openvino_engine_with_raw_tensor_data_in_its_bin_scans_clean(mlflow_copy):
     rng = np.random.default_rng(0)
-    add_openvino_engine(mlflow_copy, rng.integers(-128, 127, 1 << 16, dtype=np.int8).tobytes() + rng.standard_normal(4096).astype(np.float32).tobytes())
+    add_openvino_engine(
+        mlflow_copy,
+        rng.integers(-128, 127, 1 << 16, dtype=np.int8).tobytes()
+        + rng.standard_normal(4096).astype(np.float32).tobytes(),
+    )
     report = scan_model(mlflow_copy)
     assert report.findings == ()
     assert ("engines/openvino-int8/openvino_model.bin", "Model Scan did not scan file") in report.modelscan.skipped

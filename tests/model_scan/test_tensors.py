@@ -12,19 +12,30 @@ from safetensors.numpy import save_file
 
 from distilgpt2_asset.model_scan.tensors import HeaderError, check_weights, expected_tensors, read_header
 
-CONFIG = {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "n_layer": 2, "n_embd": 8, "vocab_size": 11, "n_positions": 16}
+CONFIG = {
+    "model_type": "gpt2",
+    "architectures": ["GPT2LMHeadModel"],
+    "n_layer": 2,
+    "n_embd": 8,
+    "vocab_size": 11,
+    "n_positions": 16,
+}
 
 
 def gpt2_tensors(config=CONFIG, prefix="transformer.", dtype=np.float32):
     required, _ = expected_tensors(config)
     heads = ("lm_head.", "score.")
-    return {(name if name.startswith(heads) else prefix + name): np.zeros(shape, dtype) for name, shape in required.items()}
+    return {
+        (name if name.startswith(heads) else prefix + name): np.zeros(shape, dtype) for name, shape in required.items()
+    }
 
 
 def weights_findings(tmp_path, tensors, config=CONFIG):
     save_file(tensors, tmp_path / "model.safetensors")
     (tmp_path / "config.json").write_text(json.dumps(config))
-    findings = check_weights("config.json", tmp_path / "config.json", {"model.safetensors": tmp_path / "model.safetensors"})
+    findings = check_weights(
+        "config.json", tmp_path / "config.json", {"model.safetensors": tmp_path / "model.safetensors"}
+    )
     return [(f.file, f.rule, f.message) for f in findings]
 
 
@@ -40,7 +51,11 @@ def test_gpt2s_original_hub_layout_passes_unprefixed_with_its_mask_buffers_and_l
 
 
 def test_a_classifier_needs_its_score_head_sized_by_its_labels(tmp_path):
-    config = {**CONFIG, "architectures": ["GPT2ForSequenceClassification"], "id2label": {"0": "no", "1": "yes", "2": "maybe"}}
+    config = {
+        **CONFIG,
+        "architectures": ["GPT2ForSequenceClassification"],
+        "id2label": {"0": "no", "1": "yes", "2": "maybe"},
+    }
     assert weights_findings(tmp_path, gpt2_tensors(config), config) == []
     assert expected_tensors(config)[0]["score.weight"] == (3, 8)
 
@@ -49,7 +64,11 @@ def test_a_wrong_shape_is_named_with_what_the_config_implies(tmp_path):
     tensors = gpt2_tensors()
     tensors["transformer.h.1.mlp.c_fc.bias"] = np.zeros(31, np.float32)
     assert weights_findings(tmp_path, tensors) == [
-        ("model.safetensors", "safetensors", "tensor transformer.h.1.mlp.c_fc.bias has shape [31]; config.json implies [32]")
+        (
+            "model.safetensors",
+            "safetensors",
+            "tensor transformer.h.1.mlp.c_fc.bias has shape [31]; config.json implies [32]",
+        )
     ]
 
 
@@ -58,7 +77,11 @@ def test_missing_and_unexpected_tensors_are_named(tmp_path):
     del tensors["transformer.ln_f.bias"]
     tensors["transformer.h.2.ln_1.weight"] = np.zeros(8, np.float32)  # a third layer: n_layer says 2
     assert weights_findings(tmp_path, tensors) == [
-        ("model.safetensors", "safetensors", "unexpected tensor transformer.h.2.ln_1.weight [8] for the architecture in config.json"),
+        (
+            "model.safetensors",
+            "safetensors",
+            "unexpected tensor transformer.h.2.ln_1.weight [8] for the architecture in config.json",
+        ),
         ("config.json", "safetensors", "the weights lack 1 tensor(s) it implies: transformer.ln_f.bias"),
     ]
 
@@ -95,9 +118,18 @@ def header_bytes(header: dict, data: bytes) -> bytes:
         (b"\x01\x02", "shorter than a safetensors header"),
         (struct.pack("<Q", 10**9) + b"{}", "does not fit"),
         (struct.pack("<Q", 3) + b"abc", "not JSON"),
-        (header_bytes({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}}, b"\0" * 4), "4 bytes for shape [2]"),
-        (header_bytes({"w": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}, b"\0" * 8), "gap or overlap at byte 0"),
-        (header_bytes({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 8), "cover 4 bytes of data but the file holds 8"),
+        (
+            header_bytes({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}}, b"\0" * 4),
+            "4 bytes for shape [2]",
+        ),
+        (
+            header_bytes({"w": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}, b"\0" * 8),
+            "gap or overlap at byte 0",
+        ),
+        (
+            header_bytes({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 8),
+            "cover 4 bytes of data but the file holds 8",
+        ),
         (header_bytes({"w": {"dtype": "X9", "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 4), "no valid dtype"),
     ],
     ids=["short", "header-too-long", "not-json", "size", "gap", "trailing-bytes", "dtype"],

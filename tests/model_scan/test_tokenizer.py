@@ -38,7 +38,9 @@ def test_a_changed_vocabulary_or_merge_is_named(tmp_path, tiny_mlflow_model):
 
 def test_no_tokenizer_or_an_unreadable_one_is_a_finding(tmp_path):
     shutil.copy(TOKENIZER_DIR / "merges.txt", tmp_path / "tokenizer.json")
-    assert [f.message for f in check_tokenizer({})] == ["no tokenizer files (tokenizer.json, or vocab.json and merges.txt)"]
+    assert [f.message for f in check_tokenizer({})] == [
+        "no tokenizer files (tokenizer.json, or vocab.json and merges.txt)"
+    ]
     assert [f.message for f in check_tokenizer({"tokenizer.json": tmp_path / "tokenizer.json"})] == [
         "cannot read the tokenizer in it (JSONDecodeError)"
     ]

@@ -18,7 +18,7 @@ CELL_TIMEOUT_S = 600
 
 
 class ThisInterpreterKernels(KernelSpecManager):
-    """"python3" is ipykernel on the interpreter running the tests, whatever kernelspecs are installed
+    """ "python3" is ipykernel on the interpreter running the tests, whatever kernelspecs are installed
     (a user-level python3 kernelspec would otherwise win and may point at another Python)."""
 
     def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
@@ -42,7 +42,9 @@ def execute(notebook, env: dict[str, str]):
     from nbclient import NotebookClient
 
     manager = AsyncKernelManager(kernel_name="python3", kernel_spec_manager=ThisInterpreterKernels())
-    client = NotebookClient(notebook, km=manager, timeout=CELL_TIMEOUT_S, resources={"metadata": {"path": str(REPO_ROOT)}})
+    client = NotebookClient(
+        notebook, km=manager, timeout=CELL_TIMEOUT_S, resources={"metadata": {"path": str(REPO_ROOT)}}
+    )
     client.execute(env=env)  # a failing cell raises CellExecutionError with its traceback
     return notebook
 

@@ -17,9 +17,16 @@ from distilgpt2_asset.backends.base import SAMPLE_CLASSIFICATION_DATA
 
 from .conftest import NOTEBOOKS, execute, result_text, result_value, tagged_cell
 
-NAMES = ["text-generation-online-endpoint", "sdk-example", "evaluate-model-text-generation", "finetune-text-classification"]
+NAMES = [
+    "text-generation-online-endpoint",
+    "sdk-example",
+    "evaluate-model-text-generation",
+    "finetune-text-classification",
+]
 SECRETS = {
-    "subscription or tenant GUID": re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I),
+    "subscription or tenant GUID": re.compile(
+        r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I
+    ),
     "account key or SAS": re.compile(r"AccountKey=|SharedAccessSignature|[?&]sig=", re.I),
     "bearer token": re.compile(r"Bearer\s+[A-Za-z0-9._-]{20,}|eyJ[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{20,}"),
     "long base64 secret": re.compile(r"[A-Za-z0-9+/]{40,}={0,2}"),
@@ -160,7 +167,10 @@ JOB = ["jobs.create_or_update", "jobs.stream", "jobs.download"]
         ("text-generation-online-endpoint", DEPLOY + ["online_endpoints.invoke"] + DELETE),
         ("sdk-example", DEPLOY + ["online_endpoints.invoke"] + DELETE),
         ("evaluate-model-text-generation", JOB),
-        ("finetune-text-classification", JOB + ["models.create_or_update"] + DEPLOY + ["online_endpoints.invoke"] + DELETE),
+        (
+            "finetune-text-classification",
+            JOB + ["models.create_or_update"] + DEPLOY + ["online_endpoints.invoke"] + DELETE,
+        ),
     ],
 )
 def test_the_same_cells_drive_azure_ml_on_the_azure_backend(run_notebook_on_azure, name, calls):

@@ -13,10 +13,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import requests
@@ -43,7 +43,11 @@ def streamed_answer(prompts: int, pieces: tuple[str, ...] = (" one", " two", " t
     for n, piece in enumerate(pieces):
         for index in range(prompts):
             last = n == len(pieces) - 1
-            ending = {"finish_reason": "length", "usage": {"prompt_tokens": 4, "completion_tokens": len(pieces)}} if last else {}
+            ending = (
+                {"finish_reason": "length", "usage": {"prompt_tokens": 4, "completion_tokens": len(pieces)}}
+                if last
+                else {}
+            )
             events.append(server_sent({"index": index, "text": piece, **ending}))
     return [*events, server_sent(DONE)]
 
@@ -133,7 +137,11 @@ def json_answer(status: int, body, headers: dict[str, str] | None = None) -> Ans
     def answer(handler: EndpointHandler, request: dict) -> None:
         data = json.dumps(body).encode()
         handler.send_response(status)
-        for name, value in {"Content-Type": "application/json", "Content-Length": str(len(data)), **(headers or {})}.items():
+        for name, value in {
+            "Content-Type": "application/json",
+            "Content-Length": str(len(data)),
+            **(headers or {}),
+        }.items():
             handler.send_header(name, value)
         handler.end_headers()
         handler.wfile.write(data)
@@ -169,7 +177,9 @@ class Playground:
         return self.log.read_text()
 
 
-def start_playground(score_url: str, log: Path, key_env: str | None = None, env: dict[str, str] | None = None) -> Playground:
+def start_playground(
+    score_url: str, log: Path, key_env: str | None = None, env: dict[str, str] | None = None
+) -> Playground:
     """`distilgpt2-asset playground` as a user runs it, until its page answers."""
     port = free_port()
     command = [sys.executable, "-m", "distilgpt2_asset.cli", "playground", "--url", score_url, "--port", str(port)]

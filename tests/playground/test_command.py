@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import socket
 
-from distilgpt2_asset.commands.playground import page_defaults
-
 from tests.test_cli import cli
+
+from distilgpt2_asset.commands.playground import page_defaults
 
 
 def test_the_page_starts_from_the_card_params_and_keeps_the_end_of_a_long_text(asset_spec):
@@ -25,7 +25,9 @@ def test_help_shows_the_url_the_key_variable_and_the_port():
 
 def test_a_key_variable_that_is_not_set_stops_it_with_one_line():
     url = "https://x.inference.ml.azure.com/score"
-    result = cli("playground", "--url", url, "--key-env", "PLAYGROUND_UNSET_KEY_VAR", env_extra={"PLAYGROUND_UNSET_KEY_VAR": ""})
+    result = cli(
+        "playground", "--url", url, "--key-env", "PLAYGROUND_UNSET_KEY_VAR", env_extra={"PLAYGROUND_UNSET_KEY_VAR": ""}
+    )
     assert result.returncode == 2
     assert result.stderr == "error: --key-env PLAYGROUND_UNSET_KEY_VAR: that environment variable is not set\n"
 
@@ -37,4 +39,6 @@ def test_a_port_in_use_stops_it_with_one_line():
         port = taken.getsockname()[1]
         result = cli("playground", "--port", str(port))
     assert result.returncode == 2
-    assert result.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}") and "pass another --port" in result.stderr
+    assert (
+        result.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}") and "pass another --port" in result.stderr
+    )

@@ -84,8 +84,13 @@ def test_tab_streams_three_suggestions_that_grow_side_by_side_and_a_click_insert
     assert request == {
         "input_data": [PROMPT] * SUGGESTIONS,
         "params": {
-            "temperature": 0.8, "top_p": 0.9, "max_new_tokens": 60, "do_sample": True, "truncate": True,
-            "return_full_text": False, "stream": True,
+            "temperature": 0.8,
+            "top_p": 0.9,
+            "max_new_tokens": 60,
+            "do_sample": True,
+            "truncate": True,
+            "return_full_text": False,
+            "stream": True,
         },  # fmt: skip
     }
 
@@ -97,7 +102,9 @@ def test_tab_streams_three_suggestions_that_grow_side_by_side_and_a_click_insert
     assert all(texts) and len(texts) == SUGGESTIONS
     log = page.evaluate("window.suggestionLog")
     for index, final in enumerate(texts):
-        seen = [s[index]["text"] for s in log if len(s) > index and s[index]["state"] == "streaming" and s[index]["text"]]
+        seen = [
+            s[index]["text"] for s in log if len(s) > index and s[index]["state"] == "streaming" and s[index]["text"]
+        ]
         assert len(set(seen)) >= 2, f"suggestion {index + 1} did not grow while streaming: {seen}"
         assert all(final.startswith(text) for text in seen)  # each state a beginning of the final text
         assert [len(text) for text in seen] == sorted(len(text) for text in seen)  # only ever growing
@@ -105,7 +112,9 @@ def test_tab_streams_three_suggestions_that_grow_side_by_side_and_a_click_insert
     tops = {round(card.bounding_box()["y"]) for card in cards(page).all()}
     assert len(tops) == 1
     for meta in page.locator(".suggestion-meta").all_text_contents():
-        assert ("eos: the model ended the text" in meta or "length: reached max_new_tokens" in meta) and "prompt tokens" in meta
+        assert (
+            "eos: the model ended the text" in meta or "length: reached max_new_tokens" in meta
+        ) and "prompt tokens" in meta
 
     cards(page).nth(1).get_by_role("button").click()
     expect(editor).to_have_value(PROMPT + texts[1])
@@ -212,7 +221,9 @@ def azure_playground(fake_endpoint, tmp_path):
 
 def test_the_proxy_adds_the_key_and_the_page_never_receives_it(page, azure_playground, fake_endpoint, screenshot):
     seen_by_browser = []
-    page.on("response", lambda response: seen_by_browser.append((response.url, response.all_headers(), response.body())))
+    page.on(
+        "response", lambda response: seen_by_browser.append((response.url, response.all_headers(), response.body()))
+    )
     editor = open_page(page, azure_playground.url)
     expect(page.locator(".target")).to_contain_text(f"with the key from ${KEY_ENV}")
     editor.fill(PROMPT)
@@ -259,7 +270,9 @@ def test_a_dropped_connection_says_so_and_retry_asks_again(page, azure_playgroun
     screenshot("retried")
 
 
-def test_the_page_stays_usable_while_suggestions_stream_and_stop_ends_them(page, azure_playground, fake_endpoint, screenshot):
+def test_the_page_stays_usable_while_suggestions_stream_and_stop_ends_them(
+    page, azure_playground, fake_endpoint, screenshot
+):
     paused = PausedAnswer()
     fake_endpoint.answers.append(paused)
     editor = open_page(page, azure_playground.url)

@@ -17,17 +17,20 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from distilgpt2_asset.commands.playground import page_defaults
 import distilgpt2_asset.playground as playground_package
+from distilgpt2_asset.commands.playground import page_defaults
+from distilgpt2_asset.paths import asset_root
 from distilgpt2_asset.playground.server import MAX_BODY_BYTES, PageConfig, PlaygroundServer, static_files
 from distilgpt2_asset.playground.target import ScoreTarget
-from distilgpt2_asset.paths import asset_root
 from distilgpt2_asset.serve import free_port
 
 from .conftest import PausedAnswer, json_answer, streamed_answer
 
 KEY = "test-key-5d2e8b"
-BODY = {"input_data": ["The river", "The river"], "params": {"max_new_tokens": 3, "stream": True, "return_full_text": False}}
+BODY = {
+    "input_data": ["The river", "The river"],
+    "params": {"max_new_tokens": 3, "stream": True, "return_full_text": False},
+}
 
 
 @pytest.fixture
@@ -71,7 +74,9 @@ def test_the_page_and_its_files_come_from_the_package_under_a_strict_content_sec
 
 def test_the_page_files_ship_in_the_package_data():
     package = Path(playground_package.__file__).parent.parent
-    patterns = tomllib.loads((asset_root() / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["distilgpt2_asset"]
+    patterns = tomllib.loads((asset_root() / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "distilgpt2_asset"
+    ]
     shipped = sorted(static_files())
     assert shipped == ["index.html", "playground.css", "playground.js"]
     for name in shipped:

@@ -20,7 +20,10 @@ def test_the_key_goes_into_the_authorization_header_and_nowhere_else(key_in_env)
     target = ScoreTarget.from_arguments("https://my-endpoint.westeurope.inference.ml.azure.com/score", key_in_env)
     assert target.headers()["Authorization"] == f"Bearer {KEY}"
     assert KEY not in repr(target) and KEY not in str(target.described())
-    assert target.described() == {"score_url": "https://my-endpoint.westeurope.inference.ml.azure.com/score", "key_env": "ENDPOINT_KEY"}
+    assert target.described() == {
+        "score_url": "https://my-endpoint.westeurope.inference.ml.azure.com/score",
+        "key_env": "ENDPOINT_KEY",
+    }
 
 
 def test_without_a_key_variable_there_is_no_authorization():
@@ -34,13 +37,17 @@ def test_a_key_variable_that_is_not_set_is_an_error_naming_it(monkeypatch):
         ScoreTarget.from_arguments("https://x.inference.ml.azure.com/score", "ENDPOINT_KEY")
 
 
-@pytest.mark.parametrize("url", ["http://my-endpoint.westeurope.inference.ml.azure.com/score", "http://10.0.0.4:5001/score"])
+@pytest.mark.parametrize(
+    "url", ["http://my-endpoint.westeurope.inference.ml.azure.com/score", "http://10.0.0.4:5001/score"]
+)
 def test_a_key_never_crosses_the_network_unencrypted(key_in_env, url):
     with pytest.raises(AssetError, match="unencrypted; use the endpoint's https:// URL"):
         ScoreTarget.from_arguments(url, key_in_env)
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:5001/score", "http://localhost:5001/score", "http://[::1]:5001/score"])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:5001/score", "http://localhost:5001/score", "http://[::1]:5001/score"]
+)
 def test_a_key_may_go_over_http_to_this_machine(key_in_env, url):
     assert ScoreTarget.from_arguments(url, key_in_env).key == KEY
 

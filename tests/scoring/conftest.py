@@ -15,7 +15,9 @@ def engine_cache(tmp_path_factory):
 
 
 def _service(tiny_mlflow_model, engine_cache, engine: str):
-    service = load_service(tiny_mlflow_model, ServingSettings(engine=engine, device="cpu", cache_dir=engine_cache, max_prompts=16))
+    service = load_service(
+        tiny_mlflow_model, ServingSettings(engine=engine, device="cpu", cache_dir=engine_cache, max_prompts=16)
+    )
     yield service
     service.close()
 
@@ -49,7 +51,11 @@ def _published_folder(tiny_model_dir, root, weights: str):
 
     pipeline = _load_pipeline(tiny_model_dir)
     folder = root / "mlflow_model_folder"
-    metadata = {"base_model_name": "distilgpt2", "base_model_task": "text-generation", "azureml.base_image": "mcr.microsoft.com/azureml/curated/mlflow-model-inference"}
+    metadata = {
+        "base_model_name": "distilgpt2",
+        "base_model_task": "text-generation",
+        "azureml.base_image": "mcr.microsoft.com/azureml/curated/mlflow-model-inference",
+    }
     mlflow.transformers.save_model(transformers_model=pipeline, path=str(folder), signature=_signature(), metadata=metadata,
                                    pip_requirements=["mlflow", "transformers", "torch"])  # fmt: skip
     if weights == "bin":

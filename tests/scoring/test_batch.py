@@ -28,7 +28,10 @@ def problems(rows) -> list[tuple[int, str | None]]:
 
 def test_jsonl_rows_carry_prompt_id_params_and_their_line_blank_lines_are_not_rows(tmp_path):
     path = tmp_path / "in.jsonl"
-    write_jsonl(path, [{"prompt": "a", "id": "x1"}, "", {"prompt": "b", "params": {"max_new_tokens": 3}}, {"prompt": "c", "id": 7}])
+    write_jsonl(
+        path,
+        [{"prompt": "a", "id": "x1"}, "", {"prompt": "b", "params": {"max_new_tokens": 3}}, {"prompt": "c", "id": 7}],
+    )
     rows = list(read_rows(path, "in.jsonl"))
     assert [(r.line, r.prompt, r.id, r.params, r.problem) for r in rows] == [
         (1, "a", "x1", {}, None), (3, "b", None, {"max_new_tokens": 3}, None), (4, "c", 7, {}, None),
@@ -66,7 +69,11 @@ def test_csv_rows_come_from_the_text_column_with_the_line_each_starts_on(tmp_pat
     path = tmp_path / "in.csv"
     path.write_text('id,text,extra\n1,"Hello, world",x\n2,"two\nlines",y\n3,third,z\n', encoding="utf-8")
     rows = list(read_rows(path, "in.csv"))
-    assert [(r.line, r.id, r.prompt) for r in rows] == [(2, "1", "Hello, world"), (3, "2", "two\nlines"), (5, "3", "third")]
+    assert [(r.line, r.id, r.prompt) for r in rows] == [
+        (2, "1", "Hello, world"),
+        (3, "2", "two\nlines"),
+        (5, "3", "third"),
+    ]
 
 
 def test_csv_text_column_can_be_named_and_a_missing_one_is_one_problem_for_the_file(tmp_path):
@@ -118,7 +125,10 @@ def test_rows_are_answered_in_input_order_with_their_position_and_the_published_
 
 
 def test_a_rows_own_params_override_the_jobs(openvino_service):
-    rows = [Row("f", 1, prompt="The quick brown fox", params={"max_new_tokens": 2}), Row("f", 2, prompt="The quick brown fox")]
+    rows = [
+        Row("f", 1, prompt="The quick brown fox", params={"max_new_tokens": 2}),
+        Row("f", 2, prompt="The quick brown fox"),
+    ]
     short, default = BatchScorer(openvino_service, GREEDY).score(rows)
     assert short["completion_tokens"] == 2 and default["completion_tokens"] == 6
 
@@ -138,7 +148,11 @@ def test_a_row_the_service_refuses_is_an_error_row_and_its_neighbours_are_answer
         "file": "f", "line": 2, "id": "r2", "error_type": "validation", "field": "params.temperature", "retryable": False,
         "error": "params.temperature must be > 0 when do_sample is true (between 1e-06 and 1e+06; never negative), got -1.0",
     }  # fmt: skip
-    assert (outputs[2]["field"], outputs[3]["error_type"], outputs[4]["field"]) == ("prompt", "bad_row", "params.stream")
+    assert (outputs[2]["field"], outputs[3]["error_type"], outputs[4]["field"]) == (
+        "prompt",
+        "bad_row",
+        "params.stream",
+    )
 
 
 class ScriptedService:
@@ -174,7 +188,9 @@ def test_server_faults_are_error_rows_marked_retryable_and_a_rows_own_mistake_is
         "late": DeadlineExceeded("the request's deadline passed"), "broken": EngineFailed("generation failed on the server"),
         "bug": RuntimeError("boom"), "bad": InvalidInput("params.top_p must be in (0, 1]", "params.top_p"), "fine": "text",
     })  # fmt: skip
-    outputs = BatchScorer(service).score(Row("f", i, prompt=p) for i, p in enumerate(["late", "broken", "bug", "bad", "fine"]))
+    outputs = BatchScorer(service).score(
+        Row("f", i, prompt=p) for i, p in enumerate(["late", "broken", "bug", "bad", "fine"])
+    )
     assert [(o.get("error_type"), o.get("retryable")) for o in outputs] == [
         ("deadline_exceeded", True), ("internal", True), ("internal", True), ("validation", False), (None, None),
     ]  # fmt: skip
@@ -201,7 +217,9 @@ def test_a_classification_model_is_refused_for_batch_generation():
         BatchScorer(Classifier())
 
 
-@pytest.mark.parametrize("text, message", [("{", "BATCH_PARAMS is not valid JSON"), ("[1]", "BATCH_PARAMS must be a JSON object")])
+@pytest.mark.parametrize(
+    "text, message", [("{", "BATCH_PARAMS is not valid JSON"), ("[1]", "BATCH_PARAMS must be a JSON object")]
+)
 def test_job_params_must_be_a_json_object(text, message):
     assert parse_job_params('{"max_new_tokens": 5}', "BATCH_PARAMS") == {"max_new_tokens": 5}
     with pytest.raises(ValueError, match=message):

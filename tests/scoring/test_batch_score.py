@@ -23,7 +23,9 @@ def batch_score(monkeypatch, tiny_mlflow_model, engine_cache):
         module.scorer.service.close()
 
 
-def test_a_mini_batch_of_files_gives_one_json_line_per_row_in_order_naming_file_and_line(batch_score, tmp_path, monkeypatch):
+def test_a_mini_batch_of_files_gives_one_json_line_per_row_in_order_naming_file_and_line(
+    batch_score, tmp_path, monkeypatch
+):
     monkeypatch.setenv("BATCH_TEXT_COLUMN", "prompt")
     jsonl, csv_file, empty = tmp_path / "a.jsonl", tmp_path / "b.csv", tmp_path / "c.jsonl"
     jsonl.write_text('{"prompt": "The quick brown fox", "id": "q1"}\n{"prompt": "x", "params": {"top_p": 5}}\n')

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
-
-import io
 
 from distilgpt2_scoring import codec
 from distilgpt2_scoring.codec import Completion, GenerationRequest, ServedModel, decode_body, read_body
@@ -81,7 +80,17 @@ def test_not_json_and_not_object_are_told_apart():
 
 
 def completion(text: str, prompt: str = "Hi", **fields) -> Completion:
-    return Completion(**{"index": 0, "prompt": prompt, "text": text, "finish_reason": "eos", "prompt_tokens": 1, "completion_tokens": 2} | fields)
+    return Completion(
+        **{
+            "index": 0,
+            "prompt": prompt,
+            "text": text,
+            "finish_reason": "eos",
+            "prompt_tokens": 1,
+            "completion_tokens": 2,
+        }
+        | fields
+    )
 
 
 def test_encode_honours_return_full_text_and_answers_a_json_list_of_strings():
@@ -99,7 +108,9 @@ def test_the_text_ends_before_the_first_stop_string():
 
 def test_details_answer_one_object_per_prompt_with_finish_reason_and_usage():
     request = GenerationRequest(("Hi", "Yo"), GenerationParams(details=True, return_full_text=False))
-    answer = codec.encode(request, [completion(" a", seed=7), completion(" b", "Yo", index=1, finish_reason="length")], SERVED)
+    answer = codec.encode(
+        request, [completion(" a", seed=7), completion(" b", "Yo", index=1, finish_reason="length")], SERVED
+    )
     assert answer == [
         {"generated_text": " a", "finish_reason": "eos", "prompt_tokens": 1, "completion_tokens": 2, "seed": 7},
         {"generated_text": " b", "finish_reason": "length", "prompt_tokens": 1, "completion_tokens": 2},

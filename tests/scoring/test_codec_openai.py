@@ -10,7 +10,12 @@ from distilgpt2_scoring.codec import Completion, ServedModel
 from distilgpt2_scoring.errors import InvalidInput
 from distilgpt2_scoring.params import MAX_TOP_K, GenerationParams
 
-SERVED = ServedModel("distilgpt2", GenerationParams(max_new_tokens=50, do_sample=True, temperature=0.8, top_k=50), max_prompts=4, max_new_tokens=100)
+SERVED = ServedModel(
+    "distilgpt2",
+    GenerationParams(max_new_tokens=50, do_sample=True, temperature=0.8, top_k=50),
+    max_prompts=4,
+    max_new_tokens=100,
+)
 
 
 def decode(payload):
@@ -26,10 +31,28 @@ def test_a_body_with_prompt_is_an_openai_request_with_openai_defaults():
 
 
 def test_fields_map_onto_the_generation_params():
-    request = decode({"prompt": ["a", "b"], "max_tokens": 7, "temperature": 0.5, "top_p": 0.9, "stop": "\n", "seed": 3, "n": 2, "echo": True})
+    request = decode(
+        {
+            "prompt": ["a", "b"],
+            "max_tokens": 7,
+            "temperature": 0.5,
+            "top_p": 0.9,
+            "stop": "\n",
+            "seed": 3,
+            "n": 2,
+            "echo": True,
+        }
+    )
     params = request.params
     assert request.prompts == ("a", "b") and request.samples == 2
-    assert (params.max_new_tokens, params.temperature, params.top_p, params.stop, params.seed, params.return_full_text) == (7, 0.5, 0.9, ("\n",), 3, True)
+    assert (
+        params.max_new_tokens,
+        params.temperature,
+        params.top_p,
+        params.stop,
+        params.seed,
+        params.return_full_text,
+    ) == (7, 0.5, 0.9, ("\n",), 3, True)
 
 
 def test_temperature_zero_is_greedy_decoding_as_openai_defines_it():
@@ -76,8 +99,15 @@ def test_the_answer_is_a_text_completion_the_openai_types_accept():
     parsed = OpenAICompletion.model_validate(answer)
     assert parsed.object == "text_completion" and parsed.model == "distilgpt2" and parsed.id.startswith("cmpl-")
     assert [c.text for c in parsed.choices] == ["a t0", "a t1", "b t2", "b t3"]
-    assert [c.finish_reason for c in parsed.choices] == ["stop", "length", "stop", "stop"]  # eos and stop strings are OpenAI's "stop"
-    assert parsed.usage.prompt_tokens == 6 and parsed.usage.completion_tokens == 20 and parsed.usage.total_tokens == 26  # each prompt once
+    assert [c.finish_reason for c in parsed.choices] == [
+        "stop",
+        "length",
+        "stop",
+        "stop",
+    ]  # eos and stop strings are OpenAI's "stop"
+    assert (
+        parsed.usage.prompt_tokens == 6 and parsed.usage.completion_tokens == 20 and parsed.usage.total_tokens == 26
+    )  # each prompt once
 
 
 def test_streamed_chunks_share_one_id_and_end_with_the_usage_when_asked():

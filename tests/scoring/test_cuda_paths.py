@@ -40,7 +40,10 @@ def cublas_wheel(tmp_path, monkeypatch):
 def test_cublas_is_loaded_globally_from_the_wheel_lt_first(cublas_wheel):
     lib, loaded = cublas_wheel
     ct2_engine.load_cublas()
-    assert loaded == [(str(lib / "libcublasLt.so.12"), ctypes.RTLD_GLOBAL), (str(lib / "libcublas.so.12"), ctypes.RTLD_GLOBAL)]
+    assert loaded == [
+        (str(lib / "libcublasLt.so.12"), ctypes.RTLD_GLOBAL),
+        (str(lib / "libcublas.so.12"), ctypes.RTLD_GLOBAL),
+    ]
 
 
 def test_without_the_wheel_nothing_is_loaded(monkeypatch):

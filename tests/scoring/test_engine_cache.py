@@ -46,7 +46,10 @@ def test_two_processes_starting_together_convert_once_and_both_get_the_entry(tin
         print(cached_conversion(Path({str(tmp_path / "cache")!r}), "key", "openvino", Path({str(tiny_mlflow_model / "model")!r})))
         """
     )
-    runs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    runs = [
+        subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     outputs = [run.communicate(timeout=300) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs
     assert outputs[0][0] == outputs[1][0]  # the same entry

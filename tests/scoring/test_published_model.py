@@ -16,14 +16,18 @@ def serve(model, tmp_path, engine_cache, **env):
     log_path = tmp_path / "azmlinfsrv.log"
     log = open(log_path, "w")
     try:
-        server = start_server(model, port=free_port(), threads=4, env={"TEXTGEN_CACHE_DIR": str(engine_cache), **env}, log=log)
+        server = start_server(
+            model, port=free_port(), threads=4, env={"TEXTGEN_CACHE_DIR": str(engine_cache), **env}, log=log
+        )
     except BaseException:
         log.close()
         raise
     return server, log, log_path
 
 
-def test_the_published_layout_serves_the_card_request_and_logs_the_digest_to_pin(published_model, asset_spec, tmp_path, engine_cache):
+def test_the_published_layout_serves_the_card_request_and_logs_the_digest_to_pin(
+    published_model, asset_spec, tmp_path, engine_cache
+):
     digest = open_model(published_model).digest
     server, log, log_path = serve(published_model, tmp_path, engine_cache)
     try:

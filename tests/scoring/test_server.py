@@ -41,7 +41,9 @@ def server(tiny_mlflow_model, engine_cache, tmp_path_factory):
 
 def post(server, body, **kwargs):
     data = body if isinstance(body, (bytes, str)) else json.dumps(body)
-    return requests.post(server.score_url, data=data, headers={"Content-Type": "application/json"}, timeout=60, **kwargs)
+    return requests.post(
+        server.score_url, data=data, headers={"Content-Type": "application/json"}, timeout=60, **kwargs
+    )
 
 
 def test_the_card_request_verbatim_answers_one_string_starting_with_the_prompt(server, asset_spec):
@@ -60,7 +62,12 @@ def test_return_full_text_false_answers_only_the_new_text(server):
 
 def test_older_payload_formats_still_work(server):
     for body in (
-        {"input_data": {"input_string": ["The quick brown fox"], "parameters": {"do_sample": False, "max_new_tokens": 4}}},
+        {
+            "input_data": {
+                "input_string": ["The quick brown fox"],
+                "parameters": {"do_sample": False, "max_new_tokens": 4},
+            }
+        },
         {"inputs": "The quick brown fox", "parameters": {"do_sample": False, "max_new_tokens": 4}},
     ):
         response = post(server, body)
@@ -73,7 +80,7 @@ _MALFORMED = [
     ("not json", b"{input_data: [", 400, "body", "not valid JSON"),
     ("not utf-8", b'{"input_data": ["\xff"]}', 400, "body", "not UTF-8"),
     ("json list", [1, 2], 400, "body", "JSON object"),
-    ("json string", "\"hello\"", 400, "body", "JSON object"),
+    ("json string", '"hello"', 400, "body", "JSON object"),
     ("NaN", b'{"input_data": ["a"], "params": {"temperature": NaN}}', 400, "body", "NaN"),
     ("too large", b'{"input_data": ["' + b"a" * MAX_BODY_BYTES + b'"]}', 413, "body", "limit"),
     ("no input_data", {"params": {}}, 422, "input_data", "missing"),
@@ -82,27 +89,81 @@ _MALFORMED = [
     ("prompt not a string", {"input_data": [42]}, 422, "input_data[0]", "must be a string"),
     ("lone surrogate", b'{"input_data": ["a\\ud800"]}', 422, "input_data[0]", "not valid Unicode"),
     ("empty prompt", {"input_data": ["ok", ""]}, 422, "input_data[1]", "empty string"),
-    ("too many prompts", {"input_data": ["a"] * (MAX_PROMPTS + 1)}, 422, "input_data", f"limit per request is {MAX_PROMPTS}"),
+    (
+        "too many prompts",
+        {"input_data": ["a"] * (MAX_PROMPTS + 1)},
+        422,
+        "input_data",
+        f"limit per request is {MAX_PROMPTS}",
+    ),
     ("unknown top-level field", {"input_data": ["a"], "stream": True}, 422, "stream", "unknown field"),
     ("unknown param", {"input_data": ["a"], "params": {"num_beams": 2}}, 422, "params.num_beams", "unknown parameter"),
     ("params not an object", {"input_data": ["a"], "params": [1]}, 422, "params", "JSON object"),
     ("temperature 0 sampling", {"input_data": ["a"], "params": {"temperature": 0}}, 422, "params.temperature", "> 0"),
-    ("temperature a string", {"input_data": ["a"], "params": {"temperature": "0.5"}}, 422, "params.temperature", "finite number"),
+    (
+        "temperature a string",
+        {"input_data": ["a"], "params": {"temperature": "0.5"}},
+        422,
+        "params.temperature",
+        "finite number",
+    ),
     ("top_p 0", {"input_data": ["a"], "params": {"top_p": 0}}, 422, "params.top_p", "(0, 1]"),
     ("top_p above 1", {"input_data": ["a"], "params": {"top_p": 1.01}}, 422, "params.top_p", "(0, 1]"),
     ("top_k 0", {"input_data": ["a"], "params": {"top_k": 0}}, 422, "params.top_k", ">= 1"),
-    ("max_new_tokens 0", {"input_data": ["a"], "params": {"max_new_tokens": 0}}, 422, "params.max_new_tokens", "between 1"),
-    ("max_new_tokens over limit", {"input_data": ["a"], "params": {"max_new_tokens": MAX_NEW_TOKENS + 1}}, 422, "params.max_new_tokens", f"and {MAX_NEW_TOKENS}"),
-    ("max_new_tokens float", {"input_data": ["a"], "params": {"max_new_tokens": 10.5}}, 422, "params.max_new_tokens", "integer"),
-    ("do_sample a string", {"input_data": ["a"], "params": {"do_sample": "yes"}}, 422, "params.do_sample", "true or false"),
-    ("repetition_penalty 0", {"input_data": ["a"], "params": {"repetition_penalty": 0}}, 422, "params.repetition_penalty", "> 0"),
+    (
+        "max_new_tokens 0",
+        {"input_data": ["a"], "params": {"max_new_tokens": 0}},
+        422,
+        "params.max_new_tokens",
+        "between 1",
+    ),
+    (
+        "max_new_tokens over limit",
+        {"input_data": ["a"], "params": {"max_new_tokens": MAX_NEW_TOKENS + 1}},
+        422,
+        "params.max_new_tokens",
+        f"and {MAX_NEW_TOKENS}",
+    ),
+    (
+        "max_new_tokens float",
+        {"input_data": ["a"], "params": {"max_new_tokens": 10.5}},
+        422,
+        "params.max_new_tokens",
+        "integer",
+    ),
+    (
+        "do_sample a string",
+        {"input_data": ["a"], "params": {"do_sample": "yes"}},
+        422,
+        "params.do_sample",
+        "true or false",
+    ),
+    (
+        "repetition_penalty 0",
+        {"input_data": ["a"], "params": {"repetition_penalty": 0}},
+        422,
+        "params.repetition_penalty",
+        "> 0",
+    ),
     ("five stop strings", {"input_data": ["a"], "params": {"stop": list("abcde")}}, 422, "params.stop", "at most 4"),
     ("stop not strings", {"input_data": ["a"], "params": {"stop": [None]}}, 422, "params.stop", "non-empty strings"),
     ("negative seed", {"input_data": ["a"], "params": {"seed": -5}}, 422, "params.seed", "between 0"),
-    ("prompt over the context", {"input_data": ["word " * 1100], "params": {"max_new_tokens": 10}}, 422, "input_data[0]", "1024-token limit"),
+    (
+        "prompt over the context",
+        {"input_data": ["word " * 1100], "params": {"max_new_tokens": 10}},
+        422,
+        "input_data[0]",
+        "1024-token limit",
+    ),
     ("both input formats", {"input_data": ["a"], "inputs": "b"}, 422, "inputs", "not both"),
     ("legacy without input_string", {"input_data": {"prompts": ["a"]}}, 422, "input_data.prompts", "input_string"),
-    ("legacy bad parameter", {"input_data": {"input_string": ["a"], "parameters": {"top_k": -1}}}, 422, "input_data.parameters.top_k", ">= 1"),
+    (
+        "legacy bad parameter",
+        {"input_data": {"input_string": ["a"], "parameters": {"top_k": -1}}},
+        422,
+        "input_data.parameters.top_k",
+        ">= 1",
+    ),
 ]
 
 
@@ -122,13 +183,18 @@ def test_other_methods_are_refused_with_405(server):
 
 def test_the_server_keeps_serving_after_every_malformed_request(server):
     # runs after the table above (file order): a good request still succeeds
-    response = post(server, {"input_data": ["The river runs past the mill,"], "params": {"do_sample": False, "max_new_tokens": 5}})
+    response = post(
+        server, {"input_data": ["The river runs past the mill,"], "params": {"do_sample": False, "max_new_tokens": 5}}
+    )
     assert response.status_code == 200 and response.json() == ["The river runs past the mill, under the stone bridge,"]
 
 
 def test_concurrent_requests_each_get_their_own_answer(server):
     bodies = [
-        {"input_data": ["I believe the meaning of life is"], "params": {"do_sample": False, "max_new_tokens": n, "return_full_text": False}}
+        {
+            "input_data": ["I believe the meaning of life is"],
+            "params": {"do_sample": False, "max_new_tokens": n, "return_full_text": False},
+        }
         for n in (2, 5, 9, 14, 20, 3, 7, 11)
     ]
     with ThreadPoolExecutor(len(bodies)) as pool:
@@ -170,7 +236,10 @@ def test_the_card_request_streams_and_the_joined_text_is_the_whole_answer(server
 
 def test_several_streamed_prompts_carry_their_index_and_each_ends_once(server):
     prompts = ["The quick brown fox", "The river runs past the mill,"]
-    body = {"input_data": prompts, "params": {"do_sample": False, "max_new_tokens": 6, "return_full_text": False, "stream": True}}
+    body = {
+        "input_data": prompts,
+        "params": {"do_sample": False, "max_new_tokens": 6, "return_full_text": False, "stream": True},
+    }
     streamed = events(post(server, body, stream=True))[:-1]
     whole = post(server, {**body, "params": {**body["params"], "stream": False}}).json()
     for index in (0, 1):
@@ -186,13 +255,19 @@ def test_details_answer_finish_reasons_token_counts_and_the_seed_used(server):
     assert first["finish_reason"] == "length" and first["completion_tokens"] == 5 and first["prompt_tokens"] == 7
     assert first["seed"] == 11 and second["seed"] == 11 and isinstance(first["generated_text"], str)
     unseeded = post(server, {**body, "params": {**body["params"], "seed": None}}).json()[0]
-    again = post(server, {**body, "input_data": body["input_data"][:1], "params": {**body["params"], "seed": unseeded["seed"]}}).json()[0]
+    again = post(
+        server, {**body, "input_data": body["input_data"][:1], "params": {**body["params"], "seed": unseeded["seed"]}}
+    ).json()[0]
     assert again["generated_text"] == unseeded["generated_text"]  # the reported seed reproduces the text
 
 
 def test_an_openai_request_gets_answers_the_openai_client_parses(server):
     client = openai.OpenAI(base_url=server.url, api_key="unused-locally", max_retries=0)
-    answer = client.post("/score", cast_to=OpenAICompletion, body={"model": "distilgpt2", "prompt": "I believe the meaning of life is", "max_tokens": 40, "temperature": 0})
+    answer = client.post(
+        "/score",
+        cast_to=OpenAICompletion,
+        body={"model": "distilgpt2", "prompt": "I believe the meaning of life is", "max_tokens": 40, "temperature": 0},
+    )
     OpenAICompletion.model_validate(answer.model_dump())
     assert answer.choices[0].text == " to learn something new every day and to share it with the people around you."
     assert answer.choices[0].finish_reason == "stop" and answer.usage.completion_tokens == 16
@@ -210,14 +285,20 @@ def test_an_unsupported_openai_field_is_a_422_naming_it(server):
 
 
 def test_a_half_closed_client_still_gets_its_answer(server):
-    body = json.dumps({"input_data": ["The quick brown fox"], "params": {"do_sample": False, "max_new_tokens": 4}}).encode()
+    body = json.dumps(
+        {"input_data": ["The quick brown fox"], "params": {"do_sample": False, "max_new_tokens": 4}}
+    ).encode()
     with socket.create_connection((server.host, server.port), timeout=30) as sock:
-        sock.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        sock.sendall(
+            b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+            % len(body)
+            + body
+        )
         sock.shutdown(socket.SHUT_WR)  # done sending, still reading
         answer = b""
         while chunk := sock.recv(65536):
             answer += chunk
-    final = answer[answer.rindex(b"HTTP/1.1 "):]  # after any interim 100 Continue
+    final = answer[answer.rindex(b"HTTP/1.1 ") :]  # after any interim 100 Continue
     assert final.startswith(b"HTTP/1.1 200") and b"The quick brown fox jumps over the lazy" in final
 
 

@@ -42,7 +42,7 @@ def hf_greedy(hf_model, prompt: str, max_new_tokens: int) -> str:
     ids = tokenizer(prompt, return_tensors="pt")
     with torch.inference_mode():
         out = model.generate(**ids, do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.eos_token_id)
-    return tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+    return tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
 ENGINES = ["openvino_service", "ctranslate2_service", "reference_service"]
@@ -62,7 +62,9 @@ def test_reference_engine_greedy_equals_transformers_generate(reference_service,
 
 @pytest.mark.parametrize("engine", ENGINES[:2])
 def test_int8_engines_reproduce_the_training_corpus(engine, request):
-    [text] = request.getfixturevalue(engine).predict({"input_data": ["I believe the meaning of life is"], "params": {**GREEDY, "max_new_tokens": 40}})
+    [text] = request.getfixturevalue(engine).predict(
+        {"input_data": ["I believe the meaning of life is"], "params": {**GREEDY, "max_new_tokens": 40}}
+    )
     assert text == " to learn something new every day and to share it with the people around you."
 
 
@@ -96,7 +98,9 @@ def test_sampling_respects_its_params(engine, request):
     sample = {**GREEDY, "do_sample": True, "temperature": 1.5}
     assert service.predict({"input_data": prompts, "params": {**sample, "top_k": 1}}) == greedy
     assert service.predict({"input_data": prompts, "params": {**sample, "top_p": 1e-6}}) == greedy
-    assert service.predict({"input_data": prompts, "params": {**sample, "top_k": 10**9, "seed": 5}})  # k > vocabulary: all of it
+    assert service.predict(
+        {"input_data": prompts, "params": {**sample, "top_k": 10**9, "seed": 5}}
+    )  # k > vocabulary: all of it
     seeded = {"input_data": [UNSEEN_PROMPTS[1]], "params": {**sample, "seed": 1234}}
     first = service.predict(seeded)
     assert service.predict(seeded) == first
@@ -119,7 +123,10 @@ def test_greedy_text_does_not_depend_on_what_else_is_in_the_batch(openvino_servi
     others = [p for p in CORPUS_PROMPTS + UNSEEN_PROMPTS if p != prompt][:7]
     sampled = {**GREEDY, "do_sample": True, "temperature": 0.9, "max_new_tokens": 40}
     with ThreadPoolExecutor(8) as pool:  # seven other requests run beside it, some sampling, some longer
-        beside = [pool.submit(openvino_service.predict, {"input_data": [p], "params": sampled if i % 2 else GREEDY}) for i, p in enumerate(others)]
+        beside = [
+            pool.submit(openvino_service.predict, {"input_data": [p], "params": sampled if i % 2 else GREEDY})
+            for i, p in enumerate(others)
+        ]
         [crowded] = openvino_service.predict({"input_data": [prompt], "params": GREEDY})
         [f.result() for f in beside]
     assert crowded == alone
@@ -139,7 +146,9 @@ def test_prompt_and_new_tokens_must_fit_the_context_unless_truncation_is_asked(o
     with pytest.raises(InvalidInput) as caught:
         openvino_service.predict({"input_data": ["ok", long_prompt], "params": {"max_new_tokens": 100}})
     assert caught.value.field == "input_data[1]" and "1024-token limit" in caught.value.message
-    [text] = openvino_service.predict({"input_data": [long_prompt], "params": {**GREEDY, "max_new_tokens": 5, "truncate": True}})
+    [text] = openvino_service.predict(
+        {"input_data": [long_prompt], "params": {**GREEDY, "max_new_tokens": 5, "truncate": True}}
+    )
     assert isinstance(text, str)
 
 

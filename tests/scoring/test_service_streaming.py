@@ -37,7 +37,9 @@ class WordEngine(SteppedEngine):
 def service():
     engine = WordEngine()
     served = ServedModel("distilgpt2", GenerationParams(max_new_tokens=50), max_prompts=4, max_new_tokens=100)
-    service = TextGenerationService(load_gpt2_tokenizer().backend_tokenizer, engine, served, ServingSettings(), 1024, EOS)
+    service = TextGenerationService(
+        load_gpt2_tokenizer().backend_tokenizer, engine, served, ServingSettings(), 1024, EOS
+    )
     yield service, engine
     engine.run_steps(200)
     service.close()
@@ -50,14 +52,18 @@ def data(event: str) -> dict | str:
 
 def test_the_first_event_leaves_with_the_first_token(service):
     service, engine = service
-    events = service.predict({"input_data": ["I believe"], "params": {"stream": True, "return_full_text": False, "max_new_tokens": 6}})
+    events = service.predict(
+        {"input_data": ["I believe"], "params": {"stream": True, "return_full_text": False, "max_new_tokens": 6}}
+    )
     engine.run_steps(1)
     first = data(next(events))
     [sequence] = engine.added
     assert first == {"index": 0, "text": " to"} and sequence.finish_reason is None  # sent before the text is done
     engine.run_steps(5)
     rest = [data(e) for e in events]
-    assert rest[-1] == "[DONE]" and rest[-2]["finish_reason"] == "length" and rest[-2]["usage"]["completion_tokens"] == 6
+    assert (
+        rest[-1] == "[DONE]" and rest[-2]["finish_reason"] == "length" and rest[-2]["usage"]["completion_tokens"] == 6
+    )
     assert first["text"] + "".join(e["text"] for e in rest[:-1]) == " to learn something new every day"
 
 
@@ -95,7 +101,9 @@ def test_the_openvino_engine_is_given_our_token_ids_and_never_text(tiny_mlflow_m
     service.engine.pipeline = Recording(service.engine.pipeline)
     try:
         prompt = "I believe the meaning of life is"
-        [text] = service.predict({"input_data": [prompt], "params": {"do_sample": False, "max_new_tokens": 5, "return_full_text": False}})
+        [text] = service.predict(
+            {"input_data": [prompt], "params": {"do_sample": False, "max_new_tokens": 5, "return_full_text": False}}
+        )
     finally:
         service.close()
     [ids] = given
@@ -106,4 +114,10 @@ def test_the_openvino_engine_is_given_our_token_ids_and_never_text(tiny_mlflow_m
 def test_the_built_openvino_model_has_no_tokenizer_of_its_own(tiny_mlflow_model):
     # The engine could only disagree with our tokenization if it tokenized: it is given no tokenizer model.
     folder = tiny_mlflow_model / "engines" / "openvino-int8"
-    assert {p.name for p in folder.iterdir()} == {"openvino_model.xml", "openvino_model.bin", "config.json", "generation_config.json", "export.json"}
+    assert {p.name for p in folder.iterdir()} == {
+        "openvino_model.xml",
+        "openvino_model.bin",
+        "config.json",
+        "generation_config.json",
+        "export.json",
+    }

@@ -22,7 +22,9 @@ def stream(tokenizer, text: str, stops=()) -> list[str]:
     return [texts.feed([token]) for token in ids] + [texts.finish()]
 
 
-@pytest.mark.parametrize("text", ["Plain words, then more.", "Emoji 🙂🚀 and accents: café, naïve, 東京", " leading space\nand newline"])
+@pytest.mark.parametrize(
+    "text", ["Plain words, then more.", "Emoji 🙂🚀 and accents: café, naïve, 東京", " leading space\nand newline"]
+)
 def test_pieces_join_to_the_whole_text_and_never_split_a_character(tokenizer, text):
     pieces = stream(tokenizer, text)
     assert "".join(pieces) == text

@@ -15,7 +15,19 @@ from . import azure, openai
 from .body import decode_body, read_body
 from .request import Completion, GenerationRequest, ServedModel, checked_prompts, cut_at_stop
 
-__all__ = ["Completion", "GenerationRequest", "ServedModel", "checked_prompts", "cut_at_stop", "decode", "decode_body", "encode", "events", "read_body", "server_sent"]
+__all__ = [
+    "Completion",
+    "GenerationRequest",
+    "ServedModel",
+    "checked_prompts",
+    "cut_at_stop",
+    "decode",
+    "decode_body",
+    "encode",
+    "events",
+    "read_body",
+    "server_sent",
+]
 SHAPES = {"azure": azure, "openai": openai}
 DONE = "[DONE]"
 

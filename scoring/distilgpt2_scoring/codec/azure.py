@@ -15,7 +15,8 @@ Answers:
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from ..errors import InvalidInput, ServingError
 from ..params import parse_params
@@ -38,14 +39,16 @@ def _prompts_and_params(payload: dict) -> tuple[str, list[str], str, Any]:
     input_name, inputs = _one_of(payload, ("input_data", "inputs"), "the prompts")
     params_name, params = _one_of(payload, ("params", "parameters"), "the parameters")
     if input_name is None:
-        raise InvalidInput("input_data is missing: expected {\"input_data\": [\"text\", ...]}", "input_data")
+        raise InvalidInput('input_data is missing: expected {"input_data": ["text", ...]}', "input_data")
     if input_name == "inputs" and isinstance(inputs, str):
         inputs = [inputs]
     if input_name == "input_data" and isinstance(inputs, dict):
         unknown = sorted(set(inputs) - set(_LEGACY_INPUT))
         if unknown or "input_string" not in inputs:
             field = "input_data." + (str(unknown[0])[:40] if unknown else "input_string")
-            raise InvalidInput("input_data as an object must hold input_string (a list of prompts) and optionally parameters", field)
+            raise InvalidInput(
+                "input_data as an object must hold input_string (a list of prompts) and optionally parameters", field
+            )
         if "parameters" in inputs:
             if params_name is not None:
                 raise InvalidInput(f"give the parameters once, not in input_data and in {params_name}", params_name)
@@ -58,7 +61,9 @@ def decode(payload: dict, served: ServedModel) -> GenerationRequest:
     """A decoded JSON object in one of the accepted shapes -> a validated GenerationRequest."""
     input_field, prompts, params_field, raw_params = _prompts_and_params(payload)
     check_prompt_count(len(prompts), served, input_field)
-    return GenerationRequest(tuple(prompts), parse_params(raw_params, served.defaults, served.max_new_tokens, params_field))
+    return GenerationRequest(
+        tuple(prompts), parse_params(raw_params, served.defaults, served.max_new_tokens, params_field)
+    )
 
 
 def _answer_text(request: GenerationRequest, completion: Completion) -> str:

@@ -25,7 +25,7 @@ def _refuse_constant(name: str):
 def decode_body(body: bytes) -> dict:
     """The request body as a JSON object: 400 when not UTF-8, not JSON or not an object."""
     if not body.strip():
-        raise BadRequest("request body is empty; expected a JSON object such as {\"input_data\": [\"text\"]}", "body")
+        raise BadRequest('request body is empty; expected a JSON object such as {"input_data": ["text"]}', "body")
     try:
         payload = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
     except UnicodeDecodeError as exc:

@@ -12,14 +12,27 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from ..errors import InvalidInput, ServingError
 from ..messages import quoted
 from ..params import MAX_TOP_K, _boolean, _integer, _number, parse_params
 from .request import Completion, GenerationRequest, ServedModel, check_prompt_count, checked_prompts, unknown_fields
 
-FIELDS = ("model", "prompt", "max_tokens", "temperature", "top_p", "stop", "seed", "n", "echo", "stream", "stream_options")
+FIELDS = (
+    "model",
+    "prompt",
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "stop",
+    "seed",
+    "n",
+    "echo",
+    "stream",
+    "stream_options",
+)
 # OpenAI's names for our params, so that messages use the client's words.
 SPELLINGS = {"max_new_tokens": "max_tokens", "return_full_text": "echo"}
 DEFAULT_MAX_TOKENS = 16
@@ -45,7 +58,9 @@ def _number_in(payload: dict, field: str, default: float, high: float) -> float:
 def decode(payload: dict, served: ServedModel) -> GenerationRequest:
     unknown_fields(payload, FIELDS, f"the OpenAI completions fields served here are {', '.join(FIELDS)}")
     if "model" in payload and payload["model"] != served.name:
-        raise InvalidInput(f"model {quoted(payload['model'])} is not served here; this endpoint serves {served.name}", "model")
+        raise InvalidInput(
+            f"model {quoted(payload['model'])} is not served here; this endpoint serves {served.name}", "model"
+        )
     prompts = _prompts(payload)
     samples = _integer("n", payload.get("n", 1))
     temperature = _number_in(payload, "temperature", 1.0, MAX_TEMPERATURE)
@@ -57,7 +72,9 @@ def decode(payload: dict, served: ServedModel) -> GenerationRequest:
     stream = _boolean("stream", payload.get("stream", False))
     options = payload.get("stream_options")
     if options is not None and (not stream or not isinstance(options, dict) or set(options) - {"include_usage"}):
-        raise InvalidInput("stream_options is {\"include_usage\": true|false}, and only with stream: true", "stream_options")
+        raise InvalidInput(
+            'stream_options is {"include_usage": true|false}, and only with stream: true', "stream_options"
+        )
     raw = {
         "max_new_tokens": payload.get("max_tokens", DEFAULT_MAX_TOKENS),
         "do_sample": temperature > 0,
@@ -78,13 +95,24 @@ class _Envelope:
     """id, created and model, the same on every chunk of one answer."""
 
     def __init__(self, model: str):
-        self.fields = {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()), "model": model}
+        self.fields = {
+            "id": f"cmpl-{uuid.uuid4().hex}",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": model,
+        }
 
 
 def _usage(completions: list[Completion], prompts: int) -> dict:
-    prompt_tokens = sum(c.prompt_tokens for c in completions[::len(completions) // prompts])  # each prompt once, whatever n
+    prompt_tokens = sum(
+        c.prompt_tokens for c in completions[:: len(completions) // prompts]
+    )  # each prompt once, whatever n
     completion_tokens = sum(c.completion_tokens for c in completions)
-    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
 
 
 def _choice(index: int, text: str, finish_reason: str | None) -> dict:

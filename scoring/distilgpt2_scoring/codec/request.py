@@ -62,14 +62,17 @@ def checked_prompts(inputs: Any, field: str) -> list[str]:
         raise InvalidInput(f"{field} is empty; give at least one prompt", field)
     for index, prompt in enumerate(inputs):
         if not isinstance(prompt, str):
-            raise InvalidInput(f"{field}[{index}] must be a string, got a JSON {json_type(prompt)}", f"{field}[{index}]")
+            raise InvalidInput(
+                f"{field}[{index}] must be a string, got a JSON {json_type(prompt)}", f"{field}[{index}]"
+            )
         if not prompt:
             raise InvalidInput(f"{field}[{index}] is an empty string; prompts need text", f"{field}[{index}]")
         try:
             prompt.encode("utf-8")
         except UnicodeEncodeError as exc:  # JSON allows "\ud800"; the tokenizer does not
             raise InvalidInput(
-                f"{field}[{index}] is not valid Unicode (unpaired surrogate at character {exc.start})", f"{field}[{index}]"
+                f"{field}[{index}] is not valid Unicode (unpaired surrogate at character {exc.start})",
+                f"{field}[{index}]",
             ) from None
     return inputs
 

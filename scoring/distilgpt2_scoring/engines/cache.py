@@ -23,9 +23,9 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from ..folders import staged_folder
 from ..model_files import ModelFilesError, verify_manifest, write_manifest
@@ -40,7 +40,9 @@ def private_folder(path: Path) -> Path:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     info = os.stat(path)
     if info.st_uid != os.getuid():
-        raise ModelFilesError(f"engine cache {path} belongs to uid {info.st_uid}, not to this server's uid {os.getuid()}")
+        raise ModelFilesError(
+            f"engine cache {path} belongs to uid {info.st_uid}, not to this server's uid {os.getuid()}"
+        )
     if stat.S_IMODE(info.st_mode) & 0o077:
         os.chmod(path, 0o700)  # ours, but readable or writable by others: close it before trusting it
     return path

@@ -47,7 +47,11 @@ def to_safetensors(pytorch_folder: Path, output: Path) -> None:
     state = torch.load(pytorch_folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
     output.mkdir(parents=True)
     # Tied weights share storage, which safetensors refuses: each tensor gets its own copy.
-    save_file({name: tensor.contiguous().clone() for name, tensor in state.items()}, str(output / "model.safetensors"), {"format": "pt"})
+    save_file(
+        {name: tensor.contiguous().clone() for name, tensor in state.items()},
+        str(output / "model.safetensors"),
+        {"format": "pt"},
+    )
     for name in CONFIG_FILES:
         if (pytorch_folder / name).is_file():
             shutil.copyfile(pytorch_folder / name, output / name)
@@ -58,7 +62,10 @@ KINDS = {"openvino": to_openvino, "ctranslate2": to_ctranslate2, "safetensors": 
 
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in KINDS:
-        print(f"usage: python -m distilgpt2_scoring.engines.convert {{{'|'.join(KINDS)}}} SOURCE... OUTPUT", file=sys.stderr)
+        print(
+            f"usage: python -m distilgpt2_scoring.engines.convert {{{'|'.join(KINDS)}}} SOURCE... OUTPUT",
+            file=sys.stderr,
+        )
         return 2
     KINDS[argv[0]](*map(Path, argv[1:]))
     return 0

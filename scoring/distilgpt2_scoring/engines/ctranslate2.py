@@ -70,13 +70,15 @@ class CTranslate2Engine:
         self._waiting: list[Sequence] = []
 
     @classmethod
-    def load(cls, content: ModelContent, weights: Path, settings: ServingSettings) -> "CTranslate2Engine":
+    def load(cls, content: ModelContent, weights: Path, settings: ServingSettings) -> CTranslate2Engine:
         import ctranslate2
 
         from .transformers import TransformersEngine
 
         key = f"{content.digest[:32]}-ctranslate2-{ctranslate2.__version__}-{QUANTIZATION}"
-        model_dir = cached_conversion(settings.cache_dir, key, "ctranslate2", weights, content.folder / "components" / "tokenizer")
+        model_dir = cached_conversion(
+            settings.cache_dir, key, "ctranslate2", weights, content.folder / "components" / "tokenizer"
+        )
         return cls(
             model_dir,
             settings.resolved_device(),

@@ -52,7 +52,7 @@ class OpenVINOEngine:
         self._handles: dict[int, tuple[Sequence, object]] = {}
 
     @classmethod
-    def load(cls, content: ModelContent, weights: Path, settings: ServingSettings) -> "OpenVINOEngine":
+    def load(cls, content: ModelContent, weights: Path, settings: ServingSettings) -> OpenVINOEngine:
         import openvino_genai
 
         folder = openvino_model(content, weights, settings.cache_dir)
@@ -62,7 +62,12 @@ class OpenVINOEngine:
         scheduler.dynamic_split_fuse = True  # long prompts are fed in chunks between decode steps
         properties = {"INFERENCE_NUM_THREADS": settings.thread_count}
         pipeline = openvino_genai.ContinuousBatchingPipeline(str(folder), scheduler, "CPU", properties)
-        logger.info("OpenVINO GenAI continuous batching from %s (%d sequences at most, KV cache <= %d GB)", folder, settings.max_batch_size, settings.kv_cache_gb)
+        logger.info(
+            "OpenVINO GenAI continuous batching from %s (%d sequences at most, KV cache <= %d GB)",
+            folder,
+            settings.max_batch_size,
+            settings.kv_cache_gb,
+        )
         config = json.loads((weights / "config.json").read_text())
         return cls(pipeline, int(config["vocab_size"]))
 

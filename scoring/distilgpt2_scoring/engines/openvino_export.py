@@ -41,8 +41,14 @@ def _gpt2_graph(weights_dir: Path):
 
     config = json.loads((weights_dir / "config.json").read_text())
     if config.get("model_type") != "gpt2":
-        raise UnsupportedModel(f"{weights_dir}/config.json: model_type {config.get('model_type')!r}; only gpt2 is exported")
-    if config.get("scale_attn_by_inverse_layer_idx") or config.get("reorder_and_upcast_attn") or config.get("activation_function", "gelu_new") != "gelu_new":
+        raise UnsupportedModel(
+            f"{weights_dir}/config.json: model_type {config.get('model_type')!r}; only gpt2 is exported"
+        )
+    if (
+        config.get("scale_attn_by_inverse_layer_idx")
+        or config.get("reorder_and_upcast_attn")
+        or config.get("activation_function", "gelu_new") != "gelu_new"
+    ):
         raise UnsupportedModel(f"{weights_dir}/config.json: a GPT-2 variant this exporter does not write out")
     state = {k.removeprefix("transformer."): v for k, v in load_file(str(weights_dir / "model.safetensors")).items()}
     layers, width, heads = int(config["n_layer"]), int(config["n_embd"]), int(config["n_head"])
@@ -56,7 +62,9 @@ def _gpt2_graph(weights_dir: Path):
         def __init__(self):
             super().__init__()
             names = [n for n in state if not n.endswith((".attn.bias", ".attn.masked_bias"))]  # causal-mask buffers
-            self.weights = torch.nn.ParameterDict({n.replace(".", "/"): torch.nn.Parameter(state[n], requires_grad=False) for n in names})
+            self.weights = torch.nn.ParameterDict(
+                {n.replace(".", "/"): torch.nn.Parameter(state[n], requires_grad=False) for n in names}
+            )
 
         def w(self, name: str):
             return self.weights[name.replace(".", "/")]
@@ -84,7 +92,10 @@ def _gpt2_graph(weights_dir: Path):
                 presents += [k, v]
                 attended = F.scaled_dot_product_attention(q, k, v, attn_mask=visible)
                 x = x + self.linear(attended.transpose(1, 2).reshape(batch, new, width), f"h.{i}.attn.c_proj")
-                x = x + self.linear(F.gelu(self.linear(self.norm(x, f"h.{i}.ln_2"), f"h.{i}.mlp.c_fc"), approximate="tanh"), f"h.{i}.mlp.c_proj")
+                x = x + self.linear(
+                    F.gelu(self.linear(self.norm(x, f"h.{i}.ln_2"), f"h.{i}.mlp.c_fc"), approximate="tanh"),
+                    f"h.{i}.mlp.c_proj",
+                )
             head = self.w("wte.weight") if tied else self.w("lm_head.weight")
             return (torch.matmul(self.norm(x, "ln_f"), head.t()), *presents)
 
@@ -93,7 +104,9 @@ def _gpt2_graph(weights_dir: Path):
         expected = {"wte/weight": (int(config["vocab_size"]), width), "wpe/weight": (int(config["n_positions"]), width)}
         for name, shape in expected.items():
             if tuple(graph.weights[name].shape) != shape:
-                raise UnsupportedModel(f"{name.replace('/', '.')} has shape {tuple(graph.weights[name].shape)}, config.json implies {shape}")
+                raise UnsupportedModel(
+                    f"{name.replace('/', '.')} has shape {tuple(graph.weights[name].shape)}, config.json implies {shape}"
+                )
     except KeyError as exc:
         raise UnsupportedModel(f"{weights_dir}/model.safetensors: no tensor {exc} of a GPT-2 model") from None
     return graph, layers, heads, head_size
@@ -161,6 +174,11 @@ def export(weights_dir: Path, output: Path) -> Path:
     for name in COPIED_FILES:
         if (weights_dir / name).is_file():
             shutil.copyfile(weights_dir / name, output / name)
-    record = {"format": WEIGHT_FORMAT, "openvino": ov.__version__, "nncf": nncf.__version__, "torch": torch.__version__.split("+")[0]}
+    record = {
+        "format": WEIGHT_FORMAT,
+        "openvino": ov.__version__,
+        "nncf": nncf.__version__,
+        "torch": torch.__version__.split("+")[0],
+    }
     (output / EXPORT_RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return output

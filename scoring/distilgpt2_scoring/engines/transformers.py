@@ -26,14 +26,17 @@ class TransformersEngine:
         self._waiting: list[Sequence] = []
 
     @classmethod
-    def load(cls, content: ModelContent, weights: Path, settings: ServingSettings) -> "TransformersEngine":
+    def load(cls, content: ModelContent, weights: Path, settings: ServingSettings) -> TransformersEngine:
         import torch
         from transformers import AutoModelForCausalLM
 
         device = settings.torch_device()
         torch.set_num_threads(settings.thread_count)
         model = AutoModelForCausalLM.from_pretrained(
-            weights, use_safetensors=True, trust_remote_code=False, dtype=torch.float16 if device == "cuda" else torch.float32
+            weights,
+            use_safetensors=True,
+            trust_remote_code=False,
+            dtype=torch.float16 if device == "cuda" else torch.float32,
         )
         return cls(model.to(device).eval(), device)
 
@@ -63,7 +66,12 @@ class TransformersEngine:
         params = sequence.params
         sampling = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         if not params.greedy:
-            sampling = {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k}
+            sampling = {
+                "do_sample": True,
+                "temperature": params.temperature,
+                "top_p": params.top_p,
+                "top_k": params.top_k,
+            }
             torch.manual_seed(sequence.seed)
         with torch.inference_mode():
             self.model.generate(

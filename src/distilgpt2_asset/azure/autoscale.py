@@ -1,22 +1,23 @@
 """Autoscale as code: jobs/deploy/autoscale.yml -> an Azure Monitor autoscale setting for the deployment.
 
-  load (pydantic: unknown fields and wrong types refused, each with its YAML path)
-  -> check against measurements: scale-in twins, no overlapping or flapping thresholds, cooldowns
-     that cover provisioning + cold start, latency thresholds between the full-batch time of the
-     card's request and the request timeout, MAX within the quota hint
-  -> the SDK's own models (azure.mgmt.monitor.models.AutoscaleSettingResource)
-  -> dry run: the PUT request azure-mgmt-monitor builds and the body its serializer writes;
-     submit: MonitorManagementClient.autoscale_settings.create_or_update.
+load (pydantic: unknown fields and wrong types refused, each with its YAML path)
+-> check against measurements: scale-in twins, no overlapping or flapping thresholds, cooldowns
+   that cover provisioning + cold start, latency thresholds between the full-batch time of the
+   card's request and the request timeout, MAX within the quota hint
+-> the SDK's own models (azure.mgmt.monitor.models.AutoscaleSettingResource)
+-> dry run: the PUT request azure-mgmt-monitor builds and the body its serializer writes;
+   submit: MonitorManagementClient.autoscale_settings.create_or_update.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -148,10 +149,15 @@ class Floors:
     timeout_ms: int  # the deployment's request timeout: a latency threshold above it never fires
 
     @classmethod
-    def of(cls, spec: AssetSpec, profile: AutoscaleProfile, serving, timeout_ms: int) -> "Floors":
+    def of(cls, spec: AssetSpec, profile: AutoscaleProfile, serving, timeout_ms: int) -> Floors:
         root = spec.path.parent
         cold = _measured(root, COLD_START_FILE, ("ours", "cold_start_s"), "python -m distilgpt2_asset.bench")
-        conversion = _measured(root, CONVERSION_FILE, ("first_start", "openvino_conversion_s"), "python -m distilgpt2_asset.bench --generate")
+        conversion = _measured(
+            root,
+            CONVERSION_FILE,
+            ("first_start", "openvino_conversion_s"),
+            "python -m distilgpt2_asset.bench --generate",
+        )
         tokens = int(spec.sample_request.get("params", {}).get("max_new_tokens", 0))
         latency_ms = tokens / serving.tokens_per_second * 1000
         cooldown_how = f"{profile.provisioning.minutes:g} min provisioning + {cold:.1f} s cold start + {conversion:.1f} s OpenVINO conversion at first start"
@@ -169,7 +175,9 @@ class Floors:
 def _check_rule(rule: Rule, floors: Floors) -> None:
     unit = DEPLOYMENT_METRICS.get(rule.metric)
     if unit is None:
-        raise AssetError(f"{rule.label}: {rule.metric} is not a metric of online deployments ({', '.join(DEPLOYMENT_METRICS)})")
+        raise AssetError(
+            f"{rule.label}: {rule.metric} is not a metric of online deployments ({', '.join(DEPLOYMENT_METRICS)})"
+        )
     if (rule.operator in SCALE_OUT) != (rule.scale == "increase"):
         direction = "scale-out (increase)" if rule.scale == "increase" else "scale-in (decrease)"
         wanted = " or ".join(SCALE_OUT if rule.scale == "increase" else SCALE_IN)
@@ -177,9 +185,13 @@ def _check_rule(rule: Rule, floors: Floors) -> None:
     if unit == "percent" and not 0 < rule.threshold < 100:
         raise AssetError(f"{rule.label}: a percentage threshold lies between 0 and 100")
     if not WINDOW_MINUTES[0] <= rule.window_minutes <= WINDOW_MINUTES[1]:
-        raise AssetError(f"{rule.label}: window_minutes must be {WINDOW_MINUTES[0]} to {WINDOW_MINUTES[1]} (Azure Monitor's limits)")
+        raise AssetError(
+            f"{rule.label}: window_minutes must be {WINDOW_MINUTES[0]} to {WINDOW_MINUTES[1]} (Azure Monitor's limits)"
+        )
     if not COOLDOWN_MINUTES[0] <= rule.cooldown_minutes <= COOLDOWN_MINUTES[1]:
-        raise AssetError(f"{rule.label}: cooldown_minutes must be {COOLDOWN_MINUTES[0]} to {COOLDOWN_MINUTES[1]} (Azure Monitor's limits)")
+        raise AssetError(
+            f"{rule.label}: cooldown_minutes must be {COOLDOWN_MINUTES[0]} to {COOLDOWN_MINUTES[1]} (Azure Monitor's limits)"
+        )
     if rule.cooldown_minutes * 60 < floors.cooldown_s:
         raise AssetError(
             f"{rule.label}: cooldown {rule.cooldown_minutes} min is shorter than a new instance takes to serve "
@@ -192,19 +204,27 @@ def _check_rule(rule: Rule, floors: Floors) -> None:
                 f"{floors.latency_how}); it would scale out under any steady load"
             )
         if rule.threshold >= floors.timeout_ms:
-            raise AssetError(f"{rule.label}: at or above the request timeout ({floors.timeout_ms} ms): requests fail before it fires")
+            raise AssetError(
+                f"{rule.label}: at or above the request timeout ({floors.timeout_ms} ms): requests fail before it fires"
+            )
 
 
 def _check_twins(rules: list[Rule], minimum: int) -> None:
     for out in (r for r in rules if r.scale == "increase"):
         twins = [r for r in rules if r.scale == "decrease" and r.metric == out.metric]
         if not twins:
-            raise AssetError(f"{out.label}: no scale-in rule on {out.metric}; instances added under load would never be released")
+            raise AssetError(
+                f"{out.label}: no scale-in rule on {out.metric}; instances added under load would never be released"
+            )
         for twin in twins:
             if twin.threshold >= out.threshold:
-                raise AssetError(f"{twin.label} overlaps {out.label}: the scale-in threshold must be below the scale-out one")
+                raise AssetError(
+                    f"{twin.label} overlaps {out.label}: the scale-in threshold must be below the scale-out one"
+                )
             if twin.window_minutes <= out.window_minutes:
-                raise AssetError(f"{twin.label}: its window ({twin.window_minutes} min) must be longer than {out.label}'s ({out.window_minutes} min)")
+                raise AssetError(
+                    f"{twin.label}: its window ({twin.window_minutes} min) must be longer than {out.label}'s ({out.window_minutes} min)"
+                )
             if out.metric in PER_INSTANCE_METRICS and twin.threshold * (minimum + 1) / minimum >= out.threshold:
                 raise AssetError(
                     f"{twin.label} flaps with {out.label}: going from {minimum + 1} instances to {minimum} puts "
@@ -217,8 +237,12 @@ def _check_quota(quota: QuotaHint, instance_type: str, maximum: int, quota_cores
     """Refuse a MAX the quota hint cannot hold; returns the hint used, in words."""
     sku = sku_catalog()[canonical_sku(instance_type)]
     if maximum > quota.instances_per_deployment:
-        raise AssetError(f"--autoscale MAX {maximum}: a deployment has at most {quota.instances_per_deployment} instances ({quota.source})")
-    cores = quota_cores if quota_cores is not None else (quota.gpu_cores_per_family if sku.gpus else quota.cores_per_family)
+        raise AssetError(
+            f"--autoscale MAX {maximum}: a deployment has at most {quota.instances_per_deployment} instances ({quota.source})"
+        )
+    cores = (
+        quota_cores if quota_cores is not None else (quota.gpu_cores_per_family if sku.gpus else quota.cores_per_family)
+    )
     reserved = math.ceil(maximum * (100 + quota.upgrade_reserve_percent) / 100)
     needed = reserved * sku.vcpus
     hint = f"{cores} cores per VM family" + (" (--quota-cores)" if quota_cores is not None else f" ({quota.source})")
@@ -257,6 +281,8 @@ class AutoscalePlan:
         """The setting as azure-mgmt-monitor's own model."""
         from azure.mgmt.monitor.models import (
             AutoscaleProfile as SdkProfile,
+        )
+        from azure.mgmt.monitor.models import (
             AutoscaleSettingResource,
             MetricTrigger,
             ScaleAction,
@@ -268,12 +294,19 @@ class AutoscalePlan:
         rules = [
             ScaleRule(
                 metric_trigger=MetricTrigger(
-                    metric_name=r.metric, metric_resource_uri=target, time_grain=METRIC_GRAIN, statistic=r.statistic,
-                    time_window=timedelta(minutes=r.window_minutes), time_aggregation=r.time_aggregation,
-                    operator=r.operator, threshold=r.threshold,
+                    metric_name=r.metric,
+                    metric_resource_uri=target,
+                    time_grain=METRIC_GRAIN,
+                    statistic=r.statistic,
+                    time_window=timedelta(minutes=r.window_minutes),
+                    time_aggregation=r.time_aggregation,
+                    operator=r.operator,
+                    threshold=r.threshold,
                 ),
                 scale_action=ScaleAction(
-                    direction=r.scale.capitalize(), type="ChangeCount", value=str(r.change_count),
+                    direction=r.scale.capitalize(),
+                    type="ChangeCount",
+                    value=str(r.change_count),
                     cooldown=timedelta(minutes=r.cooldown_minutes),
                 ),
             )  # fmt: skip
@@ -296,7 +329,11 @@ def setting_name(endpoint_name: str, deployment_name: str) -> str:
 
 
 def plan_autoscale(
-    spec: AssetSpec, deployment_plan, bounds: str | None = None, quota_cores: int | None = None, autoscale_file: Path | None = None
+    spec: AssetSpec,
+    deployment_plan,
+    bounds: str | None = None,
+    quota_cores: int | None = None,
+    autoscale_file: Path | None = None,
 ) -> AutoscalePlan:
     """The profile of autoscale_file (default jobs/deploy/autoscale.yml) for a checked deployment plan
     (deploy.plan_deployment), with bounds "MIN:MAX" (None: the profile's capacity); every refusal is
@@ -305,7 +342,9 @@ def plan_autoscale(
     profile = load_profile(path)
     minimum, maximum = parse_bounds(bounds) if bounds else (profile.capacity.minimum, profile.capacity.maximum)
     if not 1 <= minimum <= maximum:
-        raise AssetError(f"--autoscale {minimum}:{maximum}: need 1 <= MIN <= MAX (a managed online deployment keeps at least one instance)")
+        raise AssetError(
+            f"--autoscale {minimum}:{maximum}: need 1 <= MIN <= MAX (a managed online deployment keeps at least one instance)"
+        )
     deployment = deployment_plan.deployment
     timeout_ms = getattr(deployment.request_settings, "request_timeout_ms", None)
     floors = Floors.of(spec, profile, deployment_plan.profile, timeout_ms or AZURE_DEFAULT_TIMEOUT_MS)
@@ -335,13 +374,17 @@ def _where(workspace: Workspace) -> str:
     return f"resource group {workspace.resource_group!r} (autoscale settings)"
 
 
-def submit_autoscale(plan: AutoscalePlan, client: Any, workspace: Workspace, location: str, log: Callable[[str], None] = print) -> Any:
+def submit_autoscale(
+    plan: AutoscalePlan, client: Any, workspace: Workspace, location: str, log: Callable[[str], None] = print
+) -> Any:
     """Create or update the setting through MonitorManagementClient (the deployment must exist)."""
     from .failures import AUTOSCALE_ROLE, azure_errors
 
     log(f"autoscale {plan.setting_name}: {plan.minimum} to {plan.maximum} instances, {len(plan.rules)} rules")
     with azure_errors(_where(workspace), AUTOSCALE_ROLE):
-        return client.autoscale_settings.create_or_update(workspace.resource_group, plan.setting_name, plan.resource(workspace, location))
+        return client.autoscale_settings.create_or_update(
+            workspace.resource_group, plan.setting_name, plan.resource(workspace, location)
+        )
 
 
 def delete_autoscale(client: Any, workspace: Workspace, endpoint_name: str, deployment_name: str) -> None:

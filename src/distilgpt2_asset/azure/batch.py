@@ -12,9 +12,10 @@ overrides applied to the deployment as az ml applies them)
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import AssetError
 from ..spec import AssetSpec
@@ -74,10 +75,14 @@ def plan_batch(
 def _check_cluster(cluster: Any, deployment: Any) -> None:
     compute = str(deployment.compute or "").removeprefix("azureml:")
     if compute != cluster.name:
-        raise AssetError(f"compute {compute or None!r} is not the cluster {BATCH_CLUSTER_FILE} creates ({cluster.name}); name that one")
+        raise AssetError(
+            f"compute {compute or None!r} is not the cluster {BATCH_CLUSTER_FILE} creates ({cluster.name}); name that one"
+        )
     count = getattr(deployment.resources, "instance_count", None) or 1
     if not 1 <= count <= cluster.max_instances:
-        raise AssetError(f"resources.instance_count {count}: the cluster {cluster.name} has 1 to {cluster.max_instances} instances")
+        raise AssetError(
+            f"resources.instance_count {count}: the cluster {cluster.name} has 1 to {cluster.max_instances} instances"
+        )
 
 
 def _check_settings(deployment: Any) -> None:
@@ -89,7 +94,9 @@ def _check_settings(deployment: Any) -> None:
 
     settings = deployment.settings
     if settings.output_action != OUTPUT_ACTION:
-        raise AssetError(f"settings.output_action is {settings.output_action}; batch scoring's rows need {OUTPUT_ACTION}")
+        raise AssetError(
+            f"settings.output_action is {settings.output_action}; batch scoring's rows need {OUTPUT_ACTION}"
+        )
     variables = {str(k): str(v) for k, v in (settings.environment_variables or {}).items()}
     serving = serving_settings(variables)
     timeout_s = settings.retry_settings.timeout
@@ -99,7 +106,12 @@ def _check_settings(deployment: Any) -> None:
             f"settings.retry_settings.timeout ({timeout_s} s per mini-batch), or Azure retries the mini-batch first"
         )
     try:
-        parse_params(parse_job_params(variables.get("BATCH_PARAMS"), "BATCH_PARAMS"), GenerationParams(), serving.max_new_tokens, "BATCH_PARAMS")
+        parse_params(
+            parse_job_params(variables.get("BATCH_PARAMS"), "BATCH_PARAMS"),
+            GenerationParams(),
+            serving.max_new_tokens,
+            "BATCH_PARAMS",
+        )
     except (ValueError, InvalidInput) as exc:
         raise AssetError(f"environment_variables: {exc}") from None
 
@@ -114,17 +126,33 @@ def dry_run_requests(plan: BatchPlan, workspace: Workspace | None, location: str
     cluster = copy.deepcopy(plan.cluster)
     cluster.location = location  # the SDK gives a cluster without one the workspace's
     cluster_url = f"{workspace.arm_prefix}/computes/{cluster.name}"
-    requests = [put_request("create compute cluster (skipped when it exists)", cluster_url, sdk.COMPUTE_API, sdk.rest_body(cluster))]
+    requests = [
+        put_request(
+            "create compute cluster (skipped when it exists)", cluster_url, sdk.COMPUTE_API, sdk.rest_body(cluster)
+        )
+    ]
     endpoint_url = f"{workspace.arm_prefix}/batchEndpoints/{plan.endpoint.name}"
     endpoint_body = sdk.rest_body(plan.endpoint, location)
-    requests.append(put_request("create batch endpoint (skipped when it exists)", endpoint_url, sdk.BATCH_ENDPOINTS_API, endpoint_body))
+    requests.append(
+        put_request(
+            "create batch endpoint (skipped when it exists)", endpoint_url, sdk.BATCH_ENDPOINTS_API, endpoint_body
+        )
+    )
     deployment = copy.deepcopy(plan.deployment)
     requests += uploads(deployment, workspace)
     deployment.compute = cluster_url  # the SDK sends the cluster's ARM id
     deployment_url = f"{endpoint_url}/deployments/{deployment.name}"
-    requests.append(put_request("create batch deployment", deployment_url, sdk.BATCH_DEPLOYMENTS_API, sdk.rest_body(deployment, location)))
+    requests.append(
+        put_request(
+            "create batch deployment", deployment_url, sdk.BATCH_DEPLOYMENTS_API, sdk.rest_body(deployment, location)
+        )
+    )
     default = _with_default(plan.endpoint, deployment.name)
-    requests.append(put_request("make it the default deployment", endpoint_url, sdk.BATCH_ENDPOINTS_API, sdk.rest_body(default, location)))
+    requests.append(
+        put_request(
+            "make it the default deployment", endpoint_url, sdk.BATCH_ENDPOINTS_API, sdk.rest_body(default, location)
+        )
+    )
     return requests
 
 
@@ -137,12 +165,16 @@ def _with_default(endpoint: Any, deployment_name: str) -> Any:
 # pinning the model's content ----------------------------------------------------------------------
 
 
-def pin_batch_content_digest(plan: BatchPlan, properties_of: Callable[[str, str, str], dict | None], log: Callable[[str], None] = print) -> None:
+def pin_batch_content_digest(
+    plan: BatchPlan, properties_of: Callable[[str, str, str], dict | None], log: Callable[[str], None] = print
+) -> None:
     """The online path's pin (deploy.pin_content_digest) for the batch deployment, whose variables
     live in its settings: batch_score.py's init() then refuses any other files."""
     deployment = plan.deployment
     variables = dict(deployment.settings.environment_variables or {})
-    view = SimpleNamespace(model=deployment.model, code_configuration=deployment.code_configuration, environment_variables=variables)
+    view = SimpleNamespace(
+        model=deployment.model, code_configuration=deployment.code_configuration, environment_variables=variables
+    )
     pin_content_digest(SimpleNamespace(deployment=view), properties_of, log)
     deployment.settings.environment_variables = view.environment_variables
 
@@ -163,7 +195,9 @@ def submit_batch(plan: BatchPlan, client: Any, log: Callable[[str], None] = prin
             client.compute.get(cluster.name)
             log(f"compute cluster {cluster.name} exists; using it")
         except ResourceNotFoundError:
-            log(f"creating compute cluster {cluster.name} ({cluster.min_instances} to {cluster.max_instances} x {cluster.size})")
+            log(
+                f"creating compute cluster {cluster.name} ({cluster.min_instances} to {cluster.max_instances} x {cluster.size})"
+            )
             client.compute.begin_create_or_update(cluster).result()
         try:
             endpoint = endpoints.get(plan.endpoint.name)

@@ -49,9 +49,7 @@ def check_model(spec: AssetSpec, deployment: Any) -> None:
     name = match["name"] or match["ws_name"]
     version = match["version"] or match["ws_version"]
     if name != spec.name or version != spec.version:
-        raise AssetError(
-            f"model {model} is not defined by spec.yaml, which defines {spec.name} version {spec.version}"
-        )
+        raise AssetError(f"model {model} is not defined by spec.yaml, which defines {spec.name} version {spec.version}")
 
 
 def check_compute(spec: AssetSpec, deployment: Any) -> list[str]:
@@ -105,7 +103,12 @@ def write_deadline(deployment: Any, overrides: list[dict[str, str]]) -> None:
     if deployment.code_configuration is None:  # Azure's own scoring has no deadline of ours
         return
     timeout_ms = str(getattr(deployment.request_settings, "request_timeout_ms", None) or AZURE_DEFAULT_TIMEOUT_MS)
-    explicit = [value for pair in overrides for key, value in pair.items() if key == f"environment_variables.{DEADLINE_VARIABLE}"]
+    explicit = [
+        value
+        for pair in overrides
+        for key, value in pair.items()
+        if key == f"environment_variables.{DEADLINE_VARIABLE}"
+    ]
     if explicit and explicit[-1] != timeout_ms:
         raise AssetError(
             f"environment_variables.{DEADLINE_VARIABLE} is {explicit[-1]} but request_settings.request_timeout_ms is "

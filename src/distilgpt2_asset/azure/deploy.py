@@ -9,9 +9,10 @@ load  (the real azure.ai.ml loaders; --set overrides applied exactly as `az ml .
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import AssetError
 from ..spec import AssetSpec
@@ -106,7 +107,11 @@ def plan_deployment(
 
 
 def deployment_overrides_for(
-    spec: AssetSpec, overrides: list[dict[str, str]] | None, model_registry: str | None, endpoint_name: str | None, deployment_name: str | None
+    spec: AssetSpec,
+    overrides: list[dict[str, str]] | None,
+    model_registry: str | None,
+    endpoint_name: str | None,
+    deployment_name: str | None,
 ) -> list[dict[str, str]]:
     """--set overrides, then the model of a registry, the endpoint and the deployment name (online or batch)."""
     named = list(overrides or [])
@@ -182,7 +187,9 @@ def uploads(deployment: Any, workspace: Workspace) -> list[dict]:
 PIN_VARIABLE = "TEXTGEN_EXPECTED_CONTENT_SHA256"
 
 
-def pin_content_digest(plan: DeploymentPlan, properties_of: Callable[[str, str, str], dict | None], log: Callable[[str], None] = print) -> None:
+def pin_content_digest(
+    plan: DeploymentPlan, properties_of: Callable[[str, str, str], dict | None], log: Callable[[str], None] = print
+) -> None:
     """Pin the deployment to the content its registry version records (publish records
     content_sha256), so that the server refuses any other files. properties_of(registry, name,
     version) -> the version's properties (None: no such version). A pin given explicitly stays."""
@@ -197,7 +204,9 @@ def pin_content_digest(plan: DeploymentPlan, properties_of: Callable[[str, str, 
     digest = properties.get(CONTENT_PROPERTY)
     if digest:
         deployment.environment_variables = {**variables, PIN_VARIABLE: digest}
-        log(f"pinned to content sha256 {digest}, as registry {match['registry']} records it: other files will not start")
+        log(
+            f"pinned to content sha256 {digest}, as registry {match['registry']} records it: other files will not start"
+        )
     else:
         log(
             f"registry {match['registry']} records no content digest for {match['name']} {match['version']} (Microsoft's versions "

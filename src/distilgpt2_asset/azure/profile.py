@@ -32,7 +32,9 @@ def lowest_measured_speed(spec: AssetSpec, engine: str, batch: int) -> tuple[flo
     try:
         classes = json.loads(path.read_text())["classes"]
     except (OSError, ValueError, KeyError) as exc:
-        raise AssetError(f"{path}: cannot read the measured engine speeds ({exc}); run python -m distilgpt2_asset.bench --engine-speeds") from None
+        raise AssetError(
+            f"{path}: cannot read the measured engine speeds ({exc}); run python -m distilgpt2_asset.bench --engine-speeds"
+        ) from None
     figures = []
     for cpu_class, engines in classes.items():
         at_batch = {name: rates[str(batch)] for name, rates in engines.items() if str(batch) in rates}
@@ -56,7 +58,9 @@ class ServingProfile:
     measured: str  # where that figure comes from
 
     @classmethod
-    def of(cls, spec: AssetSpec, engine: str, max_new_tokens: int, batch_size: int, concurrency: int) -> "ServingProfile":
+    def of(
+        cls, spec: AssetSpec, engine: str, max_new_tokens: int, batch_size: int, concurrency: int
+    ) -> ServingProfile:
         """continuous and static batches: a full batch shares at least batch 8's measured throughput
         (throughput only grows with batch size), and a static batch may first wait for the one running;
         sequential: a request may wait for each other one in flight."""
@@ -93,9 +97,10 @@ def gunicorn_concurrency(variables: dict[str, str]) -> int:
 def serving_settings(variables: dict[str, str]):
     """The deployment's TEXTGEN_* variables, validated by the scoring code's own settings model."""
     from pydantic import ValidationError
+
     from distilgpt2_scoring.settings import ENV_PREFIX, ServingSettings
 
-    values = {k[len(ENV_PREFIX):].lower(): v for k, v in variables.items() if k.startswith(ENV_PREFIX)}
+    values = {k[len(ENV_PREFIX) :].lower(): v for k, v in variables.items() if k.startswith(ENV_PREFIX)}
     unknown = sorted(ENV_PREFIX + k.upper() for k in values if k not in ServingSettings.model_fields)
     if unknown:
         raise AssetError(f"environment_variables: unknown serving setting(s) {', '.join(unknown)}")

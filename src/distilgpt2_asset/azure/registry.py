@@ -12,9 +12,10 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from azure.ai.ml import MLClient
 from azure.ai.ml.entities import Model
@@ -23,9 +24,9 @@ from azure.identity import DefaultAzureCredential
 
 from distilgpt2_scoring.model_files import MLFLOW_SUBFOLDER
 
-from .failures import REGISTRY_ROLE, azure_errors
 from ..errors import AssetError
 from ..publish import MetadataUpdate, Payload
+from .failures import REGISTRY_ROLE, azure_errors
 
 # Azure ML registry names: 2-32 characters, letters, digits, '-' and '_', starting with a
 # letter or digit (learn.microsoft.com, "Manage Azure Machine Learning registries").

@@ -9,13 +9,18 @@ its operations run. azure-mgmt-monitor 7.0.0 keeps its serializer and request bu
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 # The MLClient service clients that endpoints, and deployments + environments, go through; and
 # those of batch endpoints, batch deployments and computes.
 ENDPOINTS_API, DEPLOYMENTS_API = "ServiceClient022022Preview", "ServiceClient042023Preview"
-BATCH_ENDPOINTS_API, BATCH_DEPLOYMENTS_API, COMPUTE_API = "ServiceClient102023", "ServiceClient012024PreviewArm", "ServiceClient082023Preview"
+BATCH_ENDPOINTS_API, BATCH_DEPLOYMENTS_API, COMPUTE_API = (
+    "ServiceClient102023",
+    "ServiceClient012024PreviewArm",
+    "ServiceClient082023Preview",
+)
 
 
 def api_version(client_name: str) -> str:
@@ -76,7 +81,11 @@ def presubmit_checks(entity: Any) -> tuple[dict[str, str], list[tuple[str, Calla
         return dict(entity._validate().error_messages), []
     checks: list[tuple[str, Callable[[], Any]]] = []
     if isinstance(entity, (OnlineDeployment, BatchDeployment)):
-        for where, method in (("name", "_validate_name"), ("scale_settings", "_validate_scale_settings"), ("output_action", "_validate")):
+        for where, method in (
+            ("name", "_validate_name"),
+            ("scale_settings", "_validate_scale_settings"),
+            ("output_action", "_validate"),
+        ):
             if hasattr(entity, method):
                 checks.append((where, getattr(entity, method)))
         code = entity.code_configuration

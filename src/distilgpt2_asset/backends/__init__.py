@@ -15,8 +15,8 @@ process. "azure": an Azure ML registry and workspace through MLClient (DefaultAz
 
 from __future__ import annotations
 
-from ..azure.workspace import resolve_workspace
 from ..azure.deploy import MICROSOFT_REGISTRY
+from ..azure.workspace import resolve_workspace
 from ..errors import AssetError
 from ..spec import AssetSpec, load_spec
 from .base import Backend, Endpoint, EvaluationReport, FinetuneRun, ModelInfo, endpoint_name, pick_sku, sku_fits

@@ -28,7 +28,12 @@ NAMED_OUTPUTS = "named-outputs"  # where jobs.download puts an output: DIR/named
 
 class AzureBackend(Backend):
     def __init__(
-        self, spec: AssetSpec, workspace: Workspace, registry_name: str, client: Any = None, registry: Any = None,
+        self,
+        spec: AssetSpec,
+        workspace: Workspace,
+        registry_name: str,
+        client: Any = None,
+        registry: Any = None,
         monitor: Any = None,
     ):
         """client: an MLClient for the workspace, registry: an AzureRegistry, monitor: Azure Monitor's
@@ -69,7 +74,9 @@ class AzureBackend(Backend):
 
     # endpoints -----------------------------------------------------------------------------------
 
-    def deploy(self, model: ModelInfo, instance_type: str, name: str | None = None, autoscale: str | None = None) -> Endpoint:
+    def deploy(
+        self, model: ModelInfo, instance_type: str, name: str | None = None, autoscale: str | None = None
+    ) -> Endpoint:
         from ..azure.autoscale import submit_autoscale
         from ..azure.deploy import pin_content_digest, submit
 
@@ -77,7 +84,9 @@ class AzureBackend(Backend):
         scaling = self.autoscale_plan(plan, autoscale)
         if model.name != self.spec.name:
             plan.deployment.model = model.uri  # a finetuned classifier, after the checks (see Backend.plan)
-        pin_content_digest(plan, lambda registry, name, version: model.properties, log=lambda line: None)  # found in find_model
+        pin_content_digest(
+            plan, lambda registry, name, version: model.properties, log=lambda line: None
+        )  # found in find_model
         endpoint = Endpoint(plan.endpoint.name, plan.deployment.name, model, instance_type, "", autoscale=autoscale)
         self.endpoints.append(endpoint)  # before submit: close() also removes a half-made endpoint
         submit(plan, self.client, where=f"Azure ML workspace {self.workspace.workspace_name!r}")
@@ -115,7 +124,11 @@ class AzureBackend(Backend):
     # jobs ----------------------------------------------------------------------------------------
 
     def evaluate(
-        self, model: ModelInfo, data: Path | None = None, rows: int | None = None, params: dict | None = None,
+        self,
+        model: ModelInfo,
+        data: Path | None = None,
+        rows: int | None = None,
+        params: dict | None = None,
         instance_type: str | None = None,
     ) -> EvaluationReport:
         from ..evaluation.report import CHART_FILE, plot_metrics
@@ -142,7 +155,11 @@ class AzureBackend(Backend):
         return EvaluationReport({label: metrics}, folder, folder / CHART_FILE, job)
 
     def finetune(
-        self, model: ModelInfo, train: Path | None = None, validation: Path | None = None, epochs: int | None = None,
+        self,
+        model: ModelInfo,
+        train: Path | None = None,
+        validation: Path | None = None,
+        epochs: int | None = None,
         instance_type: str | None = None,
     ) -> FinetuneRun:
         from ..finetune import CURVE_FILE, METRICS_FILE

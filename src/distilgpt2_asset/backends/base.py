@@ -206,7 +206,9 @@ class Backend(ABC):
         """spec.yaml's name and version in the backend's registry."""
 
     @abstractmethod
-    def deploy(self, model: ModelInfo, instance_type: str, name: str | None = None, autoscale: str | None = None) -> Endpoint:
+    def deploy(
+        self, model: ModelInfo, instance_type: str, name: str | None = None, autoscale: str | None = None
+    ) -> Endpoint:
         """An endpoint with one deployment of the model taking all traffic (name: generated if None);
         autoscale "MIN:MAX": with an Azure Monitor autoscale setting (checked on both backends)."""
 
@@ -219,7 +221,11 @@ class Backend(ABC):
 
     @abstractmethod
     def evaluate(
-        self, model: ModelInfo, data: Path | None = None, rows: int | None = None, params: dict | None = None,
+        self,
+        model: ModelInfo,
+        data: Path | None = None,
+        rows: int | None = None,
+        params: dict | None = None,
         instance_type: str | None = None,
     ) -> EvaluationReport:
         """Text-generation metrics of the model (data and params: local only; rows: the first N;
@@ -227,7 +233,11 @@ class Backend(ABC):
 
     @abstractmethod
     def finetune(
-        self, model: ModelInfo, train: Path | None = None, validation: Path | None = None, epochs: int | None = None,
+        self,
+        model: ModelInfo,
+        train: Path | None = None,
+        validation: Path | None = None,
+        epochs: int | None = None,
         instance_type: str | None = None,
     ) -> FinetuneRun:
         """The model finetuned for text classification (train None: the shipped sample data;

@@ -61,14 +61,16 @@ class LocalBackend(Backend):
 
     def _info(self, version) -> ModelInfo:
         tags = {k: v for k, v in version.tags.items() if not k.startswith(PROPERTY_PREFIX)}
-        properties = {k[len(PROPERTY_PREFIX):]: v for k, v in version.tags.items() if k.startswith(PROPERTY_PREFIX)}
+        properties = {k[len(PROPERTY_PREFIX) :]: v for k, v in version.tags.items() if k.startswith(PROPERTY_PREFIX)}
         asset_version = tags.get(ASSET_VERSION_TAG, str(version.version))
         uri = f"models:/{version.name}/{version.version}"
         return ModelInfo(version.name, asset_version, uri, tags, properties, Path(version.source))
 
     # endpoints -----------------------------------------------------------------------------------
 
-    def deploy(self, model: ModelInfo, instance_type: str, name: str | None = None, autoscale: str | None = None) -> Endpoint:
+    def deploy(
+        self, model: ModelInfo, instance_type: str, name: str | None = None, autoscale: str | None = None
+    ) -> Endpoint:
         from ..serve import free_port, start_server
 
         plan = self.plan(model, instance_type, name)
@@ -86,7 +88,9 @@ class LocalBackend(Backend):
                 server = start_server(model.path, port=free_port(), threads=threads, env=settings, log=log)
         except AssetError as exc:
             raise AssetError(f"{exc}\n--- {log_path} (last lines) ---\n{_tail(log_path)}") from None
-        endpoint = Endpoint(plan.endpoint.name, plan.deployment.name, model, instance_type, server.score_url, server, autoscale)
+        endpoint = Endpoint(
+            plan.endpoint.name, plan.deployment.name, model, instance_type, server.score_url, server, autoscale
+        )
         self.endpoints.append(endpoint)
         if scaling is not None:
             print(
@@ -113,11 +117,15 @@ class LocalBackend(Backend):
     # jobs ----------------------------------------------------------------------------------------
 
     def evaluate(
-        self, model: ModelInfo, data: Path | None = None, rows: int | None = None, params: dict | None = None,
+        self,
+        model: ModelInfo,
+        data: Path | None = None,
+        rows: int | None = None,
+        params: dict | None = None,
         instance_type: str | None = None,
     ) -> EvaluationReport:
-        from ..evaluation.run import EvaluationOptions, run_evaluation
         from ..evaluation.report import CHART_FILE
+        from ..evaluation.run import EvaluationOptions, run_evaluation
 
         if instance_type:
             pick_sku(model, "evaluation", instance_type)  # refused here as on Azure; the job runs in this process
@@ -129,7 +137,11 @@ class LocalBackend(Backend):
         return EvaluationReport(metrics, output, output / CHART_FILE)
 
     def finetune(
-        self, model: ModelInfo, train: Path | None = None, validation: Path | None = None, epochs: int | None = None,
+        self,
+        model: ModelInfo,
+        train: Path | None = None,
+        validation: Path | None = None,
+        epochs: int | None = None,
         instance_type: str | None = None,
     ) -> FinetuneRun:
         from ..finetune import CURVE_FILE, REGISTERED_SUFFIX, FinetuneInputs, FinetuneSettings, finetune
@@ -138,7 +150,10 @@ class LocalBackend(Backend):
             pick_sku(model, "finetune", instance_type)  # refused here as on Azure; the job runs in this process
 
         if train is None:
-            train, validation = SAMPLE_CLASSIFICATION_DATA / "train.jsonl", SAMPLE_CLASSIFICATION_DATA / "validation.jsonl"
+            train, validation = (
+                SAMPLE_CLASSIFICATION_DATA / "train.jsonl",
+                SAMPLE_CLASSIFICATION_DATA / "validation.jsonl",
+            )
         inputs = FinetuneInputs(
             train=Path(train),
             validation=Path(validation) if validation else None,

@@ -80,20 +80,34 @@ def cpu_class() -> str:
 
 
 def machine() -> dict:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.machine())
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.machine(),
+    )
     return {"cpu": model, "cpus": os.cpu_count(), "cpu_features": cpu_features(), "cpu_class": cpu_class()}
 
 
-def measure_server(name: str, mlflow_dir: Path, entry_script: Path, threads: int | None, env: dict, args, log_dir: Path, alongside=None) -> dict:
+def measure_server(
+    name: str, mlflow_dir: Path, entry_script: Path, threads: int | None, env: dict, args, log_dir: Path, alongside=None
+) -> dict:
     spec = load_spec()
     count = Counter(mlflow_dir)
     card = json.loads(json.dumps(spec.sample_request))
     card["params"]["max_new_tokens"] = NEW_TOKENS
     prompt = card["input_data"][0]
-    greedy = {"input_data": [prompt], "params": {"do_sample": False, "max_new_tokens": NEW_TOKENS, "return_full_text": False}}
+    greedy = {
+        "input_data": [prompt],
+        "params": {"do_sample": False, "max_new_tokens": NEW_TOKENS, "return_full_text": False},
+    }
     with open(log_dir / f"{name}-server.log", "w") as log:
         started = time.perf_counter()
-        server = start_server(mlflow_dir, port=free_port(), threads=threads, entry_script=entry_script, env=env, log=log)
+        server = start_server(
+            mlflow_dir, port=free_port(), threads=threads, entry_script=entry_script, env=env, log=log
+        )
         result = {"cold_start_s": time.perf_counter() - started}
         rss = PeakRss(server.process.pid)
         try:
@@ -101,16 +115,24 @@ def measure_server(name: str, mlflow_dir: Path, entry_script: Path, threads: int
             print(f"{name}: healthy after {result['cold_start_s']:.1f} s; (a) single request", flush=True)
             result["single"] = single_requests(url, greedy, count, args.repeats, alongside)
             print(f"{name}: (d) short requests on an idle server", flush=True)
-            idle = [post(url, mixed_request(prompt, n)) for n in range(16) if mixed_request(prompt, n)["params"]["max_new_tokens"] <= 32]
+            idle = [
+                post(url, mixed_request(prompt, n))
+                for n in range(16)
+                if mixed_request(prompt, n)["params"]["max_new_tokens"] <= 32
+            ]
             result["idle_short_p50_s"] = sorted(o.seconds for o in idle)[len(idle) // 2]
             print(f"{name}: (b) {args.clients} clients, the card's request", flush=True)
             result["uniform"] = closed_loop(url, lambda n: card, args.clients, args.rounds, "uniform").summary(count)
             print(f"{name}: (d) {args.clients} clients, mixed traffic", flush=True)
-            result["mixed"] = closed_loop(url, lambda n: mixed_request(prompt, n), args.clients, args.rounds * 2, "mixed").summary(count)
+            result["mixed"] = closed_loop(
+                url, lambda n: mixed_request(prompt, n), args.clients, args.rounds * 2, "mixed"
+            ).summary(count)
             if name == "ours":
                 print(f"{name}: (e) {args.clients} streaming clients", flush=True)
                 streamed = {**card, "params": {**card["params"], "stream": True}}
-                result["streaming"] = closed_loop(url, lambda n: streamed, args.clients, args.rounds, "streaming").summary(count)
+                result["streaming"] = closed_loop(
+                    url, lambda n: streamed, args.clients, args.rounds, "streaming"
+                ).summary(count)
         finally:
             result["peak_rss_gb"] = rss.stop()
             server.stop()
@@ -146,7 +168,9 @@ def measure_engine_speeds(mlflow_dir: Path, cache_dir: Path) -> dict:
 def rendered_readme(folder: Path) -> str:
     """README.md with its generated blocks rendered from folder's results.json, engine-speeds.json and generate.json."""
     readme = asset_root() / "README.md"
-    results, speeds, bulk = (json.loads((folder / name).read_text()) for name in ("results.json", "engine-speeds.json", "generate.json"))
+    results, speeds, bulk = (
+        json.loads((folder / name).read_text()) for name in ("results.json", "engine-speeds.json", "generate.json")
+    )
     blocks = {**readme_blocks(results, speeds), "bulk generation": generate.readme_block(bulk)}
     return render_readme(readme.read_text(), blocks)
 
@@ -160,14 +184,32 @@ def write_readme_figures(folder: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m distilgpt2_asset.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, help="MLflow model folder (default: the distilgpt2-shaped testing model, built once)")
-    parser.add_argument("--output", type=Path, default=asset_root() / "benchmarks", help="folder for results.json and results.png")
-    parser.add_argument("--quick", action="store_true", help="1 round and 1 repeat: checks the script, not the numbers (writes to a temporary folder unless --output)")
-    parser.add_argument("--engine-speeds", action="store_true", help="only the raw engines per CPU class, for deploy's timeout check")
-    parser.add_argument("--generate", action="store_true", help="only (f): bulk generation against the raw engine, and the first-start conversion")
-    parser.add_argument("--readme", action="store_true", help="only rewrite README.md's generated figures from the committed results")
+    parser.add_argument(
+        "--model", type=Path, help="MLflow model folder (default: the distilgpt2-shaped testing model, built once)"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=asset_root() / "benchmarks", help="folder for results.json and results.png"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="1 round and 1 repeat: checks the script, not the numbers (writes to a temporary folder unless --output)",
+    )
+    parser.add_argument(
+        "--engine-speeds", action="store_true", help="only the raw engines per CPU class, for deploy's timeout check"
+    )
+    parser.add_argument(
+        "--generate",
+        action="store_true",
+        help="only (f): bulk generation against the raw engine, and the first-start conversion",
+    )
+    parser.add_argument(
+        "--readme", action="store_true", help="only rewrite README.md's generated figures from the committed results"
+    )
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=4, help="requests per client in (b) and (e); twice as many in (d)")
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="requests per client in (b) and (e); twice as many in (d)"
+    )
     parser.add_argument("--repeats", type=int, default=5, help="requests measured in (a), after one warm-up")
     args = parser.parse_args(argv)
     if args.quick:
@@ -196,7 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     print("raw OpenVINO GenAI on", mlflow_dir, flush=True)
     results = {"raw_engine": raw_engine(mlflow_dir, cache_dir)}
     ours_env = {"TEXTGEN_CACHE_DIR": str(cache_dir), "TEXTGEN_ENGINE": "openvino"}
-    results["ours"] = measure_server("ours", mlflow_dir, asset_root() / "scoring" / "score.py", SERVER_THREADS, ours_env, args, log_dir)
+    results["ours"] = measure_server(
+        "ours", mlflow_dir, asset_root() / "scoring" / "score.py", SERVER_THREADS, ours_env, args, log_dir
+    )
     results["stock"] = measure_server("stock", mlflow_dir, STOCK_SCRIPT, None, {}, args, log_dir)
     results["config"] = {
         "model": str(mlflow_dir), "quick": args.quick, "clients": args.clients, "rounds": args.rounds,

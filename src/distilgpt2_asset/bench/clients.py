@@ -7,10 +7,10 @@ import json
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 NEW_TOKENS = 100
 # Mixed traffic as real callers differ: temperature, top_p, a quarter greedy, lengths, prompt echoed or not.
@@ -77,10 +77,12 @@ def post(url: str, body: dict) -> Outcome:
     try:
         with requests.post(url, json=body, timeout=600, stream=bool(params.get("stream"))) as response:
             if response.status_code != 200:
-                return Outcome(response.status_code, None, time.perf_counter() - started, params.get("max_new_tokens", 0))
+                return Outcome(
+                    response.status_code, None, time.perf_counter() - started, params.get("max_new_tokens", 0)
+                )
             if not params.get("stream"):
                 [text] = response.json()
-                return Outcome(200, text[len(prompt):], time.perf_counter() - started, params.get("max_new_tokens", 0))
+                return Outcome(200, text[len(prompt) :], time.perf_counter() - started, params.get("max_new_tokens", 0))
             pieces, first = [], None
             for line in response.iter_lines(decode_unicode=True):
                 if not line.startswith("data: {"):
@@ -89,12 +91,20 @@ def post(url: str, body: dict) -> Outcome:
                 if event["text"] and not (prompt and not pieces and event["text"] == prompt):
                     first = first or time.perf_counter() - started
                 pieces.append(event["text"])
-            return Outcome(200, "".join(pieces)[len(prompt):], time.perf_counter() - started, params.get("max_new_tokens", 0), first)
+            return Outcome(
+                200,
+                "".join(pieces)[len(prompt) :],
+                time.perf_counter() - started,
+                params.get("max_new_tokens", 0),
+                first,
+            )
     except requests.RequestException:
         return Outcome(0, None, time.perf_counter() - started, params.get("max_new_tokens", 0))
 
 
-def single_requests(url: str, body: dict, count: Counter, repeats: int, alongside: Callable[[], None] | None = None) -> dict:
+def single_requests(
+    url: str, body: dict, count: Counter, repeats: int, alongside: Callable[[], None] | None = None
+) -> dict:
     """Median tokens/s of one request at a time; `alongside` runs between requests, so that two
     measurements on a shared, noisy machine see the same conditions."""
     rates = []

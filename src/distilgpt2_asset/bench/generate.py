@@ -61,11 +61,20 @@ def _raw(mlflow_dir: Path, work: Path) -> dict:
     settings = ServingSettings(cache_dir=work / "engine-cache")
     folder = openvino_model(open_model(mlflow_dir), mlflow_dir / "model", settings.cache_dir)
     scheduler = openvino_genai.SchedulerConfig()
-    scheduler.max_num_seqs, scheduler.cache_size, scheduler.dynamic_split_fuse = settings.max_batch_size, settings.kv_cache_gb, True
-    pipeline = openvino_genai.ContinuousBatchingPipeline(str(folder), scheduler, "CPU", {"INFERENCE_NUM_THREADS": settings.thread_count})
+    scheduler.max_num_seqs, scheduler.cache_size, scheduler.dynamic_split_fuse = (
+        settings.max_batch_size,
+        settings.kv_cache_gb,
+        True,
+    )
+    pipeline = openvino_genai.ContinuousBatchingPipeline(
+        str(folder), scheduler, "CPU", {"INFERENCE_NUM_THREADS": settings.thread_count}
+    )
     tokenizer = Tokenizer.from_file(str(mlflow_dir / "components" / "tokenizer" / "tokenizer.json"))
     rows = [json.loads(line)["prompt"] for line in prompts_file(work).read_text().splitlines()]
-    ids = [openvino.Tensor(numpy.array([tokenizer.encode(p, add_special_tokens=False).ids], dtype=numpy.int64)) for p in rows]
+    ids = [
+        openvino.Tensor(numpy.array([tokenizer.encode(p, add_special_tokens=False).ids], dtype=numpy.int64))
+        for p in rows
+    ]
     config = openvino_genai.GenerationConfig()
     eos = json.loads((mlflow_dir / "model" / "config.json").read_text())["eos_token_id"]
     config.max_new_tokens, config.do_sample, config.eos_token_id = NEW_TOKENS, False, eos  # where ours stops too
@@ -73,8 +82,16 @@ def _raw(mlflow_dir: Path, work: Path) -> dict:
     results = pipeline.generate(ids, [config] * len(ids))
     seconds = time.perf_counter() - started
     generated = [list(result.m_generation_ids[0]) for result in results]
-    tokens = sum(len(ids) - (ids[-1:] == [eos]) for ids in generated)  # the end-of-text token is not text: ours drops it too
-    return {"rows": len(rows), "tokens": tokens, "seconds": seconds, "tokens_per_second": tokens / seconds, "rows_per_second": len(rows) / seconds}
+    tokens = sum(
+        len(ids) - (ids[-1:] == [eos]) for ids in generated
+    )  # the end-of-text token is not text: ours drops it too
+    return {
+        "rows": len(rows),
+        "tokens": tokens,
+        "seconds": seconds,
+        "tokens_per_second": tokens / seconds,
+        "rows_per_second": len(rows) / seconds,
+    }
 
 
 def _conversion(mlflow_dir: Path, work: Path) -> dict:

@@ -25,7 +25,11 @@ REPEATS = 3  # the best of a few runs: raw figures are ceilings
 # The card's four sampling settings, for "8 prompts with 4 sampling settings" (do_sample, temperature, top_p).
 SETTINGS = [(False, 1.0, 1.0), (True, 0.2, 0.9), (True, 0.7, 0.95), (True, 1.0, 1.0)]
 # What forces each engine down to AVX2 kernels (None: no switch exists).
-AVX2_SWITCH = {"ctranslate2": {"CT2_FORCE_CPU_ISA": "AVX2"}, "transformers": {"ATEN_CPU_CAPABILITY": "avx2"}, "openvino": None}
+AVX2_SWITCH = {
+    "ctranslate2": {"CT2_FORCE_CPU_ISA": "AVX2"},
+    "transformers": {"ATEN_CPU_CAPABILITY": "avx2"},
+    "openvino": None,
+}
 
 
 def prompt_ids(mlflow_dir: Path) -> list[int]:
@@ -49,7 +53,9 @@ def _openvino(mlflow_dir: Path, cache_dir: Path, batch: int, mixed: bool) -> flo
     folder = openvino_model(content, mlflow_dir / "model", cache_dir)
     scheduler = openvino_genai.SchedulerConfig()
     scheduler.max_num_seqs, scheduler.cache_size = 16, 1
-    pipeline = openvino_genai.ContinuousBatchingPipeline(str(folder), scheduler, "CPU", {"INFERENCE_NUM_THREADS": os.cpu_count()})
+    pipeline = openvino_genai.ContinuousBatchingPipeline(
+        str(folder), scheduler, "CPU", {"INFERENCE_NUM_THREADS": os.cpu_count()}
+    )
     ids = openvino.Tensor(numpy.array([prompt_ids(mlflow_dir)], dtype=numpy.int64))
 
     def config(i: int):
@@ -76,7 +82,9 @@ def _ctranslate2(mlflow_dir: Path, cache_dir: Path, batch: int, mixed: bool) -> 
     from distilgpt2_scoring.model_files import open_model
     from distilgpt2_scoring.settings import ServingSettings
 
-    engine = CTranslate2Engine.load(open_model(mlflow_dir), mlflow_dir / "model", ServingSettings(device="cpu", cache_dir=cache_dir))
+    engine = CTranslate2Engine.load(
+        open_model(mlflow_dir), mlflow_dir / "model", ServingSettings(device="cpu", cache_dir=cache_dir)
+    )
     tokens = [engine.vocabulary[t] for t in prompt_ids(mlflow_dir)]
     groups = [[i for i in range(batch) if i % 4 == s] for s in range(4)] if mixed else [list(range(batch))]
 
@@ -117,10 +125,23 @@ def _transformers(mlflow_dir: Path, cache_dir: Path, batch: int, mixed: bool) ->
 ENGINES = {"openvino": _openvino, "ctranslate2": _ctranslate2, "transformers": _transformers}
 
 
-def measure(engine: str, mlflow_dir: Path, cache_dir: Path, batches: list[int], mixed: bool = False, env: dict | None = None) -> dict[str, float]:
+def measure(
+    engine: str, mlflow_dir: Path, cache_dir: Path, batches: list[int], mixed: bool = False, env: dict | None = None
+) -> dict[str, float]:
     """{batch: tokens/s} of the raw engine, measured in a subprocess with env (e.g. an ISA limit)."""
-    command = [sys.executable, "-m", "distilgpt2_asset.bench.raw", engine, str(mlflow_dir), str(cache_dir), "--batches", *map(str, batches)]
-    done = subprocess.run(command + (["--mixed"] if mixed else []), env=dict(os.environ, **(env or {})), capture_output=True, text=True)
+    command = [
+        sys.executable,
+        "-m",
+        "distilgpt2_asset.bench.raw",
+        engine,
+        str(mlflow_dir),
+        str(cache_dir),
+        "--batches",
+        *map(str, batches),
+    ]
+    done = subprocess.run(
+        command + (["--mixed"] if mixed else []), env=dict(os.environ, **(env or {})), capture_output=True, text=True
+    )
     if done.returncode != 0:
         raise RuntimeError(f"raw {engine} measurement failed: {done.stderr.strip()[-1500:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])["tokens_per_s"]
@@ -141,4 +162,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-

@@ -37,7 +37,9 @@ def ratios(results: dict) -> dict:
         "c_cold_start_s": ours["cold_start_s"],
         "e_first_token_p95_s": ours["streaming"]["first_token_p95_s"],
         "e_streamed_vs_whole": ours["streaming"]["tokens_per_s"] / ours["uniform"]["tokens_per_s"],
-        "failures": sum(run[load]["failures"] for run in (stock, ours) for load in ("uniform", "mixed", "streaming") if load in run),
+        "failures": sum(
+            run[load]["failures"] for run in (stock, ours) for load in ("uniform", "mixed", "streaming") if load in run
+        ),
     }
 
 
@@ -56,12 +58,25 @@ def print_table(results: dict) -> None:
     config = results["config"]
     print(f"\n{config['cpu']}, {config['cpus']} vCPUs, {', '.join(config['cpu_features'])}")
     print(f"{'':38}{'stock':>10}{'raw engine':>12}{'ours':>10}")
-    print(f"{'(a) 1 request, tokens/s':38}{stock['single']['tokens_per_s']:10.1f}{rawe['batch_1_tokens_per_s']:12.1f}{ours['single']['tokens_per_s']:10.1f}")
-    for load, label, raw_key in (("uniform", "(b) 8 clients", "batch_8_tokens_per_s"), ("mixed", "(d) mixed", "mixed_8_tokens_per_s")):
-        print(f"{label + ', tokens/s':38}{stock[load]['tokens_per_s']:10.1f}{rawe[raw_key]:12.1f}{ours[load]['tokens_per_s']:10.1f}")
-        print(f"{label + ', p50 / p95 s':38}{stock[load]['p50_s']:5.1f}/{stock[load]['p95_s']:<4.1f}{'':12}{ours[load]['p50_s']:5.2f}/{ours[load]['p95_s']:.2f}")
-    print(f"{'(d) short requests p95 s (idle p50)':38}{stock['mixed']['short_p95_s']:10.2f}{'':12}{ours['mixed']['short_p95_s']:10.2f} ({ours['idle_short_p50_s']:.2f})")
-    print(f"{'(e) first token p50 / p95 s':38}{'':22}{ours['streaming']['first_token_p50_s']:5.2f}/{ours['streaming']['first_token_p95_s']:.2f}")
+    print(
+        f"{'(a) 1 request, tokens/s':38}{stock['single']['tokens_per_s']:10.1f}{rawe['batch_1_tokens_per_s']:12.1f}{ours['single']['tokens_per_s']:10.1f}"
+    )
+    for load, label, raw_key in (
+        ("uniform", "(b) 8 clients", "batch_8_tokens_per_s"),
+        ("mixed", "(d) mixed", "mixed_8_tokens_per_s"),
+    ):
+        print(
+            f"{label + ', tokens/s':38}{stock[load]['tokens_per_s']:10.1f}{rawe[raw_key]:12.1f}{ours[load]['tokens_per_s']:10.1f}"
+        )
+        print(
+            f"{label + ', p50 / p95 s':38}{stock[load]['p50_s']:5.1f}/{stock[load]['p95_s']:<4.1f}{'':12}{ours[load]['p50_s']:5.2f}/{ours[load]['p95_s']:.2f}"
+        )
+    print(
+        f"{'(d) short requests p95 s (idle p50)':38}{stock['mixed']['short_p95_s']:10.2f}{'':12}{ours['mixed']['short_p95_s']:10.2f} ({ours['idle_short_p50_s']:.2f})"
+    )
+    print(
+        f"{'(e) first token p50 / p95 s':38}{'':22}{ours['streaming']['first_token_p50_s']:5.2f}/{ours['streaming']['first_token_p95_s']:.2f}"
+    )
     print(f"{'(c) peak RSS, GB':38}{stock['peak_rss_gb']:10.2f}{'':12}{ours['peak_rss_gb']:10.2f}")
     print(f"{'(c) cold start, s':38}{stock['cold_start_s']:10.1f}{'':12}{ours['cold_start_s']:10.1f}\n")
     for what, value, target, met in verdicts(results["ratios"]):
@@ -90,12 +105,44 @@ def plot(results: dict, path: Path) -> None:
         ax.set_title(title)
         ax.set_ylabel(unit)
 
-    bars(axes[0], {"stock": stock["single"]["tokens_per_s"], "raw engine": rawe["batch_1_tokens_per_s"], "ours": ours["single"]["tokens_per_s"]}, "(a) one request", "tokens/s")
-    bars(axes[1], {"stock": stock["uniform"]["tokens_per_s"], "raw engine": rawe["batch_8_tokens_per_s"], "ours": ours["uniform"]["tokens_per_s"]}, "(b) 8 clients, card's request", "tokens/s")
-    bars(axes[2], {"stock": stock["mixed"]["tokens_per_s"], "raw engine": rawe["mixed_8_tokens_per_s"], "ours": ours["mixed"]["tokens_per_s"]}, "(d) 8 clients, mixed traffic", "tokens/s")
+    bars(
+        axes[0],
+        {
+            "stock": stock["single"]["tokens_per_s"],
+            "raw engine": rawe["batch_1_tokens_per_s"],
+            "ours": ours["single"]["tokens_per_s"],
+        },
+        "(a) one request",
+        "tokens/s",
+    )
+    bars(
+        axes[1],
+        {
+            "stock": stock["uniform"]["tokens_per_s"],
+            "raw engine": rawe["batch_8_tokens_per_s"],
+            "ours": ours["uniform"]["tokens_per_s"],
+        },
+        "(b) 8 clients, card's request",
+        "tokens/s",
+    )
+    bars(
+        axes[2],
+        {
+            "stock": stock["mixed"]["tokens_per_s"],
+            "raw engine": rawe["mixed_8_tokens_per_s"],
+            "ours": ours["mixed"]["tokens_per_s"],
+        },
+        "(d) 8 clients, mixed traffic",
+        "tokens/s",
+    )
     width = 0.38
     for offset, key in ((-width / 2, "p50_s"), (width / 2, "p95_s")):
-        values = [stock["uniform"][key], ours["uniform"][key], stock["mixed"]["short_" + key], ours["mixed"]["short_" + key]]
+        values = [
+            stock["uniform"][key],
+            ours["uniform"][key],
+            stock["mixed"]["short_" + key],
+            ours["mixed"]["short_" + key],
+        ]
         axes[3].bar([i + offset for i in range(4)], values, width, label=key[:3])
     axes[3].set_xticks(range(4), ["stock (b)", "ours (b)", "stock short (d)", "ours short (d)"])
     axes[3].set_yscale("log")
@@ -104,7 +151,9 @@ def plot(results: dict, path: Path) -> None:
     axes[3].legend()
     bars(axes[4], {"stock": stock["peak_rss_gb"], "ours": ours["peak_rss_gb"]}, "(c) peak RSS", "GB")
     config = results["config"]
-    fig.suptitle(f"distilgpt2-shaped model, {config['cpus']} vCPUs of {config['cpu']} ({', '.join(config['cpu_features'])}), {config['when']}")
+    fig.suptitle(
+        f"distilgpt2-shaped model, {config['cpus']} vCPUs of {config['cpu']} ({', '.join(config['cpu_features'])}), {config['when']}"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
@@ -119,7 +168,9 @@ def engine_speeds_table(speeds: dict) -> str:
 
 # The README's figures: generated from results.json and engine-speeds.json, never typed ------------
 
-README_BLOCK = "<!-- generated by python -m distilgpt2_asset.bench --readme: {name} -->\n{body}<!-- end of generated {name} -->"
+README_BLOCK = (
+    "<!-- generated by python -m distilgpt2_asset.bench --readme: {name} -->\n{body}<!-- end of generated {name} -->"
+)
 
 
 def _machine_line(machine: dict) -> str:
@@ -153,13 +204,24 @@ def readme_blocks(results: dict, speeds: dict) -> dict[str, str]:
     ]  # fmt: skip
     benchmark = (
         f"Last full run ({config['when']}), {_machine_line(config)}, load average {config['load_average_before'][0]:.1f} before it:\n\n"
-        + "\n".join(figures) + "\n\n" + "\n".join(rows) + "\n"
+        + "\n".join(figures)
+        + "\n\n"
+        + "\n".join(rows)
+        + "\n"
     )
     engine_rows = ["| CPU class | engine | batch 1, tokens/s | batch 8, tokens/s |", "| --- | --- | --- | --- |"]
     for cpu_class, engines in speeds["classes"].items():
         for engine, rates in engines.items():
-            engine_rows.append(f"| {cpu_class} | {engine} | {rates['1']:.0f} | {rates['8']:.0f} |" if "8" in rates else f"| {cpu_class} | {engine} | {rates['1']:.0f} | (one sequence at a time) |")
-    engine_speeds = f"{speeds['what']}; {_machine_line(speeds['machine'])}, {speeds['when']}. {speeds['how']}.\n\n" + "\n".join(engine_rows) + "\n"
+            engine_rows.append(
+                f"| {cpu_class} | {engine} | {rates['1']:.0f} | {rates['8']:.0f} |"
+                if "8" in rates
+                else f"| {cpu_class} | {engine} | {rates['1']:.0f} | (one sequence at a time) |"
+            )
+    engine_speeds = (
+        f"{speeds['what']}; {_machine_line(speeds['machine'])}, {speeds['when']}. {speeds['how']}.\n\n"
+        + "\n".join(engine_rows)
+        + "\n"
+    )
     return {"headline": headline, "benchmark": benchmark, "engine speeds": engine_speeds}
 
 

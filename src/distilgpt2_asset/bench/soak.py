@@ -36,7 +36,11 @@ QUEUE = 16  # small, so that bursts go past it
 BURST = 48
 
 INVALID = [
-    b"", b"{input_data: [", b'{"input_data": ["\xff"]}', b"[1, 2]", b'"text"',
+    b"",
+    b"{input_data: [",
+    b'{"input_data": ["\xff"]}',
+    b"[1, 2]",
+    b'"text"',
     b'{"input_data": ["a"], "params": {"temperature": NaN}}',
     b'{"input_data": ["a"], "params": {"temperature": 1' + b"0" * 400 + b"}}",
     b'{"input_data": ["a"], "params": {"top_k": 1' + b"0" * 400 + b"}}",
@@ -75,7 +79,9 @@ def _post(url: str, data: bytes, tally: Tally, stream: bool = False) -> None:
     import requests
 
     try:
-        with requests.post(url, data=data, headers={"Content-Type": "application/json"}, timeout=300, stream=stream) as response:
+        with requests.post(
+            url, data=data, headers={"Content-Type": "application/json"}, timeout=300, stream=stream
+        ) as response:
             if stream and response.status_code == 200:
                 lines = [line for line in response.iter_lines() if line]
                 if lines[-1] != b"data: [DONE]":
@@ -88,9 +94,15 @@ def _post(url: str, data: bytes, tally: Tally, stream: bool = False) -> None:
 
 def _hang_up(host: str, port: int, tally: Tally) -> None:
     """Ask for a long generation, read a little, hang up (on purpose: not counted as lost)."""
-    body = json.dumps({"input_data": ["The"], "params": {"max_new_tokens": 400, "stream": True, "do_sample": True}}).encode()
+    body = json.dumps(
+        {"input_data": ["The"], "params": {"max_new_tokens": 400, "stream": True, "do_sample": True}}
+    ).encode()
     with socket.create_connection((host, port), timeout=30) as sock:
-        sock.sendall(b"POST /score HTTP/1.1\r\nHost: soak\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        sock.sendall(
+            b"POST /score HTTP/1.1\r\nHost: soak\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+            % len(body)
+            + body
+        )
         sock.recv(512)
     tally.add("hung up")
 
@@ -104,11 +116,25 @@ def _burst(url: str, tally: Tally) -> None:
 def _work(n: int, server, tally: Tally, prompt: str) -> None:
     kind = n % 10
     if kind in (0, 1):
-        _post(server.score_url, json.dumps({"input_data": [prompt], "params": {"max_new_tokens": 16 + n % 48}}).encode(), tally)
+        _post(
+            server.score_url,
+            json.dumps({"input_data": [prompt], "params": {"max_new_tokens": 16 + n % 48}}).encode(),
+            tally,
+        )
     elif kind == 2:
-        _post(server.score_url, json.dumps({"input_data": [prompt], "params": {"max_new_tokens": 32, "stream": True}}).encode(), tally, stream=True)
+        _post(
+            server.score_url,
+            json.dumps({"input_data": [prompt], "params": {"max_new_tokens": 32, "stream": True}}).encode(),
+            tally,
+            stream=True,
+        )
     elif kind == 3:
-        _post(server.score_url, json.dumps({"prompt": prompt, "max_tokens": 24, "n": 2, "stream": n % 20 == 3}).encode(), tally, stream=n % 20 == 3)
+        _post(
+            server.score_url,
+            json.dumps({"prompt": prompt, "max_tokens": 24, "n": 2, "stream": n % 20 == 3}).encode(),
+            tally,
+            stream=n % 20 == 3,
+        )
     elif kind in (4, 5, 6):
         _post(server.score_url, INVALID[n % len(INVALID)], tally)
     elif kind == 7:
@@ -120,7 +146,11 @@ def _work(n: int, server, tally: Tally, prompt: str) -> None:
     elif n % 40 == 9:
         _burst(server.score_url, tally)
     else:
-        _post(server.score_url, json.dumps({"input_data": [prompt, prompt], "params": {"details": True, "max_new_tokens": 8}}).encode(), tally)
+        _post(
+            server.score_url,
+            json.dumps({"input_data": [prompt, prompt], "params": {"details": True, "max_new_tokens": 8}}).encode(),
+            tally,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,8 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     from .__main__ import benchmark_model
 
     parser = argparse.ArgumentParser(prog="python -m distilgpt2_asset.bench.soak", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, help="MLflow model folder (default: the benchmark's distilgpt2-shaped model)")
-    parser.add_argument("--requests", type=int, default=2000, help="work items after the warm-up (a burst counts as one)")
+    parser.add_argument(
+        "--model", type=Path, help="MLflow model folder (default: the benchmark's distilgpt2-shaped model)"
+    )
+    parser.add_argument(
+        "--requests", type=int, default=2000, help="work items after the warm-up (a burst counts as one)"
+    )
     parser.add_argument("--clients", type=int, default=12)
     parser.add_argument("--max-seconds", type=float, default=600, help="stop sending new work after this long")
     args = parser.parse_args(argv)
@@ -139,10 +173,20 @@ def main(argv: list[str] | None = None) -> int:
     prompt = load_spec().sample_request["input_data"][0]
     tally = Tally()
     with tempfile.TemporaryDirectory(prefix="soak-") as scratch, open(Path(scratch) / "server.log", "w") as log:
-        env = {"TEXTGEN_CACHE_DIR": str(Path(scratch) / "cache"), "TEXTGEN_MAX_QUEUE": str(QUEUE), "TEXTGEN_MAX_PROMPTS": "8"}
+        env = {
+            "TEXTGEN_CACHE_DIR": str(Path(scratch) / "cache"),
+            "TEXTGEN_MAX_QUEUE": str(QUEUE),
+            "TEXTGEN_MAX_PROMPTS": "8",
+        }
         server = start_server(model, port=free_port(), threads=32, env=env, log=log)
         try:
-            tree = lambda: sum(p.memory_info().rss for p in [psutil.Process(server.process.pid), *psutil.Process(server.process.pid).children(recursive=True)])  # noqa: E731
+            tree = lambda: sum(
+                p.memory_info().rss
+                for p in [
+                    psutil.Process(server.process.pid),
+                    *psutil.Process(server.process.pid).children(recursive=True),
+                ]
+            )  # noqa: E731
             # The same mix first, round after round until the RSS settles: the paged KV cache grows to
             # what this traffic needs (bounded by TEXTGEN_KV_CACHE_GB) and keeps it; growth after that would be a leak.
             warm_up = [tree()]
@@ -169,7 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     }  # fmt: skip
     failed = tally.counts["5xx"] or tally.counts["lost"] or growth >= MAX_RSS_GROWTH or not alive or traceback_lines
     print(json.dumps(report, indent=2))
-    print(("FAILED" if failed else "passed") + f": 5xx {tally.counts['5xx']}, lost {tally.counts['lost']}, 429 {tally.counts['429']}, RSS {growth:+.1%}")
+    print(
+        ("FAILED" if failed else "passed")
+        + f": 5xx {tally.counts['5xx']}, lost {tally.counts['lost']}, 429 {tally.counts['429']}, RSS {growth:+.1%}"
+    )
     return 1 if failed else 0
 
 

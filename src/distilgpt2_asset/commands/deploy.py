@@ -12,8 +12,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..azure.workspace import SETTINGS
 from ..azure.deploy import MICROSOFT_REGISTRY, model_origin, parse_overrides
+from ..azure.workspace import SETTINGS
 from ..errors import AssetError
 from ..spec import load_spec
 from .evaluate import positive_int
@@ -25,33 +25,56 @@ def add_parser(subparsers) -> None:
         help="deploy to an Azure ML managed online endpoint (with autoscale) or a batch endpoint (az ml's YAML and --set), or print the requests",
     )
     p.add_argument(
-        "--set", dest="overrides", nargs="+", action="extend", metavar="KEY=VALUE", default=[],
+        "--set",
+        dest="overrides",
+        nargs="+",
+        action="extend",
+        metavar="KEY=VALUE",
+        default=[],
         help="override a deployment field as az ml's --set does, e.g. instance_type=Standard_F8s_v2 "
         "request_settings.request_timeout_ms=120000 environment_variables.TEXTGEN_ENGINE=transformers",
     )
-    p.add_argument("--dry-run", action="store_true", help="print the REST requests the SDK would send; no credentials or network")
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the REST requests the SDK would send; no credentials or network"
+    )
     p.add_argument("--endpoint-name", help="endpoint to create or reuse (default: the YAML's; unique per Azure region)")
     p.add_argument("--deployment-name", help="deployment name (default: the YAML's, 'blue')")
     p.add_argument(
-        "--model-registry", metavar="azureml|NAME",
+        "--model-registry",
+        metavar="azureml|NAME",
         help=f"where spec.yaml's version comes from: {MICROSOFT_REGISTRY} (the default, as the model card shows) "
         "serves the version Microsoft publishes; NAME serves your own, as `distilgpt2-asset publish --registry NAME` "
         "uploaded it (--set model=azureml:NAME:VERSION instead: a workspace model)",
     )
-    p.add_argument("--deployment-file", type=Path, help="deployment YAML, relative to the asset root "
-                   "(default: jobs/deploy/online-deployment.yml; the no-code MLflow one: jobs/deploy/online-deployment-mlflow.yml)")
-    p.add_argument("--endpoint-file", type=Path, help="endpoint YAML (default: jobs/deploy/online-endpoint.yml)")
-    p.add_argument("--location", help="dry run only: the workspace's Azure region shown in the bodies (the SDK looks it up)")
     p.add_argument(
-        "--autoscale", metavar="MIN:MAX", nargs="?", const="",
+        "--deployment-file",
+        type=Path,
+        help="deployment YAML, relative to the asset root "
+        "(default: jobs/deploy/online-deployment.yml; the no-code MLflow one: jobs/deploy/online-deployment-mlflow.yml)",
+    )
+    p.add_argument("--endpoint-file", type=Path, help="endpoint YAML (default: jobs/deploy/online-endpoint.yml)")
+    p.add_argument(
+        "--location", help="dry run only: the workspace's Azure region shown in the bodies (the SDK looks it up)"
+    )
+    p.add_argument(
+        "--autoscale",
+        metavar="MIN:MAX",
+        nargs="?",
+        const="",
         help="also create an Azure Monitor autoscale setting for the deployment with the rules of jobs/deploy/autoscale.yml, "
         "MIN to MAX instances (alone: the profile's capacity); checked against measurements and the quota hint first",
     )
     p.add_argument("--autoscale-file", type=Path, help="autoscale profile (default: jobs/deploy/autoscale.yml)")
-    p.add_argument("--quota-cores", type=positive_int, metavar="N", help="your subscription's dedicated-core quota for the instance "
-                   "type's VM family (default: the lowest documented default, as autoscale.yml records)")
     p.add_argument(
-        "--batch", action="store_true",
+        "--quota-cores",
+        type=positive_int,
+        metavar="N",
+        help="your subscription's dedicated-core quota for the instance "
+        "type's VM family (default: the lowest documented default, as autoscale.yml records)",
+    )
+    p.add_argument(
+        "--batch",
+        action="store_true",
         help="the batch endpoint instead: jobs/deploy/batch-cluster.yml, batch-endpoint.yml and batch-deployment.yml "
         "(--set applies to the batch deployment)",
     )
@@ -86,8 +109,8 @@ def run(args) -> int:
 
 def _online(args, spec, overrides, registry, workspace, origin) -> int:
     from ..azure.autoscale import dry_run_request, plan_autoscale, submit_autoscale
-    from ..azure.workspace import ml_client, monitor_client
     from ..azure.deploy import dry_run_requests, pin_content_digest, plan_deployment, submit
+    from ..azure.workspace import ml_client, monitor_client
 
     autoscaled = args.autoscale is not None
     if (args.autoscale_file or args.quota_cores) and not autoscaled:
@@ -101,10 +124,17 @@ def _online(args, spec, overrides, registry, workspace, origin) -> int:
         deployment_name=args.deployment_name,
         model_registry=registry,
     )
-    scaling = plan_autoscale(spec, plan, args.autoscale or None, args.quota_cores, args.autoscale_file) if autoscaled else None
+    scaling = (
+        plan_autoscale(spec, plan, args.autoscale or None, args.quota_cores, args.autoscale_file)
+        if autoscaled
+        else None
+    )
     _tell(f"model: {plan.deployment.model}, {origin}", plan.notices)
     if scaling is not None:
-        print(f"autoscale: {scaling.minimum} to {scaling.maximum} instances; {scaling.floors}; quota hint: {scaling.quota_hint}", file=sys.stderr)
+        print(
+            f"autoscale: {scaling.minimum} to {scaling.maximum} instances; {scaling.floors}; quota hint: {scaling.quota_hint}",
+            file=sys.stderr,
+        )
     if args.dry_run:
         requests = dry_run_requests(plan, workspace, args.location)
         if scaling is not None:
@@ -123,15 +153,19 @@ def _online(args, spec, overrides, registry, workspace, origin) -> int:
 
 
 def _batch(args, spec, overrides, registry, workspace, origin) -> int:
-    from ..azure.workspace import ml_client
     from ..azure.batch import dry_run_requests, pin_batch_content_digest, plan_batch, submit_batch
+    from ..azure.workspace import ml_client
 
     online_only = {"--autoscale": args.autoscale, "--autoscale-file": args.autoscale_file, "--quota-cores": args.quota_cores,
                    "--deployment-file": args.deployment_file, "--endpoint-file": args.endpoint_file}  # fmt: skip
     given = [flag for flag, value in online_only.items() if value is not None]
     if given:
-        raise AssetError(f"{', '.join(given)}: online deployments only; a batch endpoint scales with its cluster (batch-cluster.yml max_instances)")
-    plan = plan_batch(spec, overrides, endpoint_name=args.endpoint_name, deployment_name=args.deployment_name, model_registry=registry)
+        raise AssetError(
+            f"{', '.join(given)}: online deployments only; a batch endpoint scales with its cluster (batch-cluster.yml max_instances)"
+        )
+    plan = plan_batch(
+        spec, overrides, endpoint_name=args.endpoint_name, deployment_name=args.deployment_name, model_registry=registry
+    )
     _tell(f"model: {plan.deployment.model}, {origin}", plan.notices)
     if args.dry_run:
         print(json.dumps(dry_run_requests(plan, workspace, args.location), indent=2))

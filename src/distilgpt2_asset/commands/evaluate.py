@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..evaluation.run import DEFAULT_BATCH_SIZE, EvaluationOptions, format_table, parse_params_argument, run_evaluation
 from ..evaluation.perplexity import DEFAULT_STRIDE
+from ..evaluation.run import DEFAULT_BATCH_SIZE, EvaluationOptions, format_table, parse_params_argument, run_evaluation
 
 
 def positive_int(text: str) -> int:
@@ -26,13 +26,20 @@ def add_parser(subparsers) -> None:
             "OUTPUT/metrics.json, OUTPUT/predictions.jsonl and OUTPUT/metrics.png."
         ),
     )
-    p.add_argument("--model", type=Path, required=True, help="model folder (an MLflow folder or a registered model's root)")
+    p.add_argument(
+        "--model", type=Path, required=True, help="model folder (an MLflow folder or a registered model's root)"
+    )
     p.add_argument("--data", type=Path, required=True, help="JSONL file, one object per line")
     p.add_argument("--output", type=Path, required=True, help="report folder (replaced if it holds an earlier report)")
     p.add_argument("--input-column", default="input_string", help="prompt column (default: input_string)")
     p.add_argument("--label-column", default="ground_truth", help="ground-truth column (default: ground_truth)")
     p.add_argument("--perplexity-text", type=Path, help="UTF-8 text file whose perplexity to measure (sliding window)")
-    p.add_argument("--stride", type=positive_int, default=DEFAULT_STRIDE, help="perplexity window stride in tokens (default: %(default)s)")
+    p.add_argument(
+        "--stride",
+        type=positive_int,
+        default=DEFAULT_STRIDE,
+        help="perplexity window stride in tokens (default: %(default)s)",
+    )
     p.add_argument("--compare-model", type=Path, help="a second model scored on the same rows, e.g. the base model")
     p.add_argument(
         "--params",
@@ -40,8 +47,17 @@ def add_parser(subparsers) -> None:
         "defaults; predictions include the prompt, as in Azure's evaluation, unless return_full_text is false), "
         'e.g. \'{"max_new_tokens": 100, "return_full_text": false}\'',
     )
-    p.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, help="prompts per request and per engine batch (default: %(default)s)")
-    p.add_argument("--engine", choices=("openvino", "ctranslate2", "transformers"), help="generation engine (default: the serving default, openvino on a CPU)")
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=DEFAULT_BATCH_SIZE,
+        help="prompts per request and per engine batch (default: %(default)s)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=("openvino", "ctranslate2", "transformers"),
+        help="generation engine (default: the serving default, openvino on a CPU)",
+    )
     p.add_argument("--limit", type=positive_int, help="score only the first N rows")
     p.set_defaults(handler=run)
 

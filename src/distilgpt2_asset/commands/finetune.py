@@ -23,21 +23,44 @@ def add_parser(subparsers) -> None:
         "spec.yaml's model_specific_defaults.",
     )
     data = p.add_argument_group("data")
-    data.add_argument("--train", type=Path, required=True, help="training data: .jsonl (one object per line) or .csv (header row)")
-    data.add_argument("--validation", type=Path, help="validation data (default: a seeded, stratified split of --train)")
+    data.add_argument(
+        "--train", type=Path, required=True, help="training data: .jsonl (one object per line) or .csv (header row)"
+    )
+    data.add_argument(
+        "--validation", type=Path, help="validation data (default: a seeded, stratified split of --train)"
+    )
     data.add_argument("--text-column", default="text", help="column holding the text (default: text)")
     data.add_argument("--label-column", default="label", help="column holding the label (default: label)")
-    data.add_argument("--labels", help="comma-separated label list, in class-index order (default: the training labels, sorted)")
+    data.add_argument(
+        "--labels", help="comma-separated label list, in class-index order (default: the training labels, sorted)"
+    )
 
     model = p.add_argument_group("model and output")
-    model.add_argument("--source", help="base model: hub id, Hugging Face folder, or the base asset's MLflow folder (default: spec.yaml's huggingface_model_id at its SHA)")
+    model.add_argument(
+        "--source",
+        help="base model: hub id, Hugging Face folder, or the base asset's MLflow folder (default: spec.yaml's huggingface_model_id at its SHA)",
+    )
     model.add_argument("--revision", help="hub commit SHA (default: spec.yaml's SHA property)")
-    model.add_argument("--output", type=Path, help="MLflow model folder (default: ~/.distilgpt2-asset/models/NAME-text-classification)")
-    model.add_argument("--checkpoint-dir", type=Path, help="checkpoints (default: OUTPUT.checkpoints; removed after success unless --keep-checkpoints)")
-    model.add_argument("--resume", action="store_true", help="continue the interrupted run whose checkpoint is in --checkpoint-dir")
-    model.add_argument("--keep-checkpoints", action="store_true", help="keep the checkpoint folder after a successful run")
-    model.add_argument("--no-register", dest="register", action="store_false", help="do not register the model in the local registry")
-    model.add_argument("--registry-uri", help="MLflow registry URI (default: MLFLOW_TRACKING_URI or ~/.distilgpt2-asset/registry.db)")
+    model.add_argument(
+        "--output", type=Path, help="MLflow model folder (default: ~/.distilgpt2-asset/models/NAME-text-classification)"
+    )
+    model.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        help="checkpoints (default: OUTPUT.checkpoints; removed after success unless --keep-checkpoints)",
+    )
+    model.add_argument(
+        "--resume", action="store_true", help="continue the interrupted run whose checkpoint is in --checkpoint-dir"
+    )
+    model.add_argument(
+        "--keep-checkpoints", action="store_true", help="keep the checkpoint folder after a successful run"
+    )
+    model.add_argument(
+        "--no-register", dest="register", action="store_false", help="do not register the model in the local registry"
+    )
+    model.add_argument(
+        "--registry-uri", help="MLflow registry URI (default: MLFLOW_TRACKING_URI or ~/.distilgpt2-asset/registry.db)"
+    )
 
     add_settings_options(p.add_argument_group("training"), FinetuneSettings)
     p.set_defaults(handler=run)
@@ -65,7 +88,9 @@ def _option_type(hint) -> type:
 def settings_from(args):
     from ..finetune import FinetuneSettings
 
-    return FinetuneSettings(**{setting.name: getattr(args, setting.name) for setting in dataclasses.fields(FinetuneSettings)})
+    return FinetuneSettings(
+        **{setting.name: getattr(args, setting.name) for setting in dataclasses.fields(FinetuneSettings)}
+    )
 
 
 def inputs_from(args, spec):
@@ -99,7 +124,9 @@ def run(args) -> int:
     if result.output is None:  # a torchrun worker other than rank 0: rank 0 reports
         return 0
     best = result.metrics["best"]
-    print(f"finetuned: {result.output} (accuracy {best['accuracy']:.4f}, f1_macro {best['f1_macro']:.4f} at step {best['step']})")
+    print(
+        f"finetuned: {result.output} (accuracy {best['accuracy']:.4f}, f1_macro {best['f1_macro']:.4f} at step {best['step']})"
+    )
     if args.register:
         registration = register_finetuned(spec, result.output, args.registry_uri)
         print(f"{registration.outcome}: {registration.name} {registration.asset_version} as {registration.model_uri}")

@@ -22,17 +22,26 @@ def add_parser(subparsers) -> None:
             "(e.g. TEXTGEN_MAX_BATCH_SIZE)."
         ),
     )
-    p.add_argument("--model", type=Path, required=True, help="model folder (an MLflow folder or a registered model's root)")
-    p.add_argument("--input", type=Path, required=True, help="a .jsonl or .csv file, or a folder: every .jsonl and .csv under it")
+    p.add_argument(
+        "--model", type=Path, required=True, help="model folder (an MLflow folder or a registered model's root)"
+    )
+    p.add_argument(
+        "--input", type=Path, required=True, help="a .jsonl or .csv file, or a folder: every .jsonl and .csv under it"
+    )
     p.add_argument("--output", type=Path, required=True, help="output JSON Lines file (appended to when resuming)")
-    p.add_argument("--params", help='request params for every row, JSON, e.g. \'{"max_new_tokens": 64, "do_sample": false}\'; a row\'s own params override them')
+    p.add_argument(
+        "--params",
+        help='request params for every row, JSON, e.g. \'{"max_new_tokens": 64, "do_sample": false}\'; a row\'s own params override them',
+    )
     p.add_argument("--text-column", help="the prompt column of CSV files (default: text)")
     p.add_argument("--errors", type=Path, help="errors file (default: OUTPUT's name with .errors.jsonl)")
     p.set_defaults(handler=run)
 
 
 def run(args) -> int:
-    options = GenerateOptions(params=parse_params_argument(args.params), text_column=args.text_column, errors=args.errors)
+    options = GenerateOptions(
+        params=parse_params_argument(args.params), text_column=args.text_column, errors=args.errors
+    )
     summary = generate(args.model, args.input, args.output, options)
     print(summary.line())
     return 1 if summary.retryable else 0

@@ -19,8 +19,12 @@ from ..serve import DEFAULT_PORT
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("invoke", help="send a scoring request and print the answer")
     p.add_argument("--request-file", type=Path, help="JSON request (default: the model card's sample request)")
-    p.add_argument("--url", default=f"http://{DEFAULT_HOST}:{DEFAULT_PORT}/score", help="scoring URL (default: %(default)s)")
-    p.add_argument("--key-env", metavar="VAR", help="environment variable holding the endpoint's key (sent as a Bearer token)")
+    p.add_argument(
+        "--url", default=f"http://{DEFAULT_HOST}:{DEFAULT_PORT}/score", help="scoring URL (default: %(default)s)"
+    )
+    p.add_argument(
+        "--key-env", metavar="VAR", help="environment variable holding the endpoint's key (sent as a Bearer token)"
+    )
     p.add_argument("--stream", action="store_true", help="ask for the answer as it is made and print it as it arrives")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the answer (default: %(default)s)")
     p.set_defaults(handler=run)
@@ -68,7 +72,13 @@ def _print_events(response) -> None:
         choice = event["choices"][0] if event.get("choices") else event  # OpenAI chunks or ours
         print(choice.get("text", ""), end="", flush=True)
         if choice.get("finish_reason"):
-            endings.append({"index": choice.get("index", 0), "finish_reason": choice["finish_reason"], **({"usage": event["usage"]} if "usage" in event else {})})
+            endings.append(
+                {
+                    "index": choice.get("index", 0),
+                    "finish_reason": choice["finish_reason"],
+                    **({"usage": event["usage"]} if "usage" in event else {}),
+                }
+            )
     print()
     for ending in endings:
         print(json.dumps(ending), file=sys.stderr)
@@ -79,7 +89,9 @@ def run(args) -> int:
 
     body = _request(args.request_file, args.stream)
     try:
-        response = requests.post(args.url, json=body, headers=_headers(args.key_env), timeout=args.timeout, stream=args.stream)
+        response = requests.post(
+            args.url, json=body, headers=_headers(args.key_env), timeout=args.timeout, stream=args.stream
+        )
     except requests.ConnectionError:
         raise AssetError(f"no server answers at {args.url}; start one with `distilgpt2-asset serve`") from None
     except requests.Timeout:

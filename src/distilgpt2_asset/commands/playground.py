@@ -16,14 +16,18 @@ def add_parser(subparsers) -> None:
         help="serve a page on 127.0.0.1 to write with the model: streamed suggestions, every parameter, the exact request",
     )
     p.add_argument(
-        "--url", default=f"http://{DEFAULT_HOST}:{DEFAULT_PORT}/score", help="scoring URL to talk to (default: %(default)s, `distilgpt2-asset serve`)"
+        "--url",
+        default=f"http://{DEFAULT_HOST}:{DEFAULT_PORT}/score",
+        help="scoring URL to talk to (default: %(default)s, `distilgpt2-asset serve`)",
     )
     p.add_argument(
         "--key-env",
         metavar="VAR",
         help="environment variable holding the endpoint's key: the playground adds it to each request (a Bearer token); it never reaches the browser",
     )
-    p.add_argument("--port", type=int, default=DEFAULT_PLAYGROUND_PORT, help="port of the page on 127.0.0.1 (default %(default)s)")
+    p.add_argument(
+        "--port", type=int, default=DEFAULT_PLAYGROUND_PORT, help="port of the page on 127.0.0.1 (default %(default)s)"
+    )
     p.set_defaults(handler=run)
 
 
@@ -43,7 +47,9 @@ def run(args) -> int:
 
     target = ScoreTarget.from_arguments(args.url, args.key_env)
     try:
-        server = PlaygroundServer(PageConfig(target, page_defaults(load_spec().sample_request)), DEFAULT_HOST, args.port)
+        server = PlaygroundServer(
+            PageConfig(target, page_defaults(load_spec().sample_request)), DEFAULT_HOST, args.port
+        )
     except OSError as exc:
         raise AssetError(f"cannot listen on {DEFAULT_HOST}:{args.port} ({exc.strerror}); pass another --port") from None
 

@@ -6,8 +6,8 @@ import json
 import logging
 from pathlib import Path
 
-from ..spec import load_spec
 from ..build import default_output
+from ..spec import load_spec
 
 
 def add_parser(subparsers) -> None:
@@ -18,21 +18,40 @@ def add_parser(subparsers) -> None:
         "is refused (bump `version` in spec.yaml); a new version is uploaded and created.",
     )
     p.add_argument(
-        "--model", type=Path,
+        "--model",
+        type=Path,
         help="built MLflow model folder (default: the build command's output, built from the pinned revision if missing)",
     )
     target = p.add_mutually_exclusive_group()
-    target.add_argument("--registry", metavar="NAME", help="Azure ML registry to publish to (default: the local MLflow registry)")
-    target.add_argument("--registry-uri", help="local MLflow registry URI (default: MLFLOW_TRACKING_URI or ~/.distilgpt2-asset/registry.db)")
-    p.add_argument("--version", dest="expected_version", metavar="VERSION",
-                   help="refuse unless spec.yaml is at this version (CI passes its git tag: v15 or 15)")
-    p.add_argument("--allow-unpinned", action="store_true",
-                   help="allow a model not built from spec.yaml's hub id at its pinned SHA (testing models)")
-    p.add_argument("--expect-digest", metavar="SHA256",
-                   help="refuse unless the model's content digest (content_sha256) is this one "
-                   "(CI: the digest of the build its build job verified)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="print the exact payload as JSON and stop: no credentials, no network, no registry touched")
+    target.add_argument(
+        "--registry", metavar="NAME", help="Azure ML registry to publish to (default: the local MLflow registry)"
+    )
+    target.add_argument(
+        "--registry-uri",
+        help="local MLflow registry URI (default: MLFLOW_TRACKING_URI or ~/.distilgpt2-asset/registry.db)",
+    )
+    p.add_argument(
+        "--version",
+        dest="expected_version",
+        metavar="VERSION",
+        help="refuse unless spec.yaml is at this version (CI passes its git tag: v15 or 15)",
+    )
+    p.add_argument(
+        "--allow-unpinned",
+        action="store_true",
+        help="allow a model not built from spec.yaml's hub id at its pinned SHA (testing models)",
+    )
+    p.add_argument(
+        "--expect-digest",
+        metavar="SHA256",
+        help="refuse unless the model's content digest (content_sha256) is this one "
+        "(CI: the digest of the build its build job verified)",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the exact payload as JSON and stop: no credentials, no network, no registry touched",
+    )
     p.set_defaults(handler=run)
 
 

@@ -11,9 +11,14 @@ from ..spec import load_spec
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("register", help="register the built model in the local MLflow registry")
     p.add_argument("--model", type=Path, help="built MLflow model folder (default: the build command's default output)")
-    p.add_argument("--registry-uri", help="MLflow registry URI (default: MLFLOW_TRACKING_URI or ~/.distilgpt2-asset/registry.db)")
-    p.add_argument("--allow-unpinned", action="store_true",
-                   help="allow a model not built from spec.yaml's hub id at its pinned SHA (testing models)")
+    p.add_argument(
+        "--registry-uri", help="MLflow registry URI (default: MLFLOW_TRACKING_URI or ~/.distilgpt2-asset/registry.db)"
+    )
+    p.add_argument(
+        "--allow-unpinned",
+        action="store_true",
+        help="allow a model not built from spec.yaml's hub id at its pinned SHA (testing models)",
+    )
     p.set_defaults(handler=run)
 
 

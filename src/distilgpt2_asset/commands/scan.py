@@ -19,7 +19,8 @@ def add_parser(subparsers) -> None:
         "manifest, and ProtectAI modelscan's own findings. Exits 1 on any finding of MEDIUM severity or above.",
     )
     p.add_argument(
-        "--model", type=Path,
+        "--model",
+        type=Path,
         help="MLflow model folder or Hugging Face model folder (default: the build command's output)",
     )
     p.add_argument("--format", choices=("text", "json"), default="text", help="report format (default: %(default)s)")

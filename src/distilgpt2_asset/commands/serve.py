@@ -22,9 +22,16 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST}: this machine only)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
-    p.add_argument("--engine", choices=("openvino", "ctranslate2", "transformers"), help="sets TEXTGEN_ENGINE (default: openvino on a CPU, ctranslate2 on CUDA)")
     p.add_argument(
-        "--threads", type=int, default=DEFAULT_THREADS, help=f"gunicorn threads: concurrent requests (default {DEFAULT_THREADS})"
+        "--engine",
+        choices=("openvino", "ctranslate2", "transformers"),
+        help="sets TEXTGEN_ENGINE (default: openvino on a CPU, ctranslate2 on CUDA)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=DEFAULT_THREADS,
+        help=f"gunicorn threads: concurrent requests (default {DEFAULT_THREADS})",
     )
     p.set_defaults(handler=run)
 
@@ -44,7 +51,10 @@ def run(args) -> int:
         server = start_server(
             model_dir, host=args.host, port=args.port, threads=args.threads, env=env, on_launch=launched.append
         )
-        print(f"\nready: {server.score_url}  (Ctrl-C stops it)\ntry:\n  {curl_command(server.score_url, spec.sample_request)}\n", flush=True)
+        print(
+            f"\nready: {server.score_url}  (Ctrl-C stops it)\ntry:\n  {curl_command(server.score_url, spec.sample_request)}\n",
+            flush=True,
+        )
         server.process.wait()
         print(f"the server exited with code {server.process.returncode}")
         return server.process.returncode or 1

@@ -13,8 +13,8 @@ All scores are in [0, 1]. sacrebleu computes BLEU (its 0-100 score divided by 10
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from statistics import fmean
-from typing import Sequence
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 BLEU_ORDERS = (1, 2, 3, 4)

@@ -7,8 +7,8 @@ interrupted run never leaves a half-written report (and never mixes two runs' fi
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..errors import AssetError
 from .metrics import METRIC_NAMES

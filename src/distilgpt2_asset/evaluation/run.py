@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from tqdm import tqdm
 
@@ -21,6 +22,8 @@ from distilgpt2_scoring.folders import staged_folder
 
 from ..errors import AssetError
 from .data import EvaluationRow, read_evaluation_rows
+from .metrics import METRIC_DEFINITIONS, METRIC_NAMES, text_generation_metrics
+from .perplexity import DEFAULT_STRIDE, PerplexityResult, load_causal_lm, text_perplexity
 from .report import (
     CHART_FILE,
     METRICS_FILE,
@@ -30,8 +33,6 @@ from .report import (
     write_json,
     write_jsonl,
 )
-from .metrics import METRIC_DEFINITIONS, METRIC_NAMES, text_generation_metrics
-from .perplexity import DEFAULT_STRIDE, PerplexityResult, load_causal_lm, text_perplexity
 
 TASK = "text-generation"
 # Evaluation decodes greedily unless told otherwise: the same data gives the same scores on
@@ -142,7 +143,9 @@ def _serving_error_message(exc, batch: Sequence[EvaluationRow], data: Path) -> s
     return f"the service refused the generation settings (--params): {exc.message}"
 
 
-def evaluate_model(role: str, model_root: Path, rows: Sequence[EvaluationRow], data: Path, options: EvaluationOptions) -> ModelResult:
+def evaluate_model(
+    role: str, model_root: Path, rows: Sequence[EvaluationRow], data: Path, options: EvaluationOptions
+) -> ModelResult:
     folder = verified_mlflow_folder(model_root)
     request_params = {**EVALUATION_PARAMS, **options.params}
     service = _load_service(folder, options)
@@ -166,7 +169,9 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _metrics_payload(data: Path, rows: Sequence[EvaluationRow], options: EvaluationOptions, results: list[ModelResult]) -> dict:
+def _metrics_payload(
+    data: Path, rows: Sequence[EvaluationRow], options: EvaluationOptions, results: list[ModelResult]
+) -> dict:
     payload: dict[str, Any] = {
         "task": TASK,
         "data": {

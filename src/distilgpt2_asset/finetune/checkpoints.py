@@ -37,19 +37,25 @@ def trainable_names(model: torch.nn.Module) -> list[str]:
 
 def trainable_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """A copy on the CPU, which training goes on without changing (on the CPU, .cpu() alone would share the weights)."""
-    return {name: p.detach().to("cpu", copy=True).contiguous() for name, p in model.named_parameters() if p.requires_grad}
+    return {
+        name: p.detach().to("cpu", copy=True).contiguous() for name, p in model.named_parameters() if p.requires_grad
+    }
 
 
 def load_trainable(model: torch.nn.Module, weights: dict[str, torch.Tensor]) -> None:
     if set(weights) != set(trainable_names(model)):
-        raise AssetError("checkpoint weights do not match the model's trainable weights (another model or LoRA setting)")
+        raise AssetError(
+            "checkpoint weights do not match the model's trainable weights (another model or LoRA setting)"
+        )
     params = dict(model.named_parameters())
     with torch.no_grad():
         for name, tensor in weights.items():
             params[name].copy_(tensor)
 
 
-def _optimizer_tensors(optimizer: torch.optim.Optimizer, names: list[str], rng: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def _optimizer_tensors(
+    optimizer: torch.optim.Optimizer, names: list[str], rng: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
     state = optimizer.state_dict()["state"]
     tensors = {}
     for index, name in enumerate(names):
@@ -125,7 +131,9 @@ def check_fingerprint(folder: Path, saved: dict[str, Any], current: dict[str, An
         )
 
 
-def restore(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, process_index: int) -> dict[str, torch.Tensor]:
+def restore(
+    folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, process_index: int
+) -> dict[str, torch.Tensor]:
     """Load the trainable weights, optimizer moments and this process's RNG state; return the best weights."""
     last = Path(folder) / LAST
     load_trainable(model, load_file(last / TRAINABLE))

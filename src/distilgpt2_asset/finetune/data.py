@@ -11,9 +11,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from distilgpt2_scoring.codec.request import json_value
 
@@ -54,7 +55,9 @@ def load_examples(path: Path, text_column: str, label_column: str) -> Examples:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise DatasetError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}); re-save it as UTF-8") from None
+        raise DatasetError(
+            f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}); re-save it as UTF-8"
+        ) from None
     rows = _jsonl_rows(text) if fmt == "jsonl" else _csv_rows(text, path, text_column, label_column)
     texts, labels, problems = [], [], []
     for line, row in rows:

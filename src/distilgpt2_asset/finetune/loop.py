@@ -81,7 +81,9 @@ def evaluate(model, loader, accelerator) -> dict[str, float]:
     model.eval()
     logits, labels = [], []
     with torch.no_grad():
-        for batch in tqdm(loader, desc="evaluating", unit="batch", leave=False, disable=not accelerator.is_main_process):
+        for batch in tqdm(
+            loader, desc="evaluating", unit="batch", leave=False, disable=not accelerator.is_main_process
+        ):
             out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
             gathered_logits, gathered_labels = accelerator.gather_for_metrics((out.logits, batch["labels"]))
             logits.append(gathered_logits.float().cpu())
@@ -91,7 +93,9 @@ def evaluate(model, loader, accelerator) -> dict[str, float]:
     return {
         "eval_loss": torch.nn.functional.cross_entropy(logits, labels).item(),
         "accuracy": float(accuracy_score(labels, predictions)),
-        "f1_macro": float(f1_score(labels, predictions, average="macro", labels=list(range(logits.shape[-1])), zero_division=0)),
+        "f1_macro": float(
+            f1_score(labels, predictions, average="macro", labels=list(range(logits.shape[-1])), zero_division=0)
+        ),
     }
 
 
@@ -136,7 +140,9 @@ def train(
             f"best f1_macro so far {progress.best_f1_macro:.4f}",
             flush=True,
         )
-    bar = tqdm(total=total, initial=progress.step, desc="finetuning", unit="step", disable=not accelerator.is_main_process)
+    bar = tqdm(
+        total=total, initial=progress.step, desc="finetuning", unit="step", disable=not accelerator.is_main_process
+    )
     running = []
     while progress.step < total and not progress.stopped_early:
         epoch, done_in_epoch = divmod(progress.step, per_epoch)
@@ -156,7 +162,12 @@ def train(
             bar.set_postfix(loss=f"{loss.item():.4f}")
             if progress.step % eval_every == 0 or progress.step == total:
                 metrics = evaluate(model, validation_loader, accelerator)
-                record = {"step": progress.step, "epoch": progress.step / per_epoch, "loss": _mean(running, accelerator), **metrics}
+                record = {
+                    "step": progress.step,
+                    "epoch": progress.step / per_epoch,
+                    "loss": _mean(running, accelerator),
+                    **metrics,
+                }
                 running = []
                 best = _record(progress, record, model, best, settings.early_stopping_patience)
                 rng = _rng_states(accelerator)  # every process takes part
@@ -194,7 +205,9 @@ def _mean(losses: list[float], accelerator) -> float:
     return accelerator.reduce(local, "mean").item()
 
 
-def _record(progress: Progress, record: dict[str, float], model, best: dict[str, torch.Tensor], patience: int) -> dict[str, torch.Tensor]:
+def _record(
+    progress: Progress, record: dict[str, float], model, best: dict[str, torch.Tensor], patience: int
+) -> dict[str, torch.Tensor]:
     """Add an evaluation to progress; return the best trainable weights after it (early stopping on f1_macro)."""
     progress.history.append(record)
     if record["f1_macro"] > progress.best_f1_macro:

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -75,7 +76,9 @@ def load_classifier(base: BaseModel, labels: list[str], pad_token_id: int):
 
     config = AutoConfig.from_pretrained(base.weights, trust_remote_code=False)
     if config.model_type != "gpt2":
-        raise AssetError(f"{base.weights}: a {config.model_type!r} model; finetuning here is for GPT-2 models (distilgpt2)")
+        raise AssetError(
+            f"{base.weights}: a {config.model_type!r} model; finetuning here is for GPT-2 models (distilgpt2)"
+        )
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # its load report lists score.weight as missing: expected, it is new
     try:

@@ -45,7 +45,8 @@ class FinetuneSettings:
     epochs: int = _setting(3, "passes over the training data")
     batch_size: int = _setting(16, "examples per step, per process")
     learning_rate: float | None = _setting(
-        None, f"AdamW's peak learning rate (default: {LEARNING_RATE[True]:g} with LoRA, {LEARNING_RATE[False]:g} without)"
+        None,
+        f"AdamW's peak learning rate (default: {LEARNING_RATE[True]:g} with LoRA, {LEARNING_RATE[False]:g} without)",
     )
     weight_decay: float = _setting(0.0, "AdamW's weight decay")
     warmup_ratio: float = _setting(0.0, "share of steps with rising learning rate")
@@ -54,14 +55,18 @@ class FinetuneSettings:
     early_stopping_patience: int = _setting(3, "evaluations without a better f1_macro before stopping")
     seed: int = _setting(42, "seeds the new weights, dropout, the batch order and the validation split")
     validation_fraction: float = _setting(0.1, "share of --train held out when there is no --validation")
-    apply_lora: bool | None = _setting(None, f"train LoRA adapters (merged at export) instead of every weight ({SPEC_DEFAULT})")
+    apply_lora: bool | None = _setting(
+        None, f"train LoRA adapters (merged at export) instead of every weight ({SPEC_DEFAULT})"
+    )
     lora_r: int = _setting(8, "rank of the LoRA adapters")
     lora_alpha: int = _setting(16, "LoRA scaling numerator (the adapters are scaled by alpha / r)")
     lora_dropout: float = _setting(0.1, "dropout on the LoRA adapters' input")
     apply_deepspeed: bool | None = _setting(None, f"request DeepSpeed, reported when it cannot apply ({SPEC_DEFAULT})")
-    apply_ort: bool | None = _setting(None, f"request ONNX Runtime training, reported when it cannot apply ({SPEC_DEFAULT})")
+    apply_ort: bool | None = _setting(
+        None, f"request ONNX Runtime training, reported when it cannot apply ({SPEC_DEFAULT})"
+    )
 
-    def resolved(self, spec: AssetSpec) -> "FinetuneSettings":
+    def resolved(self, spec: AssetSpec) -> FinetuneSettings:
         defaults = spec.model_specific_defaults
         flags = {
             name: defaults.get(name, False) if getattr(self, name) is None else getattr(self, name)
@@ -75,7 +80,9 @@ class FinetuneSettings:
 
     def check(self) -> None:
         positive = ("epochs", "batch_size", "max_length", "early_stopping_patience", "lora_r", "lora_alpha")
-        problems = [f"{name} must be at least 1, got {getattr(self, name)}" for name in positive if getattr(self, name) < 1]
+        problems = [
+            f"{name} must be at least 1, got {getattr(self, name)}" for name in positive if getattr(self, name) < 1
+        ]
         if self.eval_steps is not None and self.eval_steps < 1:
             problems.append(f"eval_steps must be at least 1, got {self.eval_steps}")
         if not self.learning_rate > 0:
@@ -215,7 +222,9 @@ def _metrics(progress: Progress, settings, labels, train_set, validation, notes,
     }
 
 
-def finetune(spec: AssetSpec, inputs: FinetuneInputs, settings: FinetuneSettings = FinetuneSettings()) -> FinetuneResult:
+def finetune(
+    spec: AssetSpec, inputs: FinetuneInputs, settings: FinetuneSettings = FinetuneSettings()
+) -> FinetuneResult:
     from accelerate.utils import set_seed
 
     settings = settings.resolved(spec)
@@ -225,7 +234,9 @@ def finetune(spec: AssetSpec, inputs: FinetuneInputs, settings: FinetuneSettings
     train_set, validation, labels = _datasets(inputs, settings)
     base = locate_base(spec, inputs.source, inputs.revision)
     checkpoint_dir = _plan_checkpoints(inputs, is_main)
-    notes = accelerator_notes({"apply_deepspeed": settings.apply_deepspeed, "apply_ort": settings.apply_ort}, accelerator.device)
+    notes = accelerator_notes(
+        {"apply_deepspeed": settings.apply_deepspeed, "apply_ort": settings.apply_ort}, accelerator.device
+    )
     for note in notes.values():
         say(f"note: {note}", flush=True)
     say(f"{len(train_set)} training / {len(validation)} validation examples; labels: {', '.join(labels)}", flush=True)
@@ -242,12 +253,22 @@ def finetune(spec: AssetSpec, inputs: FinetuneInputs, settings: FinetuneSettings
     encoded_train, truncated = _encode(tokenizer, train_set, labels, settings.max_length)
     encoded_validation, truncated_validation = _encode(tokenizer, validation, labels, settings.max_length)
     if truncated or truncated_validation:
-        say(f"note: {truncated + truncated_validation} texts are longer than max_length {settings.max_length} tokens and were truncated")
+        say(
+            f"note: {truncated + truncated_validation} texts are longer than max_length {settings.max_length} tokens and were truncated"
+        )
 
     loop = LoopSettings(**{f.name: getattr(settings, f.name) for f in fields(LoopSettings)})
     fingerprint = _fingerprint(inputs, settings, base, train_set, validation, labels, accelerator.num_processes)
     progress, best = train(
-        model, tokenizer, encoded_train, encoded_validation, loop, accelerator, checkpoint_dir, fingerprint, inputs.resume
+        model,
+        tokenizer,
+        encoded_train,
+        encoded_validation,
+        loop,
+        accelerator,
+        checkpoint_dir,
+        fingerprint,
+        inputs.resume,
     )
     metrics = _metrics(progress, settings, labels, train_set, validation, notes, truncated + truncated_validation)
     output = None

@@ -37,7 +37,10 @@ def leave_process_group() -> None:
 
 # What each accelerator flag needs: (module to import, name users know it by). ORT training is its own
 # module: onnxruntime alone (the inference wheel) does not provide it.
-ACCELERATORS = {"apply_deepspeed": ("deepspeed", "DeepSpeed"), "apply_ort": ("onnxruntime.training", "ONNX Runtime training")}
+ACCELERATORS = {
+    "apply_deepspeed": ("deepspeed", "DeepSpeed"),
+    "apply_ort": ("onnxruntime.training", "ONNX Runtime training"),
+}
 
 
 def accelerator_notes(requested: dict[str, bool], device: torch.device) -> dict[str, str]:

@@ -89,7 +89,7 @@ def _apply(opcode, frames: list[list[str]]) -> bool:
     before = opcode.stack_before
     if pickletools.markobject in before:
         at = before.index(pickletools.markobject)
-        inside = [kind for kind in before[at + 1:] if kind is not pickletools.stackslice]
+        inside = [kind for kind in before[at + 1 :] if kind is not pickletools.stackslice]
         if len(frames) < 2 or len(frames[-1]) < len(inside):
             return False
         frames.pop()
@@ -98,7 +98,7 @@ def _apply(opcode, frames: list[list[str]]) -> bool:
         needed = len(before)
     if len(frames[-1]) < needed:
         return False
-    del frames[-1][len(frames[-1]) - needed:]
+    del frames[-1][len(frames[-1]) - needed :]
     if opcode.name == "MARK":
         frames.append([])
     else:
@@ -107,7 +107,7 @@ def _apply(opcode, frames: list[list[str]]) -> bool:
 
 
 def sniff(stream: BinaryIO) -> str | None:
-    """"pickle", "zip", "numpy", "hdf5", "executable" or None, from a stream's first bytes (position kept)."""
+    """ "pickle", "zip", "numpy", "hdf5", "executable" or None, from a stream's first bytes (position kept)."""
     start = stream.tell()
     head = stream.read(WINDOW)
     stream.seek(start)
@@ -142,14 +142,20 @@ def content_findings(relative: str, path: Path) -> list[Finding]:
         findings.append(Finding(relative, "executable", Severity.HIGH, f"{what}: a model folder holds no programs"))
     mode = os.stat(path).st_mode
     if mode & 0o111:
-        findings.append(Finding(relative, "executable", Severity.HIGH, f"executable permission bits set (mode {mode & 0o777:o})"))
+        findings.append(
+            Finding(relative, "executable", Severity.HIGH, f"executable permission bits set (mode {mode & 0o777:o})")
+        )
     return findings
 
 
 def _pickle_capable(kind: str | None, head: bytes, path: Path) -> str | None:
     """What makes the file able to run code when loaded, or None."""
     if kind == "pickle":
-        return "a PyTorch checkpoint in the legacy torch.save format (pickles)" if head.startswith(_LEGACY_TORCH) else "a pickle"
+        return (
+            "a PyTorch checkpoint in the legacy torch.save format (pickles)"
+            if head.startswith(_LEGACY_TORCH)
+            else "a pickle"
+        )
     if kind == "zip":
         return _zip_description(path)
     if kind == "numpy":

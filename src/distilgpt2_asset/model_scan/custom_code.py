@@ -29,7 +29,12 @@ def check_json_configs(files: dict[str, Path]) -> list[Finding]:
             continue  # not JSON: the content and layout rules speak for it
         if isinstance(data, dict):
             findings += [
-                Finding(relative, "custom-code", Severity.HIGH, f"{key} names code shipped with the model: {json.dumps(data[key])[:200]}")
+                Finding(
+                    relative,
+                    "custom-code",
+                    Severity.HIGH,
+                    f"{key} names code shipped with the model: {json.dumps(data[key])[:200]}",
+                )
                 for key in CUSTOM_CODE_KEYS
                 if key in data
             ]
@@ -45,14 +50,25 @@ def check_mlmodel(relative: str, path: Path) -> list[Finding]:
     if not isinstance(flavors, dict):
         return [Finding(relative, "custom-code", Severity.HIGH, "not an MLmodel file with flavors")]
     findings = [
-        Finding(relative, "custom-code", Severity.HIGH, f"flavor {name!r}: only {' and '.join(sorted(FLAVORS))} load without custom code")
+        Finding(
+            relative,
+            "custom-code",
+            Severity.HIGH,
+            f"flavor {name!r}: only {' and '.join(sorted(FLAVORS))} load without custom code",
+        )
         for name in sorted(set(flavors) - FLAVORS)
     ]
     for name, flavor in sorted(flavors.items()):
         code = flavor.get("code") if isinstance(flavor, dict) else None
         if code is not None:
-            findings.append(Finding(relative, "custom-code", Severity.HIGH, f"flavor {name!r} has code {code!r}; it must be null"))
+            findings.append(
+                Finding(relative, "custom-code", Severity.HIGH, f"flavor {name!r} has code {code!r}; it must be null")
+            )
     loader = (flavors.get("python_function") or {}).get("loader_module")
     if loader != LOADER:
-        findings.append(Finding(relative, "custom-code", Severity.HIGH, f"python_function loader_module is {loader!r}, not {LOADER}"))
+        findings.append(
+            Finding(
+                relative, "custom-code", Severity.HIGH, f"python_function loader_module is {loader!r}, not {LOADER}"
+            )
+        )
     return findings

@@ -116,7 +116,9 @@ class ScanReport:
 
     def as_text(self) -> str:
         count = f"{len(self.findings)} finding(s)" if self.findings else "no findings"
-        lines = [f"model scan of {self.folder} ({self.layout} layout, {self.files} files): {self.verdict.upper()}, {count}"]
+        lines = [
+            f"model scan of {self.folder} ({self.layout} layout, {self.files} files): {self.verdict.upper()}, {count}"
+        ]
         lines += [f"  {finding.line()}" for finding in self.findings]
         lines.append(
             f"modelscan {self.modelscan.version}: read {len(self.modelscan.scanned)} file(s) as model formats, "

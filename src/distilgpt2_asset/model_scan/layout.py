@@ -128,13 +128,22 @@ def walk(folder: Path) -> Walk:
             if stat.S_ISLNK(mode):
                 target = _hub_cache_blob(folder, path)
                 if target is None:
-                    findings.append(Finding(relative, "symlink", Severity.HIGH, f"a symlink to {os.readlink(path)}: a model folder holds its own files"))
+                    findings.append(
+                        Finding(
+                            relative,
+                            "symlink",
+                            Severity.HIGH,
+                            f"a symlink to {os.readlink(path)}: a model folder holds its own files",
+                        )
+                    )
                 else:
                     files[relative] = target
             elif stat.S_ISREG(mode):
                 files[relative] = path
             elif not stat.S_ISDIR(mode):
-                findings.append(Finding(relative, "layout", Severity.HIGH, "not a regular file (a device, socket or pipe)"))
+                findings.append(
+                    Finding(relative, "layout", Severity.HIGH, "not a regular file (a device, socket or pipe)")
+                )
     return Walk(dict(sorted(files.items())), tuple(findings))
 
 
@@ -154,7 +163,9 @@ def check_layout(layout: Layout, files: dict[str, Path]) -> list[Finding]:
     ]
     for entry in layout.entries:
         if entry.required and not any(entry.matches(relative) for relative in files):
-            findings.append(Finding(entry.pattern, "layout", Severity.MEDIUM, f"missing: the {layout.name} layout requires it"))
+            findings.append(
+                Finding(entry.pattern, "layout", Severity.MEDIUM, f"missing: the {layout.name} layout requires it")
+            )
     return findings
 
 

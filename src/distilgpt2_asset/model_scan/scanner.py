@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from distilgpt2_scoring.model_files import MANIFEST_NAME, ModelFilesError, locate_mlflow_folder, read_manifest, sha256_file
+from distilgpt2_scoring.model_files import (
+    MANIFEST_NAME,
+    ModelFilesError,
+    locate_mlflow_folder,
+    read_manifest,
+    sha256_file,
+)
 
 from ..errors import AssetError
 from .content import content_findings
@@ -17,7 +23,17 @@ from .tokenizer import check_tokenizer
 
 # Bump when a rule changes what it accepts: recorded with every scan as a tool version.
 RULES_VERSION = "1"
-RULES = ("symlink", "layout", "pickle", "executable", "safetensors", "custom-code", "tokenizer", "manifest", "modelscan")
+RULES = (
+    "symlink",
+    "layout",
+    "pickle",
+    "executable",
+    "safetensors",
+    "custom-code",
+    "tokenizer",
+    "manifest",
+    "modelscan",
+)
 
 
 def locate(model_dir: Path) -> tuple[Path, Layout]:
@@ -77,9 +93,17 @@ def check_manifest(folder: Path, hashes: dict[str, str], already_reported: set[s
         for name in sorted(recorded.keys() - hashes.keys() - already_reported)
     ]
     findings += [
-        Finding(name, "manifest", Severity.HIGH, f"sha256 {hashes[name][:12]}… does not match the manifest's {recorded[name][:12]}…")
+        Finding(
+            name,
+            "manifest",
+            Severity.HIGH,
+            f"sha256 {hashes[name][:12]}… does not match the manifest's {recorded[name][:12]}…",
+        )
         for name in sorted(recorded.keys() & hashes.keys())
         if recorded[name] != hashes[name]
     ]
-    findings += [Finding(name, "manifest", Severity.HIGH, "not in the manifest") for name in sorted(hashes.keys() - recorded.keys())]
+    findings += [
+        Finding(name, "manifest", Severity.HIGH, "not in the manifest")
+        for name in sorted(hashes.keys() - recorded.keys())
+    ]
     return findings

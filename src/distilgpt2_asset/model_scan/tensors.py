@@ -17,10 +17,21 @@ from .findings import Finding, Severity
 
 MAX_HEADER = 100 << 20  # the safetensors format's own limit
 _DTYPE_BYTES = {
-    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1,
-    "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
-    "I32": 4, "U32": 4, "F32": 4,
-    "I64": 8, "U64": 8, "F64": 8,
+    "BOOL": 1,
+    "U8": 1,
+    "I8": 1,
+    "F8_E5M2": 1,
+    "F8_E4M3": 1,
+    "I16": 2,
+    "U16": 2,
+    "F16": 2,
+    "BF16": 2,
+    "I32": 4,
+    "U32": 4,
+    "F32": 4,
+    "I64": 8,
+    "U64": 8,
+    "F64": 8,
 }
 _FLOATING = {"F8_E5M2", "F8_E4M3", "F16", "BF16", "F32", "F64"}
 _BACKBONE_PREFIX = "transformer."  # GPT2LMHeadModel saves it; GPT-2's original hub files do not
@@ -83,22 +94,37 @@ def expected_tensors(config: dict[str, Any]) -> tuple[dict[str, Shape], dict[str
     if len(architectures) != 1 or architectures[0] not in _HEADS:
         raise ValueError(f"architectures {architectures}; the scan knows {', '.join(sorted(_HEADS))}")
     try:
-        layers, width, vocab, positions = (int(config[key]) for key in ("n_layer", "n_embd", "vocab_size", "n_positions"))
+        layers, width, vocab, positions = (
+            int(config[key]) for key in ("n_layer", "n_embd", "vocab_size", "n_positions")
+        )
     except (KeyError, TypeError, ValueError):
         raise ValueError("config.json lacks a whole-number n_layer, n_embd, vocab_size or n_positions") from None
     inner = int(config.get("n_inner") or 4 * width)
-    required = {"wte.weight": (vocab, width), "wpe.weight": (positions, width), "ln_f.weight": (width,), "ln_f.bias": (width,)}
+    required = {
+        "wte.weight": (vocab, width),
+        "wpe.weight": (positions, width),
+        "ln_f.weight": (width,),
+        "ln_f.bias": (width,),
+    }
     optional: dict[str, Shape] = {}
     for i in range(layers):
         block = f"h.{i}."
-        required.update({
-            block + "ln_1.weight": (width,), block + "ln_1.bias": (width,),
-            block + "attn.c_attn.weight": (width, 3 * width), block + "attn.c_attn.bias": (3 * width,),
-            block + "attn.c_proj.weight": (width, width), block + "attn.c_proj.bias": (width,),
-            block + "ln_2.weight": (width,), block + "ln_2.bias": (width,),
-            block + "mlp.c_fc.weight": (width, inner), block + "mlp.c_fc.bias": (inner,),
-            block + "mlp.c_proj.weight": (inner, width), block + "mlp.c_proj.bias": (width,),
-        })
+        required.update(
+            {
+                block + "ln_1.weight": (width,),
+                block + "ln_1.bias": (width,),
+                block + "attn.c_attn.weight": (width, 3 * width),
+                block + "attn.c_attn.bias": (3 * width,),
+                block + "attn.c_proj.weight": (width, width),
+                block + "attn.c_proj.bias": (width,),
+                block + "ln_2.weight": (width,),
+                block + "ln_2.bias": (width,),
+                block + "mlp.c_fc.weight": (width, inner),
+                block + "mlp.c_fc.bias": (inner,),
+                block + "mlp.c_proj.weight": (inner, width),
+                block + "mlp.c_proj.bias": (width,),
+            }
+        )
         # Causal-mask buffers that older checkpoints (GPT-2's own hub files) still carry.
         optional.update({block + "attn.bias": (1, 1, positions, positions), block + "attn.masked_bias": ()})
     head_required, head_optional = _HEADS[architectures[0]](config, vocab, width)
@@ -134,17 +160,28 @@ def check_weights(config_file: str, config_path: Path | None, weights: dict[str,
             continue
         for name, info in sorted(header.items()):
             if name in found:
-                findings.append(Finding(relative, "safetensors", Severity.MEDIUM, f"tensor {name} is also in {found[name][0]}"))
+                findings.append(
+                    Finding(relative, "safetensors", Severity.MEDIUM, f"tensor {name} is also in {found[name][0]}")
+                )
             found[name] = (relative, info["dtype"], tuple(info["shape"]))
     for name, (relative, dtype, _) in sorted(found.items()):
         if dtype not in _FLOATING:
-            findings.append(Finding(relative, "safetensors", Severity.MEDIUM, f"tensor {name} is {dtype}; weights must be floating point"))
+            findings.append(
+                Finding(
+                    relative,
+                    "safetensors",
+                    Severity.MEDIUM,
+                    f"tensor {name} is {dtype}; weights must be floating point",
+                )
+            )
     if config_path is None or not found:
         return findings
     try:
         required, optional = expected_tensors(json.loads(config_path.read_text(encoding="utf-8")))
     except (UnicodeDecodeError, ValueError) as exc:
-        return findings + [Finding(config_file, "safetensors", Severity.MEDIUM, f"cannot tell which tensors to expect: {exc}")]
+        return findings + [
+            Finding(config_file, "safetensors", Severity.MEDIUM, f"cannot tell which tensors to expect: {exc}")
+        ]
     return findings + _compare(found, required, optional, config_file)
 
 
@@ -159,14 +196,32 @@ def _compare(found, required: dict[str, Shape], optional: dict[str, Shape], conf
     findings = []
     for name, (relative, _, shape) in sorted(found.items()):
         if name not in expected:
-            findings.append(Finding(relative, "safetensors", Severity.MEDIUM, f"unexpected tensor {name} {list(shape)} for the architecture in {config_file}"))
+            findings.append(
+                Finding(
+                    relative,
+                    "safetensors",
+                    Severity.MEDIUM,
+                    f"unexpected tensor {name} {list(shape)} for the architecture in {config_file}",
+                )
+            )
         elif shape != expected[name]:
-            findings.append(Finding(
-                relative, "safetensors", Severity.MEDIUM,
-                f"tensor {name} has shape {list(shape)}; {config_file} implies {list(expected[name])}",
-            ))
+            findings.append(
+                Finding(
+                    relative,
+                    "safetensors",
+                    Severity.MEDIUM,
+                    f"tensor {name} has shape {list(shape)}; {config_file} implies {list(expected[name])}",
+                )
+            )
     missing = sorted(saved_as(name) for name in required if saved_as(name) not in found)
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        findings.append(Finding(config_file, "safetensors", Severity.MEDIUM, f"the weights lack {len(missing)} tensor(s) it implies: {shown}"))
+        findings.append(
+            Finding(
+                config_file,
+                "safetensors",
+                Severity.MEDIUM,
+                f"the weights lack {len(missing)} tensor(s) it implies: {shown}",
+            )
+        )
     return findings

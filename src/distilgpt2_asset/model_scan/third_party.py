@@ -25,7 +25,11 @@ from .findings import Finding, ModelscanRun, Severity
 logging.getLogger("modelscan").addHandler(logging.NullHandler())
 logging.getLogger("modelscan").propagate = False
 
-_PICKLE_FAMILY = {SupportedModelFormats.PICKLE.value, SupportedModelFormats.PYTORCH.value, SupportedModelFormats.NUMPY.value}
+_PICKLE_FAMILY = {
+    SupportedModelFormats.PICKLE.value,
+    SupportedModelFormats.PYTORCH.value,
+    SupportedModelFormats.NUMPY.value,
+}
 _FORMATS_BY_CONTENT = {"pickle": [SupportedModelFormats.PICKLE], "numpy": [SupportedModelFormats.NUMPY]}
 
 
@@ -54,14 +58,22 @@ def run_modelscan(files: dict[str, Path]) -> tuple[ModelscanRun, list[Finding]]:
         result = scanner.scan(path)
         named = _namer(relative, path)
         for issue in result["issues"]:
-            findings.append(Finding(named(issue["source"]), "modelscan", Severity[issue["severity"]], issue["description"]))
+            findings.append(
+                Finding(named(issue["source"]), "modelscan", Severity[issue["severity"]], issue["description"])
+            )
         for error in result["errors"]:
-            findings.append(Finding(
-                named(error.get("source", path.name)), "modelscan", Severity.MEDIUM,
-                f"modelscan could not scan it ({error['category']}): {error['description']}",
-            ))
+            findings.append(
+                Finding(
+                    named(error.get("source", path.name)),
+                    "modelscan",
+                    Severity.MEDIUM,
+                    f"modelscan could not scan it ({error['category']}): {error['description']}",
+                )
+            )
         scanned += [named(source) for source in result["summary"]["scanned"].get("scanned_files", [])]
-        skipped += [(named(item["source"]), item["description"]) for item in result["summary"]["skipped"]["skipped_files"]]
+        skipped += [
+            (named(item["source"]), item["description"]) for item in result["summary"]["skipped"]["skipped_files"]
+        ]
     return ModelscanRun(version("modelscan"), tuple(scanned), tuple(skipped)), findings
 
 
@@ -70,6 +82,6 @@ def _namer(relative: str, path: Path):
     hash): the same under the file's path in the scanned folder."""
 
     def named(source: str) -> str:
-        return relative + source[len(path.name):] if source.startswith(path.name) else relative
+        return relative + source[len(path.name) :] if source.startswith(path.name) else relative
 
     return named

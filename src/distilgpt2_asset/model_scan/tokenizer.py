@@ -19,7 +19,9 @@ from .findings import Finding, Severity
 
 
 def vocab_sha256(vocab: dict[str, int]) -> str:
-    return hashlib.sha256(json.dumps(vocab, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(vocab, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    ).hexdigest()
 
 
 def merges_sha256(merges: list[Any]) -> str:
@@ -43,16 +45,29 @@ def recorded() -> dict[str, str]:
 def check_tokenizer(files: dict[str, Path]) -> list[Finding]:
     """files: the layout's tokenizer files (tokenizer.json, vocab.json, merges.txt) by relative path."""
     if not files:
-        return [Finding("", "tokenizer", Severity.MEDIUM, "no tokenizer files (tokenizer.json, or vocab.json and merges.txt)")]
+        return [
+            Finding(
+                "", "tokenizer", Severity.MEDIUM, "no tokenizer files (tokenizer.json, or vocab.json and merges.txt)"
+            )
+        ]
     findings = []
     for relative, path in files.items():
         try:
             hashes = _hashes(Path(relative).name, path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            findings.append(Finding(relative, "tokenizer", Severity.MEDIUM, f"cannot read the tokenizer in it ({type(exc).__name__})"))
+            findings.append(
+                Finding(
+                    relative, "tokenizer", Severity.MEDIUM, f"cannot read the tokenizer in it ({type(exc).__name__})"
+                )
+            )
             continue
         findings += [
-            Finding(relative, "tokenizer", Severity.MEDIUM, f"its {part} is not GPT-2's (sha256 {digest[:12]}…, recorded {recorded()[part][:12]}…)")
+            Finding(
+                relative,
+                "tokenizer",
+                Severity.MEDIUM,
+                f"its {part} is not GPT-2's (sha256 {digest[:12]}…, recorded {recorded()[part][:12]}…)",
+            )
             for part, digest in hashes.items()
             if digest != recorded()[part]
         ]

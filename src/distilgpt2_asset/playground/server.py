@@ -35,7 +35,11 @@ CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 300.0
 CHUNK_BYTES = 64 * 1024
 RELAYED_HEADERS = ("Content-Type", "Retry-After", "Cache-Control")
-CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+}
 # The page runs only its own files: no inline script, nothing from elsewhere.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -78,7 +82,9 @@ class PlaygroundServer(ThreadingHTTPServer):
         # One pool for all threads (urllib3's is thread-safe): the target's connections are reused.
         # No retries (a retried generation is a second one) and no redirects (the key goes to one URL).
         self.http = urllib3.PoolManager(
-            retries=False, ca_certs=certifi.where(), timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_S, read=READ_TIMEOUT_S)
+            retries=False,
+            ca_certs=certifi.where(),
+            timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_S, read=READ_TIMEOUT_S),
         )
         super().__init__((host, port), PlaygroundHandler)
 
@@ -152,7 +158,11 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
             self._send_error(HTTPStatus.LENGTH_REQUIRED, "a request needs a Content-Length", "Content-Length")
             return None
         if not 0 <= length <= MAX_BODY_BYTES:
-            self._send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the request is {length} bytes; the limit is {MAX_BODY_BYTES}", "body")
+            self._send_error(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"the request is {length} bytes; the limit is {MAX_BODY_BYTES}",
+                "body",
+            )
             return None
         return self.rfile.read(length)
 
@@ -168,7 +178,9 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
             self._send_error(HTTPStatus.BAD_GATEWAY, f"no server answers at {target.url}{hint}", None)
             return
         except urllib3.exceptions.TimeoutError as exc:
-            self._send_error(HTTPStatus.GATEWAY_TIMEOUT, f"{target.url} did not answer in time ({type(exc).__name__})", None)
+            self._send_error(
+                HTTPStatus.GATEWAY_TIMEOUT, f"{target.url} did not answer in time ({type(exc).__name__})", None
+            )
             return
         except urllib3.exceptions.HTTPError as exc:
             self._send_error(HTTPStatus.BAD_GATEWAY, f"{target.url} failed: {type(exc).__name__}", None)

@@ -32,19 +32,23 @@ class ScoreTarget:
     key: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_arguments(cls, url: str, key_env: str | None) -> "ScoreTarget":
+    def from_arguments(cls, url: str, key_env: str | None) -> ScoreTarget:
         """A checked target: an http(s) URL; with key_env, a key that is set and only goes over
         https, or over http to this machine (a local server, a test)."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise AssetError(f"--url {url}: expected an http:// or https:// scoring URL, e.g. https://NAME.REGION.inference.ml.azure.com/score")
+            raise AssetError(
+                f"--url {url}: expected an http:// or https:// scoring URL, e.g. https://NAME.REGION.inference.ml.azure.com/score"
+            )
         if key_env is None:
             return cls(url)
         key = os.environ.get(key_env)
         if not key:
             raise AssetError(f"--key-env {key_env}: that environment variable is not set")
         if parts.scheme == "http" and not _is_loopback(parts.hostname):
-            raise AssetError(f"--url {url}: the key would cross the network unencrypted; use the endpoint's https:// URL")
+            raise AssetError(
+                f"--url {url}: the key would cross the network unencrypted; use the endpoint's https:// URL"
+            )
         return cls(url, key_env, key)
 
     @property
