@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from . import codec
-from .codec import Completion, GenerationRequest, ServedModel, cut_at_stop
+from .codec import Completion, GenerationRequest, ServedModel
 from .engines import make_engine
 from .errors import ClientGone, InvalidInput, ServingError
 from .model_files import ModelContent
@@ -29,7 +29,7 @@ from .params import MAX_SEED, signature_defaults
 from .scheduler import Scheduler
 from .sequences import CANCELLED, Sequence, SequenceGroup
 from .settings import ServingSettings
-from .stopping import Stopping
+from .stopping import Stopping, cut_at_stop
 from .text_stream import TextStream
 
 logger = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ class TextGenerationService:
                     f"model's {self.context_size}-token limit. Shorten the prompt, lower {tokens_field}"
                     + (
                         ", or set params.truncate to true to keep only the prompt's last tokens"
-                        if request.shape == "azure"
+                        if request.shape == "published"
                         else ""
                     ),
                     f"{field}[{index}]",

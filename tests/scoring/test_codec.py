@@ -101,11 +101,6 @@ def test_encode_honours_return_full_text_and_answers_a_json_list_of_strings():
     assert json.dumps(codec.encode(no_prompt, [completion("x")], SERVED))  # a JSON list of strings
 
 
-def test_the_text_ends_before_the_first_stop_string():
-    assert codec.cut_at_stop(" hello there! again", ("!", "lo")) == " hel"
-    assert codec.cut_at_stop(" hello", ()) == " hello"
-
-
 def test_details_answer_one_object_per_prompt_with_finish_reason_and_usage():
     request = GenerationRequest(("Hi", "Yo"), GenerationParams(details=True, return_full_text=False))
     answer = codec.encode(
@@ -119,4 +114,4 @@ def test_details_answer_one_object_per_prompt_with_finish_reason_and_usage():
 
 def test_stream_and_details_are_params_of_the_published_request():
     request = decode({"input_data": ["a"], "params": {"stream": True, "details": True}})
-    assert request.shape == "azure" and request.params.stream and request.params.details
+    assert request.shape == "published" and request.params.stream and request.params.details

@@ -27,7 +27,7 @@ class ServedModel:
 class GenerationRequest:
     prompts: tuple[str, ...]
     params: GenerationParams
-    shape: Literal["azure", "openai"] = "azure"
+    shape: Literal["published", "openai"] = "published"
     samples: int = 1  # sequences per prompt (OpenAI's n)
     include_usage: bool = False  # OpenAI streaming: a last chunk with the usage
 
@@ -47,12 +47,6 @@ class Completion:
     @property
     def full_text(self) -> str:
         return self.prompt + self.text
-
-
-def cut_at_stop(text: str, stops: tuple[str, ...]) -> str:
-    """The text before the first stop string it contains (a stop string never reaches the client)."""
-    cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=len(text))
-    return text[:cut]
 
 
 def checked_prompts(inputs: Any, field: str) -> list[str]:
