@@ -13,13 +13,15 @@ from typing import Any
 
 from . import openai, published
 from .body import decode_body, read_body
-from .request import Completion, GenerationRequest, ServedModel, checked_prompts
+from .request import Completion, GenerationRequest, RequestFields, ServedModel, checked_prompts, context_overflow
 
 __all__ = [
     "Completion",
     "GenerationRequest",
+    "RequestFields",
     "ServedModel",
     "checked_prompts",
+    "context_overflow",
     "decode",
     "decode_body",
     "encode",
