@@ -154,8 +154,8 @@ def test_details_answer_one_object_per_prompt_with_finish_reason_and_usage():
         request, [completion(" a", seed=7), completion(" b", "Yo", index=1, finish_reason="length")], SERVED
     )
     assert answer == [
-        {"generated_text": " a", "finish_reason": "eos", "prompt_tokens": 1, "completion_tokens": 2, "seed": 7},
-        {"generated_text": " b", "finish_reason": "length", "prompt_tokens": 1, "completion_tokens": 2},
+        {"generated_text": "a", "finish_reason": "eos", "prompt_tokens": 1, "completion_tokens": 2, "seed": 7},
+        {"generated_text": "b", "finish_reason": "length", "prompt_tokens": 1, "completion_tokens": 2},
     ]
 
 

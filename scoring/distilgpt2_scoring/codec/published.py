@@ -79,19 +79,14 @@ def decode(payload: dict, served: ServedModel) -> GenerationRequest:
 
 
 def _answer_text(request: GenerationRequest, completion: Completion) -> str:
-    return completion.full_text if request.params.return_full_text else completion.text
-
-
-def _published_text(request: GenerationRequest, completion: Completion) -> str:
-    """The stock deployment's answer: mlflow.transformers strips the new text (" to learn" -> "to learn")."""
+    """The stock deployment's text: mlflow.transformers strips the new text (" to learn" -> "to learn")."""
     return completion.full_text if request.params.return_full_text else completion.text.strip()
 
 
 def encode(request: GenerationRequest, completions: list[Completion], served: ServedModel) -> list:
-    """One string per prompt ({"0": text} for LangChain's GPT2 request), or with params.details one object per
-    prompt, its generated_text as generated (it agrees with the token counts and the streamed pieces)."""
+    """One string per prompt ({"0": text} for LangChain's GPT2 request), or with params.details one object each."""
     if not request.params.details:
-        texts = [_published_text(request, c) for c in completions]
+        texts = [_answer_text(request, c) for c in completions]
         return [{"0": text} for text in texts] if request.keyed_answer else texts
     return [
         {
