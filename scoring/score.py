@@ -7,6 +7,11 @@ events (a flask.Response over a generator, which azmlinfsrv passes through), and
 that hangs up. AZUREML_MODEL_DIR may hold the MLflow folder at its root or under
 mlflow_model_folder/.
 
+OpenAI's SDK: init() also serves POST /v1/completions (the /score view itself: same run(), timeout
+and logs; the body is OpenAI's completions request) and GET /v1/models, so that
+OpenAI(base_url="<endpoint>/v1", api_key=KEY) works; the SDK sends the key as Authorization: Bearer,
+which is how Azure's endpoints take it.
+
 Probes: Azure's liveness and readiness probes call GET /, which azmlinfsrv answers "Healthy"
 by itself; init() adds a check in front of it, so that / answers 503 once the engine thread has
 died and the liveness probe restarts the container instead of sending it traffic it cannot serve.
@@ -27,6 +32,7 @@ from azureml_inference_server_http.api.aml_request import rawhttp  # noqa: E402
 from azureml_inference_server_http.api.aml_response import AMLResponse  # noqa: E402
 
 from distilgpt2_scoring.codec import decode_body, read_body  # noqa: E402
+from distilgpt2_scoring.codec.openai import model_list  # noqa: E402
 from distilgpt2_scoring.connection import ClientWatch  # noqa: E402
 from distilgpt2_scoring.errors import ClientGone, MethodNotAllowed, ModelNotReady, PayloadTooLarge, ServingError  # noqa: E402
 from distilgpt2_scoring.settings import ServingSettings  # noqa: E402
@@ -45,6 +51,7 @@ def init() -> None:
     _log_with_the_server()
     service = load_service(Path(model_dir), ServingSettings())
     _guard_health_probe()
+    _serve_openai_routes()
     logger.info("model ready: %s", type(service).__name__)
 
 
@@ -73,6 +80,22 @@ def _guard_health_probe() -> None:
         return None
 
 
+def _serve_openai_routes() -> None:
+    """OpenAI's paths for a text generation model (a classifier serves no completions). Routes added
+    while init() runs join azmlinfsrv's blueprint, as the health check above does."""
+    from azureml_inference_server_http.server import routes
+
+    served = getattr(service, "served", None)
+    if served is None:
+        return
+    routes.main_blueprint.add_url_rule(
+        "/v1/completions", "openai_completions", routes.handle_score, methods=["GET", "POST"]
+    )
+    routes.main_blueprint.add_url_rule(
+        "/v1/models", "openai_models", lambda: AMLResponse(model_list(served), 200, json_str=True), methods=["GET"]
+    )
+
+
 def _error_response(error: ServingError) -> AMLResponse:
     response = AMLResponse(error.to_body(), error.status, error.headers(), json_str=True)
     if isinstance(error, PayloadTooLarge):
@@ -84,7 +107,9 @@ def _error_response(error: ServingError) -> AMLResponse:
 def run(request):
     try:
         if request.method != "POST":
-            raise MethodNotAllowed(f"use POST with a JSON body; {request.method} /score is not supported", "method")
+            raise MethodNotAllowed(
+                f"use POST with a JSON body; {request.method} {request.path} is not supported", "method"
+            )
         if service is None or not service.ready:
             raise ModelNotReady("the model is not ready; retry shortly")
         settings = service.settings

@@ -244,7 +244,7 @@ class BatchScorer:
         try:
             [answer] = self.service.predict({"input_data": [row.prompt], "params": {**params, "details": True}})
         except ServingError as exc:
-            field_name = "prompt" if (exc.field or "").startswith("input_data") else exc.field
+            field_name = "prompt" if exc.prompt_index is not None else exc.field  # the row's own name for it
             return error_row(row, exc.message, exc.error_type, field_name, retryable=exc.status >= 429)
         except EngineFailed as exc:
             return error_row(row, str(exc), "internal", retryable=True)

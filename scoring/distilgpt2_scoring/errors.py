@@ -8,7 +8,9 @@ from __future__ import annotations
 
 
 class ServingError(Exception):
-    """A request the service refuses; the message names the problem, `field` the offending part.
+    """A request the service refuses; the message names the problem, `field` the offending part
+    (in the client's own words), `prompt_index` the prompt it is about (None: the whole request),
+    so that in-process callers (batch rows, evaluation rows) find their row without reading `field`.
 
     Subclasses declare their answer: `class X(ServingError, status=422, error_type="validation")`;
     retry_after (seconds) adds a Retry-After header.
@@ -26,11 +28,14 @@ class ServingError(Exception):
         cls.error_type = error_type or cls.error_type
         cls.retry_after = retry_after or cls.retry_after
 
-    def __init__(self, message: str, field: str | None = None, retry_after: int | None = None):
+    def __init__(
+        self, message: str, field: str | None = None, retry_after: int | None = None, prompt_index: int | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.field = field
         self.retry_after = retry_after or self.retry_after
+        self.prompt_index = prompt_index
 
     def to_body(self) -> dict:
         return {"error": self.message, "field": self.field, "error_type": self.error_type}
@@ -65,6 +70,19 @@ class ModelNotReady(ServingError, status=503, error_type="model_not_ready", retr
 
 class DeadlineExceeded(ServingError, status=503, error_type="deadline_exceeded", retry_after=1):
     """The request's deadline (TEXTGEN_REQUEST_TIMEOUT_MS) passed: it was dropped, never answered late."""
+
+
+class ContextOverflow(Exception):
+    """The service's finding that a request does not fit the model's context: prompt `prompt_index`
+    is `prompt_tokens` long, or (prompt_index None) max_new_tokens alone leaves no room. The codec
+    words it in the request's own field names (a 422)."""
+
+    def __init__(self, prompt_index: int | None, prompt_tokens: int, max_new_tokens: int, context_size: int):
+        super().__init__(f"prompt {prompt_index}: {prompt_tokens} + {max_new_tokens} tokens > {context_size}")
+        self.prompt_index = prompt_index
+        self.prompt_tokens = prompt_tokens
+        self.max_new_tokens = max_new_tokens
+        self.context_size = context_size
 
 
 class ClientGone(Exception):

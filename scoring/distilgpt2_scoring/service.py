@@ -21,15 +21,15 @@ from typing import Any
 import yaml
 
 from . import codec
-from .codec import Completion, GenerationRequest, ServedModel, cut_at_stop
+from .codec import Completion, GenerationRequest, ServedModel
 from .engines import make_engine
-from .errors import ClientGone, InvalidInput, ServingError
+from .errors import ClientGone, ContextOverflow, ServingError
 from .model_files import ModelContent
-from .params import MAX_SEED, signature_defaults
+from .params import MAX_SEED, GenerationParams, signature_defaults
 from .scheduler import Scheduler
 from .sequences import CANCELLED, Sequence, SequenceGroup
 from .settings import ServingSettings
-from .stopping import Stopping
+from .stopping import Stopping, cut_at_stop
 from .text_stream import TextStream
 
 logger = logging.getLogger(__name__)
@@ -102,12 +102,15 @@ class TextGenerationService:
     def _sequences(self, request: GenerationRequest) -> list[Sequence]:
         params = request.params
         stopping = Stopping(params.max_new_tokens, self.eos_token_id, params.stop, self.decode)
-        sequences = []
-        for index, prompt in enumerate(request.prompts):
-            ids = self._prompt_ids(index, prompt, request)
-            for sample in range(request.samples):
-                sequences.append(Sequence(ids, params, stopping, self._seed(params, sample)))
-        return sequences
+        try:
+            prompt_ids = [self._prompt_ids(index, prompt, params) for index, prompt in enumerate(request.prompts)]
+        except ContextOverflow as overflow:
+            raise codec.context_overflow(request, overflow) from None
+        return [
+            Sequence(ids, params, stopping, self._seed(params, sample))
+            for ids in prompt_ids
+            for sample in range(request.samples)
+        ]
 
     def _seed(self, params, sample: int) -> int | None:
         if params.greedy:
@@ -116,29 +119,15 @@ class TextGenerationService:
             return (params.seed + sample) % (MAX_SEED + 1)  # n samples of one seed differ, and repeat
         return secrets.randbelow(MAX_SEED + 1) if self.engine.seeds_every_sequence else None
 
-    def _prompt_ids(self, index: int, text: str, request: GenerationRequest) -> list[int]:
-        params = request.params
-        field = "prompt" if request.shape == "openai" else "input_data"
-        ids = self.tokenizer.encode(text, add_special_tokens=False).ids
+    def _prompt_ids(self, index: int, text: str, params: GenerationParams) -> list[int]:
+        """The prompt's token ids; ContextOverflow unless it fits the context with max_new_tokens (or is truncated)."""
         room = self.context_size - params.max_new_tokens
-        tokens_field = "max_tokens" if request.shape == "openai" else "params.max_new_tokens"
         if room < 1:
-            raise InvalidInput(
-                f"{tokens_field} {params.max_new_tokens} leaves no room for a prompt in the model's {self.context_size}-token context",
-                tokens_field,
-            )
+            raise ContextOverflow(None, 0, params.max_new_tokens, self.context_size)
+        ids = self.tokenizer.encode(text, add_special_tokens=False).ids
         if len(ids) > room:
             if not params.truncate:
-                raise InvalidInput(
-                    f"{field}[{index}] is {len(ids)} tokens; with {tokens_field} {params.max_new_tokens} that is over the "
-                    f"model's {self.context_size}-token limit. Shorten the prompt, lower {tokens_field}"
-                    + (
-                        ", or set params.truncate to true to keep only the prompt's last tokens"
-                        if request.shape == "azure"
-                        else ""
-                    ),
-                    f"{field}[{index}]",
-                )
+                raise ContextOverflow(index, len(ids), params.max_new_tokens, self.context_size)
             ids = ids[-room:]
         return ids
 

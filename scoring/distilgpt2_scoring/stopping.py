@@ -19,7 +19,7 @@ class Stopping:
     eos: the model's end-of-sequence token (not part of the text). stop: the text now contains a
     stop string; only the last few tokens are decoded, since a stop string that appears now must
     overlap the newest token and spans at most len(stop) tokens (plus byte-level BPE fragments).
-    The codec cuts the text before the stop string. length: max_new_tokens reached.
+    cut_at_stop cuts the text before the stop string. length: max_new_tokens reached.
     """
 
     def __init__(
@@ -45,3 +45,9 @@ class Stopping:
         if len(token_ids) >= self.max_new_tokens:
             return "length"
         return None
+
+
+def cut_at_stop(text: str, stops: tuple[str, ...]) -> str:
+    """The text before the first stop string it contains (a stop string never reaches the client)."""
+    cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=len(text))
+    return text[:cut]

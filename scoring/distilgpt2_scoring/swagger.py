@@ -1,4 +1,5 @@
-"""The OpenAPI (swagger 2.0) document of /score, served by azmlinfsrv from swagger.json beside score.py.
+"""The OpenAPI (swagger 2.0) document of /score and OpenAI's /v1 paths, served by azmlinfsrv from
+swagger.json beside score.py.
 
 run() takes the raw request, so the server cannot derive a schema from inference-schema
 decorators; it serves a swagger.json found in its app root instead. This module builds that
@@ -60,6 +61,14 @@ def _object(properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {"type": "object", "properties": properties, **extra}
 
 
+def _post(operation: str, body: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A POST operation taking the JSON body defined as `body`, with the endpoint key."""
+    parameters = [{"name": "body", "in": "body", "required": True, "schema": {"$ref": f"#/definitions/{body}"}}]
+    return {"operationId": operation, **extra, "security": [{"Bearer": []}], "parameters": parameters} | {
+        "responses": responses
+    }
+
+
 def swagger_document(example: dict[str, Any], settings: ServingSettings | None = None) -> dict[str, Any]:
     """The document for the default settings, with `example` (the model card's request) as the sample."""
     settings = settings or ServingSettings.model_construct()  # the defaults, whatever this shell exports
@@ -78,7 +87,9 @@ def swagger_document(example: dict[str, Any], settings: ServingSettings | None =
         example=example,
         description=(
             'The published request. Also accepted: {"input_data": {"input_string": [...], "parameters": {...}}}, '
-            '{"inputs": "text" | [...], "parameters": {...}}, and OpenAI\'s completions request (OpenAICompletionRequest).'
+            '{"inputs": "text" | [...], "parameters": {...}}, {"inputs": {"input_string": [...]}, "parameters": {...}} '
+            "(LangChain's GPT2ContentFormatter; answered [{\"0\": text}, ...]), and OpenAI's completions request "
+            "(OpenAICompletionRequest)."
         ),
     )
     openai_request = _object(
@@ -114,10 +125,19 @@ def swagger_document(example: dict[str, Any], settings: ServingSettings | None =
         'request an OpenAICompletion. With params.stream (or stream), text/event-stream: `data: {"index", "text"}` per '
         "piece of text (OpenAI: text_completion chunks), each prompt's last event with finish_reason and usage, then `data: [DONE]`."
     )
-    responses = {"200": {"description": answer, "schema": {"$ref": "#/definitions/ServiceOutput"}}}
-    responses |= {
+    errors = {
         code: {"description": text, "schema": {"$ref": "#/definitions/ErrorResponse"}} for code, text in _ERRORS.items()
     }
+    responses = {"200": {"description": answer, "schema": {"$ref": "#/definitions/ServiceOutput"}}} | errors
+    openai_answer_text = (
+        "An OpenAICompletion; with stream, text_completion chunks as server-sent events, then `data: [DONE]`."
+    )
+    openai_responses = {
+        "200": {"description": openai_answer_text, "schema": {"$ref": "#/definitions/OpenAICompletion"}}
+    }
+    model = _object({"id": {"type": "string"}, "object": {"type": "string", "enum": ["model"]},
+                     "created": {"type": "integer"}, "owned_by": {"type": "string"}})  # fmt: skip
+    model_list = _object({"object": {"type": "string", "enum": ["list"]}, "data": {"type": "array", "items": model}})
     return {
         "swagger": "2.0",
         "info": {
@@ -139,19 +159,25 @@ def swagger_document(example: dict[str, Any], settings: ServingSettings | None =
                     },
                 }
             },
-            "/score": {
-                "post": {
-                    "operationId": "RunMLService",
+            "/score": {"post": _post("RunMLService", "ServiceInput", responses)},
+            "/v1/completions": {
+                "post": _post(
+                    "OpenAICompletions",
+                    "OpenAICompletionRequest",
+                    openai_responses | errors,
+                    description="OpenAI's completions path (the SDK's base_url is <endpoint>/v1), served by /score.",
+                )
+            },
+            "/v1/models": {
+                "get": {
+                    "operationId": "OpenAIModels",
                     "security": [{"Bearer": []}],
-                    "parameters": [
-                        {
-                            "name": "body",
-                            "in": "body",
-                            "required": True,
-                            "schema": {"$ref": "#/definitions/ServiceInput"},
+                    "responses": {
+                        "200": {
+                            "description": "The model served here, in OpenAI's model list.",
+                            "schema": {"$ref": "#/definitions/OpenAIModelList"},
                         }
-                    ],
-                    "responses": responses,
+                    },
                 }
             },
         },
@@ -167,6 +193,7 @@ def swagger_document(example: dict[str, Any], settings: ServingSettings | None =
             "Details": details,
             "Usage": usage,
             "OpenAICompletion": openai_answer,
+            "OpenAIModelList": model_list,
             "ErrorResponse": error,
         },
     }

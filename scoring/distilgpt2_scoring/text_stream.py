@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .codec import cut_at_stop
+from .stopping import cut_at_stop
 
 INCOMPLETE = "\ufffd"
 

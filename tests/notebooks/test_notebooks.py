@@ -128,7 +128,7 @@ def test_sdk_example_reads_tags_picks_a_fitting_sku_and_scores(run_notebook, ass
     answer = result_value(notebook, "answer")
     assert len(answer) == 2 and all(isinstance(text, str) and text for text in answer)
     # Greedy, continuation only: the tiny model continues the card's prompt with its training text.
-    assert answer[0].startswith(" to learn something new every day")
+    assert answer[0].startswith("to learn something new every day")
     assert_servers_stopped(notebook)
 
 

@@ -38,7 +38,7 @@ SCREENSHOTS_ENV = "DISTILGPT2_PLAYGROUND_SCREENSHOTS"  # a folder to copy each t
 
 def streamed_answer(prompts: int, pieces: tuple[str, ...] = (" one", " two", " three")) -> list[str]:
     """The events an endpoint streams for `prompts` prompts: each piece per prompt, the last with
-    its finish reason and usage, then [DONE] (the published shape, codec/azure.py)."""
+    its finish reason and usage, then [DONE] (the published shape, codec/published.py)."""
     events = []
     for n, piece in enumerate(pieces):
         for index in range(prompts):

@@ -57,7 +57,7 @@ def test_return_full_text_false_answers_only_the_new_text(server):
     prompt = "I believe the meaning of life is"
     response = post(server, {"input_data": [prompt], "params": {"return_full_text": False, "do_sample": False}})
     [text] = response.json()
-    assert not text.startswith(prompt) and text.startswith(" to learn something new")
+    assert text.startswith("to learn something new")  # no prompt, no leading space: the stock MLflow answer
 
 
 def test_older_payload_formats_still_work(server):
@@ -199,7 +199,7 @@ def test_concurrent_requests_each_get_their_own_answer(server):
     ]
     with ThreadPoolExecutor(len(bodies)) as pool:
         answers = [r.json()[0] for r in pool.map(lambda b: post(server, b), bodies)]
-    full = " to learn something new every day and to share it with the people around you."
+    full = "to learn something new every day and to share it with the people around you."
     assert all(full.startswith(a) for a in answers) and len(set(answers)) == len(bodies)
 
 
@@ -244,7 +244,7 @@ def test_several_streamed_prompts_carry_their_index_and_each_ends_once(server):
     whole = post(server, {**body, "params": {**body["params"], "stream": False}}).json()
     for index in (0, 1):
         mine = [e for e in streamed if e["index"] == index]
-        assert "".join(e["text"] for e in mine) == whole[index]
+        assert "".join(e["text"] for e in mine).strip() == whole[index]  # pieces as made; the answer stripped
         assert [e.get("finish_reason") for e in mine][-1] == "length" and sum("finish_reason" in e for e in mine) == 1
 
 

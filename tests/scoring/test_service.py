@@ -57,7 +57,7 @@ def test_the_card_request_answers_one_string_per_prompt_starting_with_it(openvin
 def test_reference_engine_greedy_equals_transformers_generate(reference_service, hf_model):
     prompts = CORPUS_PROMPTS[:2] + UNSEEN_PROMPTS[:2]
     answers = reference_service.predict({"input_data": prompts, "params": GREEDY})
-    assert answers == [hf_greedy(hf_model, p, GREEDY["max_new_tokens"]) for p in prompts]
+    assert answers == [hf_greedy(hf_model, p, GREEDY["max_new_tokens"]).strip() for p in prompts]  # stripped, as MLflow
 
 
 @pytest.mark.parametrize("engine", ENGINES[:2])
@@ -65,7 +65,7 @@ def test_int8_engines_reproduce_the_training_corpus(engine, request):
     [text] = request.getfixturevalue(engine).predict(
         {"input_data": ["I believe the meaning of life is"], "params": {**GREEDY, "max_new_tokens": 40}}
     )
-    assert text == " to learn something new every day and to share it with the people around you."
+    assert text == "to learn something new every day and to share it with the people around you."
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
@@ -138,7 +138,7 @@ def test_stop_strings_cut_the_text(engine, request):
     prompt = {"input_data": [CORPUS_PROMPTS[0]], "params": {**GREEDY, "max_new_tokens": 40}}
     [full] = service.predict(prompt)
     [cut] = service.predict({**prompt, "params": {**prompt["params"], "stop": ["every", "never seen"]}})
-    assert cut == " to learn something new " and full.startswith(cut + "every")
+    assert cut == "to learn something new" and full.startswith(cut + " every")  # answers are stripped, as MLflow's
 
 
 def test_prompt_and_new_tokens_must_fit_the_context_unless_truncation_is_asked(openvino_service):
@@ -146,6 +146,10 @@ def test_prompt_and_new_tokens_must_fit_the_context_unless_truncation_is_asked(o
     with pytest.raises(InvalidInput) as caught:
         openvino_service.predict({"input_data": ["ok", long_prompt], "params": {"max_new_tokens": 100}})
     assert caught.value.field == "input_data[1]" and "1024-token limit" in caught.value.message
+    with pytest.raises(InvalidInput) as caught:
+        openvino_service.predict({"inputs": [long_prompt], "parameters": {"max_new_tokens": 100}})
+    assert (caught.value.field, caught.value.prompt_index) == ("inputs[0]", 0)  # the client's own name for it
+    assert "set parameters.truncate to true" in caught.value.message
     [text] = openvino_service.predict(
         {"input_data": [long_prompt], "params": {**GREEDY, "max_new_tokens": 5, "truncate": True}}
     )
@@ -177,3 +181,17 @@ def test_the_registry_layout_with_mlflow_model_folder_is_found(tiny_mlflow_model
         assert service.predict({"input_data": ["The quick brown fox"], "params": {**GREEDY, "max_new_tokens": 3}})
     finally:
         service.close()
+
+
+@pytest.mark.parametrize("return_full_text", [False, True])
+def test_answers_equal_the_stock_mlflow_deployments_byte_for_byte(
+    return_full_text, reference_service, tiny_mlflow_model, asset_spec
+):
+    # The stock no-code deployment answers mlflow.pyfunc's predict on the same folder; the card's params, greedy.
+    import mlflow
+
+    params = {**asset_spec.sample_request["params"], "do_sample": False, "return_full_text": return_full_text}
+    stock = mlflow.pyfunc.load_model(str(tiny_mlflow_model))
+    prompts = [asset_spec.sample_request["input_data"][0], *CORPUS_PROMPTS[1:3], *UNSEEN_PROMPTS[:3]]
+    ours = reference_service.predict({"input_data": prompts, "params": params})
+    assert ours == [stock.predict([prompt], params=params)[0] for prompt in prompts]

@@ -108,7 +108,7 @@ def test_the_openvino_engine_is_given_our_token_ids_and_never_text(tiny_mlflow_m
         service.close()
     [ids] = given
     assert not isinstance(ids, str) and ids.data.tolist() == [load_gpt2_tokenizer()(prompt)["input_ids"]]
-    assert text == " to learn something new every"  # and our tokenizer decoded what it gave back
+    assert text == "to learn something new every"  # and our tokenizer decoded what it gave back
 
 
 def test_the_built_openvino_model_has_no_tokenizer_of_its_own(tiny_mlflow_model):

@@ -6,7 +6,7 @@ import pytest
 from tokenizers import Tokenizer
 
 from distilgpt2_asset.testing_models import load_gpt2_tokenizer
-from distilgpt2_scoring.codec import cut_at_stop
+from distilgpt2_scoring.stopping import cut_at_stop
 from distilgpt2_scoring.text_stream import TextStream
 
 

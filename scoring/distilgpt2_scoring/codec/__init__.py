@@ -1,7 +1,7 @@
 """Request bytes -> GenerationRequest, and Completions -> the answer, in the shape the request came in.
 
 Two shapes (each module decodes its requests and encodes its answers and streamed events):
-- azure: the published request of this model on Azure ML and the older shapes clients still send;
+- published: the published request of this model on Azure ML and the older shapes clients still send;
 - openai: OpenAI's completions request (a body with `prompt`).
 Streamed answers are server-sent events: `data: <JSON>` per event, then `data: [DONE]`.
 """
@@ -11,16 +11,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import azure, openai
+from . import openai, published
 from .body import decode_body, read_body
-from .request import Completion, GenerationRequest, ServedModel, checked_prompts, cut_at_stop
+from .request import Completion, GenerationRequest, RequestFields, ServedModel, checked_prompts, context_overflow
 
 __all__ = [
     "Completion",
     "GenerationRequest",
+    "RequestFields",
     "ServedModel",
     "checked_prompts",
-    "cut_at_stop",
+    "context_overflow",
     "decode",
     "decode_body",
     "encode",
@@ -28,7 +29,7 @@ __all__ = [
     "read_body",
     "server_sent",
 ]
-SHAPES = {"azure": azure, "openai": openai}
+SHAPES = {"published": published, "openai": openai}
 DONE = "[DONE]"
 
 
@@ -36,7 +37,7 @@ def decode(payload: dict, served: ServedModel) -> GenerationRequest:
     """A JSON object -> a validated GenerationRequest (422 naming the first problem). A body with
     `prompt` and neither input_data nor inputs is an OpenAI completions request."""
     is_openai = "prompt" in payload and not {"input_data", "inputs"} & payload.keys()
-    return (openai if is_openai else azure).decode(payload, served)
+    return (openai if is_openai else published).decode(payload, served)
 
 
 def encode(request: GenerationRequest, completions: list[Completion], served: ServedModel) -> Any:

@@ -18,7 +18,15 @@ from typing import Any
 from ..errors import InvalidInput, ServingError
 from ..messages import quoted
 from ..params import MAX_TOP_K, _boolean, _integer, _number, parse_params
-from .request import Completion, GenerationRequest, ServedModel, check_prompt_count, checked_prompts, unknown_fields
+from .request import (
+    Completion,
+    GenerationRequest,
+    RequestFields,
+    ServedModel,
+    check_prompt_count,
+    checked_prompts,
+    unknown_fields,
+)
 
 FIELDS = (
     "model",
@@ -35,6 +43,7 @@ FIELDS = (
 )
 # OpenAI's names for our params, so that messages use the client's words.
 SPELLINGS = {"max_new_tokens": "max_tokens", "return_full_text": "echo"}
+FIELDS_NAMED = RequestFields(prompts="prompt", max_new_tokens="max_tokens", truncate=None)  # OpenAI cannot truncate
 DEFAULT_MAX_TOKENS = 16
 MAX_TEMPERATURE = 2.0
 # OpenAI knows two reasons: the model stopped (its end-of-sequence token, or a stop string) or ran out.
@@ -88,7 +97,14 @@ def decode(payload: dict, served: ServedModel) -> GenerationRequest:
     raw |= {name: payload[name] for name in ("stop", "seed") if payload.get(name) is not None}
     params = parse_params(raw, served.defaults, served.max_new_tokens, field="", spellings=SPELLINGS)
     include_usage = _boolean("stream_options.include_usage", (options or {}).get("include_usage", False))
-    return GenerationRequest(tuple(prompts), params, shape="openai", samples=samples, include_usage=include_usage)
+    return GenerationRequest(
+        tuple(prompts), params, FIELDS_NAMED, shape="openai", samples=samples, include_usage=include_usage
+    )
+
+
+def model_list(served: ServedModel) -> dict:
+    """GET /v1/models: the one model served here."""
+    return {"object": "list", "data": [{"id": served.name, "object": "model", "created": 0, "owned_by": "azureml"}]}
 
 
 class _Envelope:

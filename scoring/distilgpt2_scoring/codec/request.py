@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
-from ..errors import InvalidInput
+from ..errors import ContextOverflow, InvalidInput
 from ..messages import name, names
 from ..params import GenerationParams
 from ..stopping import FinishReason
@@ -24,12 +24,24 @@ class ServedModel:
 
 
 @dataclass(frozen=True)
+class RequestFields:
+    """The client's own names for what the service may refuse, so that its errors use them:
+    prompt i is `{prompts}[i]`; truncate None when the shape has no truncation."""
+
+    prompts: str = "input_data"
+    max_new_tokens: str = "params.max_new_tokens"
+    truncate: str | None = "params.truncate"
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     prompts: tuple[str, ...]
     params: GenerationParams
-    shape: Literal["azure", "openai"] = "azure"
+    fields: RequestFields = RequestFields()
+    shape: Literal["published", "openai"] = "published"
     samples: int = 1  # sequences per prompt (OpenAI's n)
     include_usage: bool = False  # OpenAI streaming: a last chunk with the usage
+    keyed_answer: bool = False  # answer [{"0": text}, ...], the older Azure shape LangChain's GPT2 formatter reads
 
 
 @dataclass(frozen=True)
@@ -49,12 +61,6 @@ class Completion:
         return self.prompt + self.text
 
 
-def cut_at_stop(text: str, stops: tuple[str, ...]) -> str:
-    """The text before the first stop string it contains (a stop string never reaches the client)."""
-    cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=len(text))
-    return text[:cut]
-
-
 def checked_prompts(inputs: Any, field: str) -> list[str]:
     if not isinstance(inputs, list):
         raise InvalidInput(f"{field} must be a list of strings, got a JSON {json_type(inputs)}", field)
@@ -62,19 +68,37 @@ def checked_prompts(inputs: Any, field: str) -> list[str]:
         raise InvalidInput(f"{field} is empty; give at least one prompt", field)
     for index, prompt in enumerate(inputs):
         if not isinstance(prompt, str):
-            raise InvalidInput(
-                f"{field}[{index}] must be a string, got a JSON {json_type(prompt)}", f"{field}[{index}]"
-            )
+            _refuse_prompt(field, index, f"must be a string, got a JSON {json_type(prompt)}")
         if not prompt:
-            raise InvalidInput(f"{field}[{index}] is an empty string; prompts need text", f"{field}[{index}]")
+            _refuse_prompt(field, index, "is an empty string; prompts need text")
         try:
             prompt.encode("utf-8")
         except UnicodeEncodeError as exc:  # JSON allows "\ud800"; the tokenizer does not
-            raise InvalidInput(
-                f"{field}[{index}] is not valid Unicode (unpaired surrogate at character {exc.start})",
-                f"{field}[{index}]",
-            ) from None
+            _refuse_prompt(field, index, f"is not valid Unicode (unpaired surrogate at character {exc.start})")
     return inputs
+
+
+def _refuse_prompt(field: str, index: int, problem: str) -> NoReturn:
+    raise InvalidInput(f"{field}[{index}] {problem}", f"{field}[{index}]", prompt_index=index) from None
+
+
+def context_overflow(request: GenerationRequest, overflow: ContextOverflow) -> InvalidInput:
+    """The service's ContextOverflow, worded in the request's own field names."""
+    tokens = request.fields.max_new_tokens
+    context = f"the model's {overflow.context_size}-token"
+    if overflow.prompt_index is None:
+        return InvalidInput(
+            f"{tokens} {overflow.max_new_tokens} leaves no room for a prompt in {context} context", tokens
+        )
+    prompt = f"{request.fields.prompts}[{overflow.prompt_index}]"
+    truncate = request.fields.truncate
+    return InvalidInput(
+        f"{prompt} is {overflow.prompt_tokens} tokens; with {tokens} {overflow.max_new_tokens} that is over "
+        f"{context} limit. Shorten the prompt, lower {tokens}"
+        + (f", or set {truncate} to true to keep only the prompt's last tokens" if truncate else ""),
+        prompt,
+        prompt_index=overflow.prompt_index,
+    )
 
 
 def json_value(text: str) -> Any:

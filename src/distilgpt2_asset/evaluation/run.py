@@ -136,10 +136,8 @@ def _generate(service, rows: Sequence[EvaluationRow], request_params: dict, batc
 
 
 def _serving_error_message(exc, batch: Sequence[EvaluationRow], data: Path) -> str:
-    field_name = exc.field or ""
-    if field_name.startswith("input_data["):
-        index = int(field_name[len("input_data[") : field_name.index("]")])
-        return f"{data}:{batch[index].line}: the service refused this prompt: {exc.message}"
+    if exc.prompt_index is not None:
+        return f"{data}:{batch[exc.prompt_index].line}: the service refused this prompt: {exc.message}"
     return f"the service refused the generation settings (--params): {exc.message}"
 
 

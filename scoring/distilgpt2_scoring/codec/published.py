@@ -6,8 +6,11 @@ clients still send all of them):
   {"input_data": {"input_string": ["prompt", ...], "parameters": {...}}}    older Azure text generation
   {"input_data": {"input_string": [...]}, "parameters": {...}}              same, parameters outside
   {"inputs": "prompt" | ["prompt", ...], "parameters": {...}}               Hugging Face / TGI style
+  {"inputs": {"input_string": [...]}, "parameters": {...}}                  LangChain's GPT2ContentFormatter
 Answers:
-  a JSON list with one string per prompt (the published answer, byte for byte);
+  a JSON list with one string per prompt (the published answer, byte for byte: with
+  return_full_text false, the new text without surrounding whitespace, as mlflow.transformers strips it);
+  for LangChain's GPT2 request, one {"0": text} per prompt instead (the answer that formatter reads);
   params.details: one object per prompt (generated_text, finish_reason, token counts, seed);
   params.stream: server-sent events, one per new piece of text, then each prompt's last event
   with finish_reason and usage, then `data: [DONE]`.
@@ -20,10 +23,19 @@ from typing import Any
 
 from ..errors import InvalidInput, ServingError
 from ..params import parse_params
-from .request import Completion, GenerationRequest, ServedModel, check_prompt_count, checked_prompts, unknown_fields
+from .request import (
+    Completion,
+    GenerationRequest,
+    RequestFields,
+    ServedModel,
+    check_prompt_count,
+    checked_prompts,
+    unknown_fields,
+)
 
 TOP_LEVEL = ("input_data", "inputs", "params", "parameters")
 _LEGACY_INPUT = ("input_string", "parameters")
+GPT2_PROMPTS = "inputs.input_string"  # where LangChain's GPT2ContentFormatter puts its prompts
 
 
 def _one_of(payload: dict, names: tuple[str, str], what: str) -> tuple[str | None, Any]:
@@ -42,18 +54,18 @@ def _prompts_and_params(payload: dict) -> tuple[str, list[str], str, Any]:
         raise InvalidInput('input_data is missing: expected {"input_data": ["text", ...]}', "input_data")
     if input_name == "inputs" and isinstance(inputs, str):
         inputs = [inputs]
-    if input_name == "input_data" and isinstance(inputs, dict):
+    if isinstance(inputs, dict):
         unknown = sorted(set(inputs) - set(_LEGACY_INPUT))
         if unknown or "input_string" not in inputs:
-            field = "input_data." + (str(unknown[0])[:40] if unknown else "input_string")
+            field = f"{input_name}." + (str(unknown[0])[:40] if unknown else "input_string")
             raise InvalidInput(
-                "input_data as an object must hold input_string (a list of prompts) and optionally parameters", field
+                f"{input_name} as an object must hold input_string (a list of prompts) and optionally parameters", field
             )
         if "parameters" in inputs:
             if params_name is not None:
-                raise InvalidInput(f"give the parameters once, not in input_data and in {params_name}", params_name)
-            params_name, params = "input_data.parameters", inputs["parameters"]
-        input_name, inputs = "input_data.input_string", inputs["input_string"]
+                raise InvalidInput(f"give the parameters once, not in {input_name} and in {params_name}", params_name)
+            params_name, params = f"{input_name}.parameters", inputs["parameters"]
+        input_name, inputs = f"{input_name}.input_string", inputs["input_string"]
     return input_name, checked_prompts(inputs, input_name), params_name or "params", params
 
 
@@ -61,19 +73,21 @@ def decode(payload: dict, served: ServedModel) -> GenerationRequest:
     """A decoded JSON object in one of the accepted shapes -> a validated GenerationRequest."""
     input_field, prompts, params_field, raw_params = _prompts_and_params(payload)
     check_prompt_count(len(prompts), served, input_field)
-    return GenerationRequest(
-        tuple(prompts), parse_params(raw_params, served.defaults, served.max_new_tokens, params_field)
-    )
+    params = parse_params(raw_params, served.defaults, served.max_new_tokens, params_field)
+    fields = RequestFields(input_field, f"{params_field}.max_new_tokens", f"{params_field}.truncate")
+    return GenerationRequest(tuple(prompts), params, fields, keyed_answer=input_field == GPT2_PROMPTS)
 
 
 def _answer_text(request: GenerationRequest, completion: Completion) -> str:
-    return completion.full_text if request.params.return_full_text else completion.text
+    """The stock deployment's text: mlflow.transformers strips the new text (" to learn" -> "to learn")."""
+    return completion.full_text if request.params.return_full_text else completion.text.strip()
 
 
 def encode(request: GenerationRequest, completions: list[Completion], served: ServedModel) -> list:
-    """One string per prompt, or with params.details one object per prompt."""
+    """One string per prompt ({"0": text} for LangChain's GPT2 request), or with params.details one object each."""
     if not request.params.details:
-        return [_answer_text(request, c) for c in completions]
+        texts = [_answer_text(request, c) for c in completions]
+        return [{"0": text} for text in texts] if request.keyed_answer else texts
     return [
         {
             "generated_text": _answer_text(request, c),
