@@ -178,7 +178,7 @@ def test_the_same_content_again_sends_nothing(asset_root, tiny_mlflow_model, reg
 
 def test_changed_tags_and_card_update_the_metadata_without_an_upload(asset_root, tiny_mlflow_model, registry, capsys):
     publish_to_azure(capsys, tiny_mlflow_model)
-    edit_spec(asset_root, lambda spec: spec["tags"].update(datasets="openwebtext, wikitext"))
+    edit_spec(asset_root, lambda spec: spec["system_metadata"].update(datasets=["openwebtext", "wikitext"]))
     card = asset_root / "model" / "description.md"
     card.write_text(card.read_text() + "\nPublished from CI.\n")
     code, out, _ = publish_to_azure(capsys, tiny_mlflow_model)
@@ -219,7 +219,8 @@ def test_a_bumped_version_is_created_alongside(asset_root, tiny_mlflow_model, tm
 def test_a_changed_property_is_refused(asset_root, tiny_mlflow_model, registry, capsys):
     publish_to_azure(capsys, tiny_mlflow_model)
     edit_spec(
-        asset_root, lambda spec: spec["properties"].update({"finetuning-tasks": "text-classification, summarization"})
+        asset_root,
+        lambda spec: spec["system_metadata"]["tasks"].update(fineTuningTasks=["text-classification", "summarization"]),
     )
     code, _, err = publish_to_azure(capsys, tiny_mlflow_model)
     assert code == 2 and "finetuning-tasks 'text-classification' -> 'text-classification, summarization'" in err
