@@ -102,3 +102,9 @@ def test_validate_reports_microsofts_findings_beside_its_own(asset_copy):
     problems = validate_asset(load_spec(asset_copy / "spec.yaml"))
     assert [p.rule for p in problems] == ["asset-schema"]
     assert "'tags.license' must be migrated to 'system_metadata.license'" in problems[0].message
+
+
+def test_ci_runs_validate_after_installing():
+    lines = (REPO_ROOT / ".ci" / "run").read_text().splitlines()
+    install = lines.index("bash scripts/install.sh test")
+    assert lines.index(".venv/bin/distilgpt2-asset validate") > install
