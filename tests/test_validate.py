@@ -235,12 +235,12 @@ def test_a_batch_cluster_beside_the_deployments_is_held_to_the_inference_allow_l
     )
 
 
-def test_a_model_batch_deployment_loads_with_its_own_loader_and_the_sdks_output_rule_applies(asset_spec, tmp_path):
+def test_a_batch_deployment_loads_with_the_public_loader_and_the_sdks_output_rule_applies(asset_spec, tmp_path):
     deploy = asset_spec.path.parent / "jobs" / "deploy"
     data = yaml.safe_load((deploy / "batch-deployment.yml").read_text())
     data["code_configuration"]["code"] = str(asset_spec.path.parent / "scoring")
     data["environment"]["conda_file"] = str(asset_spec.path.parent / "environments" / "batch" / "conda.yml")
-    data["settings"]["output_action"] = "summary_only"  # with output_file_name still set: the SDK refuses it
+    data["output_action"] = "summary_only"  # with output_file_name still set: the SDK refuses it
     path = tmp_path / "batch-deployment.yml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     [problem] = validate_yaml_file(path, asset_spec)
