@@ -178,3 +178,23 @@ def test_a_missing_or_broken_spec_is_one_clear_error(tmp_path):
     (tmp_path / "spec.yaml").write_text("name: [unclosed")
     with pytest.raises(AssetError, match="not valid YAML"):
         load_spec(tmp_path / "spec.yaml")
+
+
+def test_registries_get_the_cards_tags_and_properties_as_strings(asset_spec):
+    tags = asset_spec.string_tags()
+    assert list(tags) == list(CARD["tags"])
+    for name, shown in CARD["tags"].items():
+        if isinstance(shown, list):
+            assert json.loads(tags[name]) == shown, name
+        elif name != "model_specific_defaults":  # compared as a dict above
+            assert tags[name] == shown, name
+    assert asset_spec.string_properties() == CARD["properties"]
+
+
+def test_azure_ai_ml_loads_the_migrated_spec(asset_spec):
+    from azure.ai.ml import load_model
+
+    model = load_model(asset_spec.path)
+    assert (model.name, str(model.version)) == (asset_spec.name, asset_spec.version)
+    assert model.tags == asset_spec.data["tags"] and model.properties == asset_spec.data["properties"]
+    assert model._system_metadata == asset_spec.system_metadata  # what Model(system_metadata=...) sends
