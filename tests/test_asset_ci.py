@@ -1,9 +1,7 @@
 """Microsoft's asset CI (azureml-assets, azureml-registry-tools) as libraries, on the asset's release set."""
 
-import shutil
 from pathlib import Path
 
-import pytest
 from azureml.assets import AssetConfig
 
 from distilgpt2_asset.asset_ci import asset_ci_problems, release_paths
@@ -12,17 +10,6 @@ from distilgpt2_asset.validate import validate_asset
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RELEASE_SET = [Path("asset.yaml"), Path("model/description.md"), Path("model/model.yaml"), Path("spec.yaml")]
-
-
-@pytest.fixture
-def asset_copy(tmp_path):
-    """The asset's files in a folder of their own, to break."""
-    root = tmp_path / "distilgpt2"
-    root.mkdir()
-    for name in ("spec.yaml", "asset.yaml"):
-        shutil.copy(REPO_ROOT / name, root / name)
-    shutil.copytree(REPO_ROOT / "model", root / "model")
-    return root
 
 
 def _plant(root: Path, old: str, new: str, file: str = "spec.yaml") -> None:

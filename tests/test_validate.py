@@ -119,17 +119,6 @@ def test_yaml_without_an_azure_schema_is_not_an_entity(asset_spec, tmp_path):
     assert validate_yaml_file(path, asset_spec) == []
 
 
-@pytest.fixture
-def asset_copy(tmp_path):
-    """spec.yaml with its companion files, to break through the CLI."""
-    root = tmp_path / "asset"
-    root.mkdir()
-    for name in ("spec.yaml", "asset.yaml"):
-        shutil.copy(REPO_ROOT / name, root / name)
-    shutil.copytree(REPO_ROOT / "model", root / "model")
-    return root
-
-
 def _validate_cli(*args):
     return subprocess.run(
         [sys.executable, "-m", "distilgpt2_asset.cli", "validate", *args], capture_output=True, text=True, timeout=300
