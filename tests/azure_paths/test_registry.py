@@ -230,10 +230,11 @@ def test_a_changed_property_is_refused(asset_root, tiny_mlflow_model, registry, 
 def test_a_new_property_is_refused_like_changed_content(asset_root, tiny_mlflow_model, registry, capsys):
     # The az ml CLI reference: only the description and tags of a registered model can be updated.
     publish_to_azure(capsys, tiny_mlflow_model)
-    edit_spec(asset_root, lambda spec: spec["properties"].update({"evaluation-dataset": "cnn_dailymail"}))
+    # a property Microsoft's model schema allows as any string (it refuses properties it does not know)
+    edit_spec(asset_root, lambda spec: spec["properties"].update(engineControllerManifestPath="engine.json"))
     code, out, err = publish_to_azure(capsys, tiny_mlflow_model)
     assert code == 2 and out == "" and err.count("\n") == 1
-    assert "new property evaluation-dataset 'cnn_dailymail'" in err and "bump `version` in spec.yaml" in err
+    assert "new property engineControllerManifestPath 'engine.json'" in err and "bump `version` in spec.yaml" in err
     assert len(registry.models.sent) == 1
 
 
