@@ -91,7 +91,7 @@ def test_the_deployment_is_a_model_deployment_of_spec_yamls_version_with_the_sco
     asset_spec, plan
 ):
     deployment = plan.deployment
-    assert deployment.model == model_reference(asset_spec, "azureml")
+    assert (deployment.type, deployment.model) == ("model", model_reference(asset_spec, "azureml"))
     assert (deployment.code_configuration.code, deployment.code_configuration.scoring_script) == (
         "../../scoring",
         "batch_score.py",

@@ -34,7 +34,7 @@ OUTPUT_ACTION = "append_row"  # the rows are the product: summary_only would kee
 class BatchPlan:
     cluster: Any  # AmlCompute
     endpoint: Any  # BatchEndpoint
-    deployment: Any  # BatchDeployment (load_batch_deployment)
+    deployment: Any  # ModelBatchDeployment
     notices: list[str]
 
 
@@ -55,7 +55,9 @@ def plan_batch(
     root = spec.path.parent
     deployment_path = root / BATCH_DEPLOYMENT_FILE
     named = deployment_overrides_for(spec, overrides, model_registry, endpoint_name, deployment_name)
-    deployment = load(load_batch_deployment, deployment_path, named)
+    # A model deployment: `type: model` makes the public loader return azure.ai.ml's ModelBatchDeployment
+    # (its base BatchDeployment is deprecated) with the same REST body; the file stays in the form az ml reads.
+    deployment = load(load_batch_deployment, deployment_path, [*named, {"type": "model"}])
     endpoint = load(load_batch_endpoint, root / BATCH_ENDPOINT_FILE, [{"name": deployment.endpoint_name}])
     cluster = load(load_compute, root / BATCH_CLUSTER_FILE, [])
 
