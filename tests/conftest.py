@@ -61,6 +61,17 @@ def asset_spec():
     return load_spec(REPO_ROOT / "spec.yaml")
 
 
+@pytest.fixture
+def asset_copy(tmp_path) -> Path:
+    """spec.yaml with its companion files (the asset's release set and the SKU catalog), to break."""
+    root = tmp_path / "asset"
+    root.mkdir()
+    for name in ("spec.yaml", "asset.yaml"):
+        shutil.copy(REPO_ROOT / name, root / name)
+    shutil.copytree(REPO_ROOT / "model", root / "model")
+    return root
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A Hugging Face folder: GPT-2, 2 layers, trained on data/tiny-corpus.txt (decisive greedy output)."""

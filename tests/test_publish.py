@@ -57,8 +57,8 @@ def test_changed_tags_update_the_metadata_only(asset_root, tiny_mlflow_model, ca
     publish(capsys, "--model", str(tiny_mlflow_model), TESTING)
 
     def retag(spec):
-        spec["tags"]["datasets"] = "openwebtext, wikitext"
-        del spec["tags"]["hiddenlayerscanned"]
+        spec["system_metadata"]["datasets"] = ["openwebtext", "wikitext"]
+        del spec["system_metadata"]["hiddenLayerScanned"]
 
     edit_spec(asset_root, retag)
     code, out, _ = publish(capsys, "--model", str(tiny_mlflow_model), TESTING)
@@ -72,7 +72,7 @@ def test_changed_tags_update_the_metadata_only(asset_root, tiny_mlflow_model, ca
 
 def test_a_changed_property_under_a_published_version_is_refused(asset_root, tiny_mlflow_model, capsys):
     publish(capsys, "--model", str(tiny_mlflow_model), TESTING)
-    edit_spec(asset_root, lambda spec: spec["properties"].update(languages="en, fr"))
+    edit_spec(asset_root, lambda spec: spec["system_metadata"].update(languages=["en", "fr"]))
     code, out, err = publish(capsys, "--model", str(tiny_mlflow_model), TESTING)
     assert code == 2 and out == ""
     assert "languages 'en' -> 'en, fr'" in err and "bump `version` in spec.yaml" in err
@@ -100,14 +100,18 @@ def test_a_bumped_version_is_published_alongside(asset_root, tiny_mlflow_model, 
 
 def test_an_invalid_asset_is_refused_listing_every_problem(asset_root, tiny_mlflow_model, capsys):
     def break_spec(spec):
-        del spec["tags"]["license"]
-        spec["properties"]["inference-min-sku-spec"] = "4|0|8|28"
+        del spec["system_metadata"]["license"]
+        spec["system_metadata"]["SKU"]["inferenceMinSkuSpec"] = "4|0|8|28"
 
     edit_spec(asset_root, break_spec)
     code, out, err = publish(capsys, "--model", str(tiny_mlflow_model), TESTING)
     assert code == 2 and out == ""
-    assert "2 problem(s); refusing to publish" in err
-    assert "[required-tag] tag 'license' is missing" in err and "[min-sku-spec]" in err
+    assert "3 problem(s); refusing to publish" in err
+    assert "[asset-ci] Validation of " in err and "license missing" in err  # Microsoft's validate_assets agrees
+    assert (
+        "[required-tag] system_metadata.license (the card's tag 'license') is missing" in err
+        and "[min-sku-spec]" in err
+    )
     assert not LocalRegistry().find("distilgpt2", "15")
 
 

@@ -27,29 +27,32 @@ def test_the_asset_as_committed_is_valid(asset_spec):
     assert validate_asset(asset_spec) == []
 
 
-def _drop_last_recommended(data):
-    skus = data["properties"]["inference-recommended-sku"].split(", ")
-    data["properties"]["inference-recommended-sku"] = ", ".join(skus[:-1])
+def _sku(data):
+    return data["system_metadata"]["SKU"]
+
+
+def _computes(data, scenario):
+    return data["system_metadata"]["supportedComputes"][f"{scenario}Computes"]
 
 
 def _add_unsupported_inference_sku(data):
-    data["tags"]["inference_compute_allow_list"].append("Standard_NV12s_v3")
-    data["properties"]["inference-recommended-sku"] += ", Standard_NV12s_v3"
+    _computes(data, "inference").append("Standard_NV12s_v3")
+    _sku(data)["inferenceRecommendedSkus"].append("Standard_NV12s_v3")
 
 
 BREAKAGES = {
     "name": lambda d: d.update(name="1 bad name"),
     "version": lambda d: d.update(version="fifteen"),
-    "required-tag": lambda d: d["tags"].pop("license"),
+    "required-tag": lambda d: d["system_metadata"].pop("license"),
     "sha": lambda d: d["properties"].update(SHA="main"),
-    "shared-compute": lambda d: d["properties"].pop("SharedComputeCapacityEnabled"),
+    "shared-compute": lambda d: d["system_metadata"].pop("sharedComputeCapacityEnabled"),
     "model-specific-defaults": lambda d: d["tags"].update(model_specific_defaults="{apply_lora: "),
-    "min-sku-spec": lambda d: d["properties"].update({"inference-min-sku-spec": "4|0|8|28"}),
-    "recommended-sku": _drop_last_recommended,
-    "sku-catalog": lambda d: d["tags"]["evaluation_compute_allow_list"].append("Standard_Imaginary_v9"),
-    "allow-list-duplicates": lambda d: d["tags"]["finetune_compute_allow_list"].append("Standard_NC6s_v3"),
+    "min-sku-spec": lambda d: _sku(d).update(inferenceMinSkuSpec="4|0|8|28"),
+    "recommended-sku": lambda d: _sku(d)["inferenceRecommendedSkus"].pop(),
+    "sku-catalog": lambda d: _computes(d, "evaluation").append("Standard_Imaginary_v9"),
+    "allow-list-duplicates": lambda d: _computes(d, "finetune").append("Standard_NC6s_v3"),
     "inference-sku-supported": _add_unsupported_inference_sku,
-    "finetuning-tasks": lambda d: d["properties"].pop("finetuning-tasks"),
+    "finetuning-tasks": lambda d: d["system_metadata"]["tasks"].pop("fineTuningTasks"),
 }
 
 
@@ -65,7 +68,7 @@ def test_min_sku_spec_names_the_expected_per_field_minimum(asset_spec):
 
 
 def test_a_malformed_min_sku_spec_is_reported(asset_spec):
-    spec = broken(asset_spec, lambda d: d["properties"].update({"finetune-min-sku-spec": "4|1|28"}))
+    spec = broken(asset_spec, lambda d: _sku(d).update(finetuneMinSkuSpec="4|1|28"))
     assert "min-sku-spec" in _rules(validate_spec(spec))
 
 
@@ -116,17 +119,6 @@ def test_yaml_without_an_azure_schema_is_not_an_entity(asset_spec, tmp_path):
     assert validate_yaml_file(path, asset_spec) == []
 
 
-@pytest.fixture
-def asset_copy(tmp_path):
-    """spec.yaml with its companion files, to break through the CLI."""
-    root = tmp_path / "asset"
-    root.mkdir()
-    for name in ("spec.yaml", "asset.yaml"):
-        shutil.copy(REPO_ROOT / name, root / name)
-    shutil.copytree(REPO_ROOT / "model", root / "model")
-    return root
-
-
 def _validate_cli(*args):
     return subprocess.run(
         [sys.executable, "-m", "distilgpt2_asset.cli", "validate", *args], capture_output=True, text=True, timeout=300
@@ -141,7 +133,7 @@ def test_cli_passes_on_the_repo():
 
 def test_cli_lists_problems_and_exits_non_zero(asset_copy):
     spec = asset_copy / "spec.yaml"
-    spec.write_text(spec.read_text().replace("finetune-min-sku-spec: 4|1|28|64", "finetune-min-sku-spec: 4|1|28|176"))
+    spec.write_text(spec.read_text().replace("finetuneMinSkuSpec: 4|1|28|64", "finetuneMinSkuSpec: 4|1|28|176"))
     result = _validate_cli("--spec", str(spec))
     assert result.returncode == 1
     assert "[min-sku-spec] finetune-min-sku-spec is 4|1|28|176" in result.stdout
@@ -232,12 +224,12 @@ def test_a_batch_cluster_beside_the_deployments_is_held_to_the_inference_allow_l
     )
 
 
-def test_a_model_batch_deployment_loads_with_its_own_loader_and_the_sdks_output_rule_applies(asset_spec, tmp_path):
+def test_a_batch_deployment_loads_with_the_public_loader_and_the_sdks_output_rule_applies(asset_spec, tmp_path):
     deploy = asset_spec.path.parent / "jobs" / "deploy"
     data = yaml.safe_load((deploy / "batch-deployment.yml").read_text())
     data["code_configuration"]["code"] = str(asset_spec.path.parent / "scoring")
     data["environment"]["conda_file"] = str(asset_spec.path.parent / "environments" / "batch" / "conda.yml")
-    data["settings"]["output_action"] = "summary_only"  # with output_file_name still set: the SDK refuses it
+    data["output_action"] = "summary_only"  # with output_file_name still set: the SDK refuses it
     path = tmp_path / "batch-deployment.yml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     [problem] = validate_yaml_file(path, asset_spec)

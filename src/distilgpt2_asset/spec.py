@@ -6,7 +6,6 @@ defaults, notebooks) reads these accessors instead of repeating a value.
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 from dataclasses import dataclass
@@ -42,8 +41,41 @@ class SkuSpec:
         return f"{self.vcpus}|{self.gpus}|{self.memory_gb}|{self.temp_disk_gb}"
 
 
+# The model card's tags and properties, in the card's order, and where spec.yaml keeps each in
+# Microsoft's migrated schema (the mapping of azureml-registry-tools' spec_metadata_mappings, which
+# tests/test_spec.py checks). The form says how the card shows the value: `text` as it is, `list`
+# a list, `csv` a list joined with ", ", `flag` a tag present with no value when true, `bool`
+# "True"/"False", `literal` a mapping written as a Python literal.
+CARD_TAGS = (
+    ("datasets", "system_metadata.datasets", "csv"),
+    ("license", "system_metadata.license", "text"),
+    ("model_specific_defaults", "tags.model_specific_defaults", "literal"),
+    ("SharedComputeCapacityEnabled", "system_metadata.sharedComputeCapacityEnabled", "flag"),
+    ("task", "system_metadata.tasks.inferenceTasks", "csv"),
+    ("hiddenlayerscanned", "system_metadata.hiddenLayerScanned", "flag"),
+    ("huggingface_model_id", "system_metadata.huggingFaceModelId", "text"),
+    *((f"{s}_compute_allow_list", f"system_metadata.supportedComputes.{s}Computes", "list") for s in SCENARIOS),
+)
+CARD_PROPERTIES = (
+    ("SharedComputeCapacityEnabled", "system_metadata.sharedComputeCapacityEnabled", "bool"),
+    ("SHA", "properties.SHA", "text"),
+    ("evaluation-min-sku-spec", "system_metadata.SKU.evaluationMinSkuSpec", "text"),
+    ("evaluation-recommended-sku", "system_metadata.SKU.evaluationRecommendedSkus", "csv"),
+    ("finetune-min-sku-spec", "system_metadata.SKU.finetuneMinSkuSpec", "text"),
+    ("finetune-recommended-sku", "system_metadata.SKU.finetuneRecommendedSkus", "csv"),
+    ("finetuning-tasks", "system_metadata.tasks.fineTuningTasks", "csv"),
+    ("inference-min-sku-spec", "system_metadata.SKU.inferenceMinSkuSpec", "text"),
+    ("inference-recommended-sku", "system_metadata.SKU.inferenceRecommendedSkus", "csv"),
+    ("languages", "system_metadata.languages", "csv"),
+)
+
+
 class AssetSpec:
-    """Read-only view of spec.yaml (plus the model card it publishes with)."""
+    """Read-only view of spec.yaml (plus the model card it publishes with).
+
+    spec.yaml is in Microsoft's migrated schema (`system_metadata`); `tags` and `properties` here
+    are the card's, derived from it: what registries store and what every reader asks for.
+    """
 
     def __init__(self, data: dict[str, Any], path: Path):
         self.data = data
@@ -59,49 +91,79 @@ class AssetSpec:
         return str(self.data.get("version", ""))
 
     @property
+    def system_metadata(self) -> dict[str, Any]:
+        return dict(self.data.get("system_metadata") or {})
+
+    @property
     def tags(self) -> dict[str, Any]:
-        return dict(self.data.get("tags") or {})
+        """The card's tags in its order (absent fields left out), then spec.yaml's other tags."""
+        return self._card_view(CARD_TAGS, "tags")
 
     @property
     def properties(self) -> dict[str, Any]:
-        return dict(self.data.get("properties") or {})
+        """The card's properties in its order (absent fields left out), then spec.yaml's other properties."""
+        return self._card_view(CARD_PROPERTIES, "properties")
 
     @property
     def task(self) -> str:
-        return str(self.tags.get("task", ""))
+        return ", ".join(self._list("system_metadata.tasks.inferenceTasks"))
 
     @property
     def hf_model_id(self) -> str:
-        return str(self.tags.get("huggingface_model_id", ""))
+        return str(self.field("system_metadata.huggingFaceModelId") or "")
 
     @property
     def revision(self) -> str:
         """The Hugging Face commit SHA the asset is pinned to."""
-        return str(self.properties.get("SHA", ""))
+        return str(self.field("properties.SHA") or "")
 
     @property
     def model_specific_defaults(self) -> dict[str, bool]:
-        """e.g. {'apply_lora': True, ...}; the card stores a Python-literal dict of 'true' strings."""
-        raw = self.tags.get("model_specific_defaults", "{}")
-        try:
-            parsed = ast.literal_eval(raw) if isinstance(raw, str) else dict(raw)
-        except (ValueError, SyntaxError) as exc:
-            raise AssetError(f"{self.path}: tag model_specific_defaults is not a dict literal: {raw!r}") from exc
-        return {k: str(v).lower() == "true" for k, v in parsed.items()}
+        """e.g. {'apply_lora': True, ...}; the card stores a mapping of 'true' strings."""
+        raw = self.field("tags.model_specific_defaults")
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            raise AssetError(f"{self.path}: tags.model_specific_defaults must be a mapping, not {raw!r}")
+        return {k: str(v).lower() == "true" for k, v in raw.items()}
 
     @property
     def finetuning_tasks(self) -> list[str]:
-        return _split_list(self.properties.get("finetuning-tasks", ""))
+        return self._list("system_metadata.tasks.fineTuningTasks")
 
     # compute -------------------------------------------------------------------------------
     def allow_list(self, scenario: str) -> list[str]:
-        return [str(s) for s in (self.tags.get(f"{scenario}_compute_allow_list") or [])]
+        return self._list(f"system_metadata.supportedComputes.{scenario}Computes")
 
     def recommended_skus(self, scenario: str) -> list[str]:
-        return _split_list(self.properties.get(f"{scenario}-recommended-sku", ""))
+        return self._list(f"system_metadata.SKU.{scenario}RecommendedSkus")
 
     def min_sku_spec(self, scenario: str) -> SkuSpec:
-        return SkuSpec.parse(self.properties.get(f"{scenario}-min-sku-spec", ""))
+        return SkuSpec.parse(self.field(f"system_metadata.SKU.{scenario}MinSkuSpec") or "")
+
+    # fields --------------------------------------------------------------------------------
+    def field(self, dotted: str) -> Any:
+        """The value at a dotted path of spec.yaml (e.g. system_metadata.SKU.inferenceMinSkuSpec); None if absent."""
+        value: Any = self.data
+        for part in dotted.split("."):
+            if not isinstance(value, dict) or part not in value:
+                return None
+            value = value[part]
+        return value
+
+    def _list(self, dotted: str) -> list[str]:
+        return _split_list(self.field(dotted) or [])
+
+    def _card_view(self, table: tuple[tuple[str, str, str], ...], section: str) -> dict[str, Any]:
+        view = {}
+        for card_name, dotted, form in table:
+            value = self.field(dotted)
+            if value is None or (form == "flag" and value is not True):
+                continue
+            view[card_name] = _card_form(value, form)
+        for name, value in (self.data.get(section) or {}).items():
+            view.setdefault(name, value)
+        return view
 
     # model card ----------------------------------------------------------------------------
     @property
@@ -124,6 +186,20 @@ class AssetSpec:
 
     def string_properties(self) -> dict[str, str]:
         return {k: _as_string(v) for k, v in self.properties.items()}
+
+
+def _card_form(value: Any, form: str) -> Any:
+    if form == "list":
+        return _split_list(value)
+    if form == "csv":
+        return ", ".join(_split_list(value))
+    if form == "flag":
+        return ""
+    if form == "bool":
+        return str(value is True or str(value).lower() == "true")
+    if form == "literal":
+        return str(dict(value)) if isinstance(value, dict) else str(value)
+    return str(value)
 
 
 def _split_list(value: Any) -> list[str]:

@@ -1,4 +1,5 @@
-"""Whole-asset validation: Azure's asset-CI rules on spec.yaml, plus every Azure ML YAML loaded
+"""Whole-asset validation: Microsoft's asset CI run as libraries on the asset's release set
+(asset_ci.py), our SKU catalog's rules on spec.yaml beside it, plus every Azure ML YAML loaded
 with the real azure.ai.ml loaders, put through the checks azure.ai.ml runs before it submits
 (what `az ml job create` and MLClient's create_or_update run), and checked against the matching
 compute allow-list and the SKUs' lifecycle (model/sku_catalog.csv).
@@ -16,14 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .asset_ci import asset_ci_problems
 from .errors import AssetError
 from .sku_lifecycle import allow_listed, refusal, sku_status
 from .skus import canonical_sku, per_field_minimum, sku_catalog, supported_inference_skus
-from .spec import SCENARIOS, AssetSpec, read_yaml
+from .spec import CARD_TAGS, SCENARIOS, AssetSpec, read_yaml
 
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,254}$")
 SHA_PATTERN = re.compile(r"^[0-9a-f]{40}$")
 YAML_FOLDERS = ("jobs", "environments")
+REQUIRED_TAGS = ("task", "license", "huggingface_model_id")
+SHARED_COMPUTE = "system_metadata.sharedComputeCapacityEnabled"  # the card's SharedComputeCapacityEnabled
 
 
 @dataclass(frozen=True)
@@ -43,15 +47,13 @@ def _identity(spec: AssetSpec) -> Iterator[Problem]:
         yield Problem("name", f"name {spec.name!r} must match {NAME_PATTERN.pattern}")
     if not spec.version.isdigit():
         yield Problem("version", f"version {spec.version!r} must be a whole number")
-    for tag in ("task", "license"):
-        if not spec.tags.get(tag):
-            yield Problem("required-tag", f"tag {tag!r} is missing")
-    if not spec.hf_model_id:
-        yield Problem("required-tag", "tag 'huggingface_model_id' is missing")
+    for card_name, field, _form in CARD_TAGS:
+        if card_name in REQUIRED_TAGS and not spec.tags.get(card_name):
+            yield Problem("required-tag", f"{field} (the card's tag {card_name!r}) is missing")
     if not SHA_PATTERN.match(spec.revision):
-        yield Problem("sha", f"property SHA {spec.revision!r} must be a 40-character commit SHA")
-    if "SharedComputeCapacityEnabled" not in spec.tags or "SharedComputeCapacityEnabled" not in spec.properties:
-        yield Problem("shared-compute", "SharedComputeCapacityEnabled must be set as both a tag and a property")
+        yield Problem("sha", f"properties.SHA {spec.revision!r} must be a 40-character commit SHA")
+    if spec.field(SHARED_COMPUTE) is None:
+        yield Problem("shared-compute", f"{SHARED_COMPUTE} must be set (the card's tag and property)")
     try:
         spec.model_specific_defaults
     except Exception as exc:
@@ -105,7 +107,8 @@ def _inference_support(spec: AssetSpec) -> Iterator[Problem]:
 def _finetune_tasks(spec: AssetSpec) -> Iterator[Problem]:
     if spec.allow_list("finetune") and not spec.finetuning_tasks:
         yield Problem(
-            "finetuning-tasks", "property finetuning-tasks is required when finetune_compute_allow_list exists"
+            "finetuning-tasks",
+            "system_metadata.tasks.fineTuningTasks is required when supportedComputes.finetuneComputes exists",
         )
 
 
@@ -330,6 +333,7 @@ def validate_asset(spec: AssetSpec, warnings: list[Problem] | None = None) -> li
     warnings = [] if warnings is None else warnings
     root = spec.path.parent
     problems = validate_spec(spec)
+    problems += [Problem(rule, message) for rule, message in asset_ci_problems(root)]
     warnings += lifecycle_warnings(spec)
     for path in asset_yaml_files(root):
         problems += validate_yaml_file(path, spec, warnings)

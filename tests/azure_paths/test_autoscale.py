@@ -21,7 +21,15 @@ from azure.core.pipeline.transport import RequestsTransport
 from azure.mgmt.monitor import MonitorManagementClient
 
 from distilgpt2_asset.azure import workspace as azure_workspace
-from distilgpt2_asset.azure.autoscale import AUTOSCALE_FILE, dry_run_request, plan_autoscale, submit_autoscale
+from distilgpt2_asset.azure.autoscale import (
+    AUTOSCALE_FILE,
+    SILENT_WHEN_IDLE,
+    Rule,
+    dry_run_request,
+    idle_scale_in_minutes,
+    plan_autoscale,
+    submit_autoscale,
+)
 from distilgpt2_asset.azure.deploy import parse_overrides, plan_deployment
 from distilgpt2_asset.azure.workspace import Workspace
 from distilgpt2_asset.cli import main
@@ -80,11 +88,41 @@ def test_dry_run_is_the_put_azure_mgmt_monitor_builds_with_every_rule_on_the_dep
         ("CpuUtilizationPercentage", "GreaterThan", 75, "PT10M", "Increase", "PT20M"),
         ("CpuUtilizationPercentage", "LessThan", 30, "PT30M", "Decrease", "PT20M"),
         ("RequestLatency_P95", "GreaterThan", 10000, "PT10M", "Increase", "PT20M"),
-        ("RequestLatency_P95", "LessThan", 3000, "PT30M", "Decrease", "PT20M"),
     ]
     for r in profile["rules"]:
         assert r["metricTrigger"]["metricResourceUri"] == DEPLOYMENT_ID and r["metricTrigger"]["timeGrain"] == "PT1M"
         assert (r["scaleAction"]["type"], r["scaleAction"]["value"]) == ("ChangeCount", "1")
+
+
+def test_the_dry_run_says_how_azure_monitor_evaluates_the_rules(asset_spec, online):
+    """Any scale-out rule scales out; scale-in needs every scale-in rule at once; idle, CPU still reports."""
+    plan = plan_autoscale(asset_spec, online, "1:3")
+    assert dry_run_request(plan, WORKSPACE, "westeurope")["evaluation"] == [
+        "scale out when ANY of these holds: increase on CpuUtilizationPercentage GreaterThan 75; "
+        "increase on RequestLatency_P95 GreaterThan 10000",
+        "scale in only when ALL of these hold at once: decrease on CpuUtilizationPercentage LessThan 30",
+        "idle (no requests): from 3 to 1 instances in 2 step(s), about 50 min after the load stops",
+    ]
+
+
+def test_every_scale_in_rule_reports_while_the_deployment_is_idle(asset_spec):
+    profile = yaml.safe_load((asset_spec.path.parent / AUTOSCALE_FILE).read_text())
+    scale_in = [r["metric"] for r in profile["rules"] if r["scale"] == "decrease"]
+    assert scale_in and not set(scale_in) & SILENT_WHEN_IDLE
+
+
+@pytest.mark.parametrize(
+    "minimum, maximum, steps, minutes", [(1, 1, 0, 0), (1, 2, 1, 30), (1, 3, 2, 50), (2, 50, 48, 970)]
+)
+def test_an_idle_deployment_reaches_min_one_cooldown_per_step_after_the_window(minimum, maximum, steps, minutes):
+    rules = [Rule(metric="CpuUtilizationPercentage", operator="LessThan", threshold=30, window_minutes=30,
+                  scale="decrease", change_count=1, cooldown_minutes=20)]  # fmt: skip
+    assert idle_scale_in_minutes(rules, minimum, maximum) == (steps, minutes)
+
+
+def test_max_may_reach_the_per_deployment_limit_of_50_with_the_quota_for_it(asset_spec, online):
+    # 50 instances + 20% reserved for upgrades = 60 x 4 cores of Standard_DS3_v2
+    assert plan_autoscale(asset_spec, online, "1:50", quota_cores=240).maximum == 50
 
 
 def test_the_default_capacity_is_the_deployments_instance_count_within_min_and_max(asset_spec):
@@ -225,7 +263,7 @@ def test_a_refused_write_names_the_role_it_needs(asset_spec, online):
     ("a:b", "expected MIN:MAX instance counts"),
     ("0:2", "need 1 <= MIN <= MAX"),
     ("3:2", "need 1 <= MIN <= MAX"),
-    ("1:21", "a deployment has at most 20 instances"),
+    ("1:51", "a deployment has at most 50 instances"),
     ("1:6", "MAX 6 x Standard_DS3_v2 needs quota for 8 instances (20% reserved for upgrades) = 32 cores; the quota hint is 24 cores per VM family"),
 ])  # fmt: skip
 def test_bounds_outside_what_azure_allows_are_refused(asset_spec, online, bounds, message):
@@ -250,8 +288,12 @@ def test_a_gpu_family_starts_without_quota(asset_spec):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda d: d["rules"].remove(rule(d, "RequestLatency_P95", "decrease")),
-     "increase on RequestLatency_P95 GreaterThan 10000: no scale-in rule on RequestLatency_P95"),
+    (lambda d: d["rules"].remove(rule(d, "CpuUtilizationPercentage", "decrease")),
+     "no scale-in rule: instances added under load would never be released"),
+    (lambda d: d["rules"].append(dict(rule(d, "RequestLatency_P95", "increase"), operator="LessThan", threshold=3000,
+                                      window_minutes=30, scale="decrease")),
+     "decrease on RequestLatency_P95 LessThan 3000: RequestLatency_P95 has no value while no requests come, and "
+     "Azure Monitor scales in only when every scale-in rule holds: an idle deployment would never scale in to MIN"),
     (lambda d: rule(d, "CpuUtilizationPercentage", "decrease").update(threshold=80),
      "decrease on CpuUtilizationPercentage LessThan 80 overlaps increase on CpuUtilizationPercentage GreaterThan 75"),
     (lambda d: rule(d, "CpuUtilizationPercentage", "decrease").update(window_minutes=10),
@@ -289,3 +331,14 @@ def test_the_committed_profile_passes_at_every_minimum_the_quota_allows(asset_sp
 def test_cli_refuses_autoscale_with_the_batch_endpoint(capsys):
     assert main(["deploy", "--batch", "--dry-run", "--autoscale", "1:2"]) == 2
     assert "--autoscale: online deployments only" in capsys.readouterr().err
+
+
+def test_the_readme_describes_the_committed_rules_as_azure_evaluates_them(asset_spec, online):
+    readme = " ".join((asset_spec.path.parent / "README.md").read_text().split())
+    profile = yaml.safe_load((asset_spec.path.parent / AUTOSCALE_FILE).read_text())
+    minimum, maximum = profile["capacity"]["minimum"], profile["capacity"]["maximum"]
+    _, minutes = idle_scale_in_minutes(plan_autoscale(asset_spec, online).rules, minimum, maximum)
+    assert "scales in only when *all* scale-in rules hold" in readme
+    assert f"Idle at {maximum} instances, a deployment is back at {minimum} about {minutes} minutes" in readme
+    assert "scale in by one when CPU averages under 30% for 30 minutes" in readme
+    assert f"at most {profile['quota']['instances_per_deployment']} instances" in readme

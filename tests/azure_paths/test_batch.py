@@ -6,9 +6,11 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import yaml
+from azure.ai.ml import load_batch_deployment
 
 from distilgpt2_asset.azure import workspace as azure_workspace
 from distilgpt2_asset.azure.batch import BATCH_DEPLOYMENT_FILE, dry_run_requests, plan_batch, submit_batch
@@ -36,6 +38,55 @@ def test_the_batch_yamls_pass_validate_with_the_sdks_own_pre_submit_checks(asset
         assert validate_yaml_file(deploy / name, asset_spec) == [], name
 
 
+def az_cli_loader(path):
+    """The loader `az ml batch-deployment create --file` picks by the YAML's `type` (as the az ml
+    extension and Ansible's azure.azcollection azure_rm_mlbatchdeployment do)."""
+    from azure.ai.ml.entities._load_functions import (
+        load_model_batch_deployment,
+        load_pipeline_component_batch_deployment,
+    )
+
+    kind = yaml.safe_load(Path(path).read_text()).get("type")
+    return {"model": load_model_batch_deployment, "pipeline": load_pipeline_component_batch_deployment}.get(
+        kind, load_batch_deployment
+    )
+
+
+def _rest(deployment) -> dict:
+    """The deployment's REST body as the SDK builds it (its code folder not yet uploaded)."""
+    return deployment._to_rest_object(location="westeurope").as_dict()
+
+
+def test_the_batch_deployment_loads_with_the_public_loader_and_the_az_clis(asset_spec):
+    path = asset_spec.path.parent / BATCH_DEPLOYMENT_FILE
+    public, cli = load_batch_deployment(path), az_cli_loader(path)(path)
+    assert public.output_action == cli.output_action == "append_row"
+    assert _rest(public) == _rest(cli)
+
+
+def test_it_creates_the_deployment_microsofts_model_batch_deployment_form_creates(asset_spec, tmp_path):
+    """Microsoft's samples' form (modelBatchDeployment.schema.json: `type: model`, a `settings:` block)
+    of the same file gives the same REST body."""
+    from azure.ai.ml.entities._load_functions import load_model_batch_deployment
+
+    path = asset_spec.path.parent / BATCH_DEPLOYMENT_FILE
+    ours = yaml.safe_load(path.read_text())
+    ours["code_configuration"]["code"] = str(asset_spec.path.parent / "scoring")
+    ours["environment"]["conda_file"] = str(asset_spec.path.parent / "environments" / "batch" / "conda.yml")
+    deployment_fields = ("name", "endpoint_name", "model", "code_configuration", "environment", "compute", "resources")
+    samples_form = {
+        "$schema": "https://azuremlschemas.azureedge.net/latest/modelBatchDeployment.schema.json",
+        "type": "model",
+        **{key: ours[key] for key in deployment_fields},
+        "settings": {k: v for k, v in ours.items() if k not in (*deployment_fields, "$schema")},
+    }
+    (tmp_path / "ours.yml").write_text(yaml.safe_dump(ours))
+    (tmp_path / "samples.yml").write_text(yaml.safe_dump(samples_form))
+    assert _rest(load_batch_deployment(tmp_path / "ours.yml")) == _rest(
+        load_model_batch_deployment(tmp_path / "samples.yml")
+    )
+
+
 def test_the_deployment_is_a_model_deployment_of_spec_yamls_version_with_the_scoring_of_the_online_path(
     asset_spec, plan
 ):
@@ -45,7 +96,7 @@ def test_the_deployment_is_a_model_deployment_of_spec_yamls_version_with_the_sco
         "../../scoring",
         "batch_score.py",
     )
-    settings = deployment.settings
+    settings = deployment  # at the top level of the batchDeployment form
     assert (settings.output_action, settings.output_file_name, settings.error_threshold) == (
         "append_row",
         "predictions.jsonl",
@@ -108,7 +159,7 @@ def test_dry_run_is_every_request_in_order_with_the_bodies_the_sdk_sends(plan):
 
 
 def test_set_overrides_and_names_reach_the_deployment_as_az_ml_applies_them(asset_spec):
-    plan = plan_batch(asset_spec, parse_overrides(["settings.mini_batch_size=4", "resources.instance_count=1"]),
+    plan = plan_batch(asset_spec, parse_overrides(["mini_batch_size=4", "resources.instance_count=1"]),
                       endpoint_name="bulk-ci", deployment_name="textgen-v2", model_registry="contoso-models")  # fmt: skip
     body = dry_run_requests(plan, WORKSPACE, "westeurope")[4]["body"]["properties"]
     assert (body["miniBatchSize"], body["resources"]["instanceCount"]) == (4, 1)
@@ -119,11 +170,11 @@ def test_set_overrides_and_names_reach_the_deployment_as_az_ml_applies_them(asse
 @pytest.mark.parametrize("pairs, message", [
     (["compute=azureml:gpu-cluster"], "compute 'gpu-cluster' is not the cluster jobs/deploy/batch-cluster.yml creates \\(distilgpt2-batch\\)"),
     (["resources.instance_count=5"], "resources.instance_count 5: the cluster distilgpt2-batch has 1 to 2 instances"),
-    (["settings.output_action=summary_only", "settings.output_file_name="], "settings.output_action is summary_only; batch scoring's rows need append_row"),
-    (["settings.retry_settings.timeout=300"], "TEXTGEN_REQUEST_TIMEOUT_MS 600000 \\(a row's deadline\\) must be below settings.retry_settings.timeout \\(300 s"),
-    (["settings.environment_variables.BATCH_PARAMS={\"max_new_tokens\": 5000}"], "environment_variables: BATCH_PARAMS.max_new_tokens must be between 1 and 1024"),
-    (["settings.environment_variables.BATCH_PARAMS=[1]"], "environment_variables: BATCH_PARAMS must be a JSON object"),
-    (["settings.environment_variables.TEXTGEN_MAX_BATCH_SZE=4"], "unknown serving setting\\(s\\) TEXTGEN_MAX_BATCH_SZE"),
+    (["output_action=summary_only", "output_file_name="], "output_action is summary_only; batch scoring's rows need append_row"),
+    (["retry_settings.timeout=300"], "TEXTGEN_REQUEST_TIMEOUT_MS 600000 \\(a row's deadline\\) must be below retry_settings.timeout \\(300 s"),
+    (["environment_variables.BATCH_PARAMS={\"max_new_tokens\": 5000}"], "environment_variables: BATCH_PARAMS.max_new_tokens must be between 1 and 1024"),
+    (["environment_variables.BATCH_PARAMS=[1]"], "environment_variables: BATCH_PARAMS must be a JSON object"),
+    (["environment_variables.TEXTGEN_MAX_BATCH_SZE=4"], "unknown serving setting\\(s\\) TEXTGEN_MAX_BATCH_SZE"),
     (["model=azureml://registries/azureml/models/gpt2/versions/1"], "is not defined by spec.yaml"),
     (["code_configuration.scoring_script=missing.py"], "scoring script .*missing.py does not exist"),
 ])  # fmt: skip

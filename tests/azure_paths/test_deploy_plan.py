@@ -229,7 +229,7 @@ def test_sku_below_min_sku_spec_is_refused(asset_spec, tmp_path):
         (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / name)
     spec_file = tmp_path / "spec.yaml"
     spec_file.write_text(
-        spec_file.read_text().replace("inference-min-sku-spec: 2|0|8|28", "inference-min-sku-spec: 8|0|8|28")
+        spec_file.read_text().replace("inferenceMinSkuSpec: 2|0|8|28", "inferenceMinSkuSpec: 8|0|8|28")
     )
     with pytest.raises(
         AssetError, match=r"Standard_DS3_v2 \(4\|0\|14\|28\) is below inference-min-sku-spec 8\|0\|8\|28"

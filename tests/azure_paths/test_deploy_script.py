@@ -253,16 +253,15 @@ def test_batch_commands_name_their_workspace_and_leave_az_defaults_alone(batch_r
     assert all(all(part in call for part in IN_WORKSPACE) for call in calls if call[:3] != ["ml", "model", "show"])
 
 
-def test_batch_set_overrides_load_with_the_real_model_batch_deployment_loader(batch_run):
-    from azure.ai.ml.entities._load_functions import load_model_batch_deployment
+def test_batch_set_overrides_load_with_the_az_clis_batch_deployment_loader(batch_run):
+    from .test_batch import az_cli_loader
 
     _, calls = batch_run
     create = next(c for c in calls if c[:3] == ["ml", "batch-deployment", "create"])
     pairs = create[create.index("--set") + 1 :]
-    deployment = load_model_batch_deployment(
-        ROOT / create[create.index("--file") + 1], params_override=[dict([p.split("=", 1)]) for p in pairs]
-    )
-    assert (deployment.endpoint_name, deployment.name, deployment.settings.output_action) == (
+    path = ROOT / create[create.index("--file") + 1]
+    deployment = az_cli_loader(path)(path, params_override=[dict([p.split("=", 1)]) for p in pairs])
+    assert (deployment.endpoint_name, deployment.name, deployment.output_action) == (
         "batch-ci",
         "textgen",
         "append_row",

@@ -178,7 +178,7 @@ def test_the_same_content_again_sends_nothing(asset_root, tiny_mlflow_model, reg
 
 def test_changed_tags_and_card_update_the_metadata_without_an_upload(asset_root, tiny_mlflow_model, registry, capsys):
     publish_to_azure(capsys, tiny_mlflow_model)
-    edit_spec(asset_root, lambda spec: spec["tags"].update(datasets="openwebtext, wikitext"))
+    edit_spec(asset_root, lambda spec: spec["system_metadata"].update(datasets=["openwebtext", "wikitext"]))
     card = asset_root / "model" / "description.md"
     card.write_text(card.read_text() + "\nPublished from CI.\n")
     code, out, _ = publish_to_azure(capsys, tiny_mlflow_model)
@@ -219,7 +219,8 @@ def test_a_bumped_version_is_created_alongside(asset_root, tiny_mlflow_model, tm
 def test_a_changed_property_is_refused(asset_root, tiny_mlflow_model, registry, capsys):
     publish_to_azure(capsys, tiny_mlflow_model)
     edit_spec(
-        asset_root, lambda spec: spec["properties"].update({"finetuning-tasks": "text-classification, summarization"})
+        asset_root,
+        lambda spec: spec["system_metadata"]["tasks"].update(fineTuningTasks=["text-classification", "summarization"]),
     )
     code, _, err = publish_to_azure(capsys, tiny_mlflow_model)
     assert code == 2 and "finetuning-tasks 'text-classification' -> 'text-classification, summarization'" in err
@@ -229,10 +230,11 @@ def test_a_changed_property_is_refused(asset_root, tiny_mlflow_model, registry, 
 def test_a_new_property_is_refused_like_changed_content(asset_root, tiny_mlflow_model, registry, capsys):
     # The az ml CLI reference: only the description and tags of a registered model can be updated.
     publish_to_azure(capsys, tiny_mlflow_model)
-    edit_spec(asset_root, lambda spec: spec["properties"].update({"evaluation-dataset": "cnn_dailymail"}))
+    # a property Microsoft's model schema allows as any string (it refuses properties it does not know)
+    edit_spec(asset_root, lambda spec: spec["properties"].update(engineControllerManifestPath="engine.json"))
     code, out, err = publish_to_azure(capsys, tiny_mlflow_model)
     assert code == 2 and out == "" and err.count("\n") == 1
-    assert "new property evaluation-dataset 'cnn_dailymail'" in err and "bump `version` in spec.yaml" in err
+    assert "new property engineControllerManifestPath 'engine.json'" in err and "bump `version` in spec.yaml" in err
     assert len(registry.models.sent) == 1
 
 

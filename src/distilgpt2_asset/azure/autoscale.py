@@ -1,9 +1,11 @@
 """Autoscale as code: jobs/deploy/autoscale.yml -> an Azure Monitor autoscale setting for the deployment.
 
 load (pydantic: unknown fields and wrong types refused, each with its YAML path)
--> check against measurements: scale-in twins, no overlapping or flapping thresholds, cooldowns
-   that cover provisioning + cold start, latency thresholds between the full-batch time of the
-   card's request and the request timeout, MAX within the quota hint
+-> check against how Azure Monitor evaluates it (scale out when ANY scale-out rule holds, scale in
+   only when ALL scale-in rules hold) and against measurements: scale-in rules on metrics that report
+   while the deployment is idle, no overlapping or flapping thresholds, cooldowns that cover
+   provisioning + cold start, latency thresholds between the full-batch time of the card's request
+   and the request timeout, MAX within the per-deployment limit and the quota hint
 -> the SDK's own models (azure.mgmt.monitor.models.AutoscaleSettingResource)
 -> dry run: the PUT request azure-mgmt-monitor builds and the body its serializer writes;
    submit: MonitorManagementClient.autoscale_settings.create_or_update.
@@ -54,6 +56,9 @@ DEPLOYMENT_METRICS = {
 }
 # Averages over the instances: one instance less carries its share (N/(N-1) times the load each).
 PER_INSTANCE_METRICS = {name for name, unit in DEPLOYMENT_METRICS.items() if unit == "percent"}
+# A latency percentile of no requests has no value: while a deployment is idle these report nothing,
+# and a scale-in rule on one never holds (Azure Monitor scales in only when every scale-in rule holds).
+SILENT_WHEN_IDLE = {name for name, unit in DEPLOYMENT_METRICS.items() if unit == "milliseconds"}
 SCALE_OUT, SCALE_IN = ("GreaterThan", "GreaterThanOrEqual"), ("LessThan", "LessThanOrEqual")
 
 
@@ -209,14 +214,20 @@ def _check_rule(rule: Rule, floors: Floors) -> None:
             )
 
 
-def _check_twins(rules: list[Rule], minimum: int) -> None:
-    for out in (r for r in rules if r.scale == "increase"):
-        twins = [r for r in rules if r.scale == "decrease" and r.metric == out.metric]
-        if not twins:
+def _check_scale_in(rules: list[Rule], minimum: int) -> None:
+    """Azure Monitor scales in only when every scale-in rule holds at once: each must report while the
+    deployment is idle, and none may overlap or flap with a scale-out rule on its metric."""
+    scale_in = [r for r in rules if r.scale == "decrease"]
+    if not scale_in:
+        raise AssetError("no scale-in rule: instances added under load would never be released")
+    for twin in scale_in:
+        if twin.metric in SILENT_WHEN_IDLE:
             raise AssetError(
-                f"{out.label}: no scale-in rule on {out.metric}; instances added under load would never be released"
+                f"{twin.label}: {twin.metric} has no value while no requests come, and Azure Monitor scales in "
+                "only when every scale-in rule holds: an idle deployment would never scale in to MIN; scale in on "
+                "a metric that reports when idle (CpuUtilizationPercentage, CpuMemoryUtilizationPercentage)"
             )
-        for twin in twins:
+        for out in (r for r in rules if r.scale == "increase" and r.metric == twin.metric):
             if twin.threshold >= out.threshold:
                 raise AssetError(
                     f"{twin.label} overlaps {out.label}: the scale-in threshold must be below the scale-out one"
@@ -231,6 +242,18 @@ def _check_twins(rules: list[Rule], minimum: int) -> None:
                     f"{twin.threshold:g} x {minimum + 1}/{minimum} = {twin.threshold * (minimum + 1) / minimum:g} on each, "
                     "at or above the scale-out threshold"
                 )
+
+
+def idle_scale_in_minutes(rules: tuple[Rule, ...] | list[Rule], minimum: int, maximum: int) -> tuple[int, int]:
+    """(steps, minutes) from MAX to MIN once requests stop: the first scale-in when the longest
+    scale-in window has seen only idle minutes, each next one a cooldown later (taking, where
+    scale-in rules differ, the smallest step and the longest cooldown)."""
+    scale_in = [r for r in rules if r.scale == "decrease"]
+    if maximum == minimum:
+        return 0, 0
+    steps = math.ceil((maximum - minimum) / min(r.change_count for r in scale_in))
+    window = max(r.window_minutes for r in scale_in)
+    return steps, window + (steps - 1) * max(r.cooldown_minutes for r in scale_in)
 
 
 def _check_quota(quota: QuotaHint, instance_type: str, maximum: int, quota_cores: int | None) -> str:
@@ -272,6 +295,18 @@ class AutoscalePlan:
     @property
     def setting_name(self) -> str:
         return setting_name(self.endpoint_name, self.deployment_name)
+
+    def evaluation(self) -> list[str]:
+        """How Azure Monitor evaluates the rules, in words (the dry run and deploy print it)."""
+        out = [r.label for r in self.rules if r.scale == "increase"]
+        scale_in = [r.label for r in self.rules if r.scale == "decrease"]
+        steps, minutes = idle_scale_in_minutes(self.rules, self.minimum, self.maximum)
+        return [
+            f"scale out when ANY of these holds: {'; '.join(out) or 'none'}",
+            f"scale in only when ALL of these hold at once: {'; '.join(scale_in)}",
+            f"idle (no requests): from {self.maximum} to {self.minimum} instances in {steps} step(s), "
+            f"about {minutes} min after the load stops",
+        ]
 
     def target(self, workspace: Workspace) -> str:
         """The deployment's ARM id: what the setting scales, and whose metrics its rules read."""
@@ -350,7 +385,7 @@ def plan_autoscale(
     floors = Floors.of(spec, profile, deployment_plan.profile, timeout_ms or AZURE_DEFAULT_TIMEOUT_MS)
     for rule in profile.rules:
         _check_rule(rule, floors)
-    _check_twins(profile.rules, minimum)
+    _check_scale_in(profile.rules, minimum)
     hint = _check_quota(profile.quota, deployment.instance_type, maximum, quota_cores)
     default = min(max(deployment.instance_count, minimum), maximum)
     endpoint_name, deployment_name = deployment_plan.endpoint.name, deployment.name
@@ -367,7 +402,13 @@ def dry_run_request(plan: AutoscalePlan, workspace: Workspace | None, location: 
     body = sdk.monitor_body(plan.resource(shown, location))
     request = sdk.autoscale_request(shown.resource_group, plan.setting_name, shown.subscription_id)
     url = request.url if workspace else unquote(request.url)  # placeholders shown as written, not percent-encoded
-    return {"step": "create autoscale setting", "method": request.method, "url": url, "body": body}
+    return {
+        "step": "create autoscale setting",
+        "method": request.method,
+        "url": url,
+        "body": body,
+        "evaluation": plan.evaluation(),  # not sent: how Azure Monitor will read these rules
+    }
 
 
 def _where(workspace: Workspace) -> str:

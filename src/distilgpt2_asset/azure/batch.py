@@ -1,6 +1,6 @@
 """Deploy the asset to an Azure ML batch endpoint from jobs/deploy/batch-*.yml.
 
-load (the real azure.ai.ml loaders: the cluster, the endpoint, the model batch deployment; --set
+load (the real azure.ai.ml loaders: the cluster, the endpoint, the batch deployment; --set
 overrides applied to the deployment as az ml applies them)
   -> check: spec.yaml's model, the cluster's size against the inference allow-list, the scoring
      script, the batch settings against the serving settings, azure.ai.ml's own pre-submit checks
@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 from ..errors import AssetError
@@ -49,14 +48,16 @@ def plan_batch(
 ) -> BatchPlan:
     """The three YAMLs through the real loaders, overrides applied to the deployment, everything checked.
     model_registry: where spec.yaml's version comes from; None: the deployment YAML's model."""
-    from azure.ai.ml import load_batch_endpoint, load_compute
+    from azure.ai.ml import load_batch_deployment, load_batch_endpoint, load_compute
 
     from ..validate import presubmit_problems
 
     root = spec.path.parent
     deployment_path = root / BATCH_DEPLOYMENT_FILE
     named = deployment_overrides_for(spec, overrides, model_registry, endpoint_name, deployment_name)
-    deployment = load(sdk.model_batch_deployment_loader(), deployment_path, named)
+    # A model deployment: `type: model` makes the public loader return azure.ai.ml's ModelBatchDeployment
+    # (its base BatchDeployment is deprecated) with the same REST body; the file stays in the form az ml reads.
+    deployment = load(load_batch_deployment, deployment_path, [*named, {"type": "model"}])
     endpoint = load(load_batch_endpoint, root / BATCH_ENDPOINT_FILE, [{"name": deployment.endpoint_name}])
     cluster = load(load_compute, root / BATCH_CLUSTER_FILE, [])
 
@@ -92,18 +93,15 @@ def _check_settings(deployment: Any) -> None:
     from distilgpt2_scoring.errors import InvalidInput
     from distilgpt2_scoring.params import GenerationParams, parse_params
 
-    settings = deployment.settings
-    if settings.output_action != OUTPUT_ACTION:
-        raise AssetError(
-            f"settings.output_action is {settings.output_action}; batch scoring's rows need {OUTPUT_ACTION}"
-        )
-    variables = {str(k): str(v) for k, v in (settings.environment_variables or {}).items()}
+    if deployment.output_action != OUTPUT_ACTION:
+        raise AssetError(f"output_action is {deployment.output_action}; batch scoring's rows need {OUTPUT_ACTION}")
+    variables = {str(k): str(v) for k, v in (deployment.environment_variables or {}).items()}
     serving = serving_settings(variables)
-    timeout_s = settings.retry_settings.timeout
+    timeout_s = deployment.retry_settings.timeout
     if serving.request_timeout_ms >= timeout_s * 1000:
         raise AssetError(
             f"environment_variables.TEXTGEN_REQUEST_TIMEOUT_MS {serving.request_timeout_ms} (a row's deadline) must be below "
-            f"settings.retry_settings.timeout ({timeout_s} s per mini-batch), or Azure retries the mini-batch first"
+            f"retry_settings.timeout ({timeout_s} s per mini-batch), or Azure retries the mini-batch first"
         )
     try:
         parse_params(
@@ -168,15 +166,9 @@ def _with_default(endpoint: Any, deployment_name: str) -> Any:
 def pin_batch_content_digest(
     plan: BatchPlan, properties_of: Callable[[str, str, str], dict | None], log: Callable[[str], None] = print
 ) -> None:
-    """The online path's pin (deploy.pin_content_digest) for the batch deployment, whose variables
-    live in its settings: batch_score.py's init() then refuses any other files."""
-    deployment = plan.deployment
-    variables = dict(deployment.settings.environment_variables or {})
-    view = SimpleNamespace(
-        model=deployment.model, code_configuration=deployment.code_configuration, environment_variables=variables
-    )
-    pin_content_digest(SimpleNamespace(deployment=view), properties_of, log)
-    deployment.settings.environment_variables = view.environment_variables
+    """The online path's pin (deploy.pin_content_digest) on the batch deployment's environment
+    variables: batch_score.py's init() then refuses any other files."""
+    pin_content_digest(plan, properties_of, log)
 
 
 # submit -----------------------------------------------------------------------------------------

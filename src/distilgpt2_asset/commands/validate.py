@@ -9,7 +9,7 @@ from ..spec import load_spec
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("validate", help="check spec.yaml, the SKU rules and every Azure ML YAML")
+    p = subparsers.add_parser("validate", help="Microsoft's asset CI, the SKU rules and every Azure ML YAML")
     p.add_argument("--spec", type=Path, help="spec.yaml to check (default: the asset checkout's)")
     p.set_defaults(handler=run)
 
