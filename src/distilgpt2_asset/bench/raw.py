@@ -1,12 +1,14 @@
 """Raw engines in one process, no server: the ceiling our server is measured against, and the
-speeds `deploy` sizes request timeouts with.
+speeds `deploy` sizes request timeouts with. OpenVINO's pipeline is built by the server's own
+factory with the server's decided configuration (batch size, KV cache, split-fuse, threads,
+precision), so the raw engine is measured as it is served; --precision measures another.
 
 Each measurement runs in a subprocess, so that an instruction-set limit can be set before the
 engine's library loads: CTranslate2 honours CT2_FORCE_CPU_ISA and PyTorch ATEN_CPU_CAPABILITY,
 which run the kernels an AVX2-only CPU runs on this host's cores. OpenVINO has no such switch, so
 its AVX2 figure can only come from an AVX2 machine.
 
-    python -m distilgpt2_asset.bench.raw ENGINE MLFLOW_DIR CACHE_DIR [--batches 1 8] [--mixed]
+    python -m distilgpt2_asset.bench.raw ENGINE MLFLOW_DIR CACHE_DIR [--batches 1 8] [--mixed] [--precision f32]
 prints {"tokens_per_s": {batch: tokens/s}} as JSON.
 """
 
@@ -24,6 +26,10 @@ NEW_TOKENS = 100
 REPEATS = 3  # the best of a few runs: raw figures are ceilings
 # The card's four sampling settings, for "8 prompts with 4 sampling settings" (do_sample, temperature, top_p).
 SETTINGS = [(False, 1.0, 1.0), (True, 0.2, 0.9), (True, 0.7, 0.95), (True, 1.0, 1.0)]
+# OpenVINO's activation precisions measured: the served one (hardware.decide's), each hint, and the
+# CPU plugin's own default (bf16 on a CPU with bf16, else f32).
+SERVED, PLUGIN_DEFAULT = "served", "default"
+PRECISIONS = (SERVED, PLUGIN_DEFAULT, "f32", "bf16")
 # What forces each engine down to AVX2 kernels (None: no switch exists).
 AVX2_SWITCH = {
     "ctranslate2": {"CT2_FORCE_CPU_ISA": "AVX2"},
@@ -41,21 +47,30 @@ def prompt_ids(mlflow_dir: Path) -> list[int]:
     return tokenizer.encode(load_spec().sample_request["input_data"][0], add_special_tokens=False).ids
 
 
-def _openvino(mlflow_dir: Path, cache_dir: Path, batch: int, mixed: bool) -> float:
+def served_config(cache_dir: Path, precision: str = SERVED):
+    """The engine configuration the server decides on this CPU, with another precision if asked
+    (`default`: no hint at all, the CPU plugin's own choice)."""
+    import dataclasses
+
+    from distilgpt2_scoring.hardware import decide
+    from distilgpt2_scoring.settings import ServingSettings
+
+    config = decide(ServingSettings(device="cpu", cache_dir=cache_dir))
+    if precision == SERVED:
+        return config
+    return dataclasses.replace(config, precision=None if precision == PLUGIN_DEFAULT else precision)
+
+
+def _openvino(mlflow_dir: Path, cache_dir: Path, batch: int, mixed: bool, precision: str) -> float:
     import numpy
     import openvino
     import openvino_genai
 
-    from distilgpt2_scoring.engines.openvino import openvino_model
+    from distilgpt2_scoring.engines.openvino import continuous_batching_pipeline, openvino_model
     from distilgpt2_scoring.model_files import open_model
 
-    content = open_model(mlflow_dir)
-    folder = openvino_model(content, mlflow_dir / "model", cache_dir)
-    scheduler = openvino_genai.SchedulerConfig()
-    scheduler.max_num_seqs, scheduler.cache_size = 16, 1
-    pipeline = openvino_genai.ContinuousBatchingPipeline(
-        str(folder), scheduler, "CPU", {"INFERENCE_NUM_THREADS": os.cpu_count()}
-    )
+    folder = openvino_model(open_model(mlflow_dir), mlflow_dir / "model", cache_dir)
+    pipeline = continuous_batching_pipeline(folder, served_config(cache_dir, precision))
     ids = openvino.Tensor(numpy.array([prompt_ids(mlflow_dir)], dtype=numpy.int64))
 
     def config(i: int):
@@ -77,14 +92,13 @@ def _openvino(mlflow_dir: Path, cache_dir: Path, batch: int, mixed: bool) -> flo
     return max(run() for _ in range(REPEATS))
 
 
-def _ctranslate2(mlflow_dir: Path, cache_dir: Path, batch: int, mixed: bool) -> float:
+def _ctranslate2(mlflow_dir: Path, cache_dir: Path, batch: int, mixed: bool, precision: str) -> float:
     from distilgpt2_scoring.engines.ctranslate2 import CTranslate2Engine
     from distilgpt2_scoring.model_files import open_model
     from distilgpt2_scoring.settings import ServingSettings
 
-    engine = CTranslate2Engine.load(
-        open_model(mlflow_dir), mlflow_dir / "model", ServingSettings(device="cpu", cache_dir=cache_dir)
-    )
+    settings = ServingSettings(device="cpu", cache_dir=cache_dir)
+    engine = CTranslate2Engine.load(open_model(mlflow_dir), mlflow_dir / "model", settings, served_config(cache_dir))
     tokens = [engine.vocabulary[t] for t in prompt_ids(mlflow_dir)]
     groups = [[i for i in range(batch) if i % 4 == s] for s in range(4)] if mixed else [list(range(batch))]
 
@@ -103,11 +117,11 @@ def _ctranslate2(mlflow_dir: Path, cache_dir: Path, batch: int, mixed: bool) -> 
     return max(run() for _ in range(REPEATS))
 
 
-def _transformers(mlflow_dir: Path, cache_dir: Path, batch: int, mixed: bool) -> float:
+def _transformers(mlflow_dir: Path, cache_dir: Path, batch: int, mixed: bool, precision: str) -> float:
     import torch
     from transformers import AutoModelForCausalLM
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(served_config(cache_dir).threads)
     model = AutoModelForCausalLM.from_pretrained(mlflow_dir / "model", use_safetensors=True).eval()
     ids = torch.tensor([prompt_ids(mlflow_dir)] * batch)
 
@@ -126,9 +140,16 @@ ENGINES = {"openvino": _openvino, "ctranslate2": _ctranslate2, "transformers": _
 
 
 def measure(
-    engine: str, mlflow_dir: Path, cache_dir: Path, batches: list[int], mixed: bool = False, env: dict | None = None
+    engine: str,
+    mlflow_dir: Path,
+    cache_dir: Path,
+    batches: list[int],
+    mixed: bool = False,
+    env: dict | None = None,
+    precision: str = SERVED,
 ) -> dict[str, float]:
-    """{batch: tokens/s} of the raw engine, measured in a subprocess with env (e.g. an ISA limit)."""
+    """{batch: tokens/s} of the raw engine, measured in a subprocess with env (e.g. an ISA limit);
+    OpenVINO with the served precision, or another one (PRECISIONS)."""
     command = [
         sys.executable,
         "-m",
@@ -138,6 +159,8 @@ def measure(
         str(cache_dir),
         "--batches",
         *map(str, batches),
+        "--precision",
+        precision,
     ]
     done = subprocess.run(
         command + (["--mixed"] if mixed else []), env=dict(os.environ, **(env or {})), capture_output=True, text=True
@@ -154,8 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("cache_dir", type=Path)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--mixed", action="store_true", help="4 sampling settings among the batch")
+    parser.add_argument("--precision", choices=PRECISIONS, default=SERVED, help="OpenVINO's activation precision")
     args = parser.parse_args(argv)
-    rates = {str(b): ENGINES[args.engine](args.mlflow_dir, args.cache_dir, b, args.mixed) for b in args.batches}
+    rates = {
+        str(b): ENGINES[args.engine](args.mlflow_dir, args.cache_dir, b, args.mixed, args.precision)
+        for b in args.batches
+    }
     print(json.dumps({"tokens_per_s": rates}))
     return 0
 
