@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..hardware import EngineConfig
 from ..model_files import ModelContent
+from ..params import GenerationParams
 from ..sequences import Sequence
 from ..settings import ServingSettings
 from .cache import cached_conversion
@@ -54,6 +55,23 @@ def continuous_batching_pipeline(folder: Path, config: EngineConfig):
     return openvino_genai.ContinuousBatchingPipeline(str(folder), scheduler, "CPU", config.openvino_properties)
 
 
+def generation_config(params: GenerationParams, seed: int | None, vocab_size: int, eos_token_id: int):
+    """One sequence's GenerationConfig, as the server asks for it (bench's raw figures use it too)."""
+    import openvino_genai
+
+    config = openvino_genai.GenerationConfig()
+    config.max_new_tokens = params.max_new_tokens
+    config.eos_token_id = eos_token_id
+    config.repetition_penalty = params.repetition_penalty
+    config.do_sample = not params.greedy
+    if not params.greedy:
+        config.temperature = params.temperature
+        config.top_p = params.top_p
+        config.top_k = min(params.top_k, vocab_size)  # k beyond the vocabulary: all of it
+        config.rng_seed = seed
+    return config
+
+
 class OpenVINOEngine:
     name = "openvino"
     batching = "continuous"  # sequences join and leave the running batch at every step
@@ -84,7 +102,8 @@ class OpenVINOEngine:
         import openvino
 
         ids = openvino.Tensor(numpy.array([sequence.prompt_ids], dtype=numpy.int64))
-        self._handles[sequence.id] = (sequence, self.pipeline.add_request(sequence.id, ids, self._config(sequence)))
+        config = generation_config(sequence.params, sequence.seed, self.vocab_size, self.eos_token_id)
+        self._handles[sequence.id] = (sequence, self.pipeline.add_request(sequence.id, ids, config))
 
     def remove(self, sequence: Sequence) -> None:
         import openvino_genai
@@ -109,19 +128,3 @@ class OpenVINOEngine:
                 handle.stop()
             if engine_done or sequence.done:
                 del self._handles[sequence.id]
-
-    def _config(self, sequence: Sequence):
-        import openvino_genai
-
-        params = sequence.params
-        config = openvino_genai.GenerationConfig()
-        config.max_new_tokens = params.max_new_tokens
-        config.eos_token_id = self.eos_token_id
-        config.repetition_penalty = params.repetition_penalty
-        config.do_sample = not params.greedy
-        if not params.greedy:
-            config.temperature = params.temperature
-            config.top_p = params.top_p
-            config.top_k = min(params.top_k, self.vocab_size)  # k beyond the vocabulary: all of it
-            config.rng_seed = sequence.seed
-        return config

@@ -10,7 +10,8 @@ TARGETS = {
     "a_ours_vs_raw": ("(a) one request, ours / raw engine", 0.9, True),
     "a_ours_vs_stock": ("(a) one request, ours / stock", 4.0, True),
     "b_ours_vs_stock": ("(b) 8 clients, throughput ours / stock", 25.0, True),
-    "b_ours_vs_raw": ("(b) 8 clients, throughput ours / raw engine at batch 8", None, True),
+    "b_ours_vs_raw": ("(b) 8 clients, throughput ours / raw engine, 8 of the card's request", 0.9, True),
+    "b_ours_vs_raw_greedy": ("(b) 8 clients, throughput ours / raw engine at batch 8, greedy", None, True),
     "b_p95_vs_stock_p50": ("(b) our p95 / stock's p50", 0.1, False),
     "d_ours_vs_stock": ("(d) mixed traffic, throughput ours / stock", 15.0, True),
     "d_ours_vs_raw": ("(d) mixed traffic, ours / raw engine, 8 prompts, 4 settings", None, True),
@@ -29,7 +30,8 @@ def ratios(results: dict) -> dict:
         "a_ours_vs_raw": ours["single"]["tokens_per_s"] / rawe["batch_1_tokens_per_s"],
         "a_ours_vs_stock": ours["single"]["tokens_per_s"] / stock["single"]["tokens_per_s"],
         "b_ours_vs_stock": ours["uniform"]["tokens_per_s"] / stock["uniform"]["tokens_per_s"],
-        "b_ours_vs_raw": ours["uniform"]["tokens_per_s"] / rawe["batch_8_tokens_per_s"],
+        "b_ours_vs_raw": ours["uniform"]["tokens_per_s"] / rawe["card_8_tokens_per_s"],
+        "b_ours_vs_raw_greedy": ours["uniform"]["tokens_per_s"] / rawe["batch_8_tokens_per_s"],
         "b_p95_vs_stock_p50": ours["uniform"]["p95_s"] / stock["uniform"]["p50_s"],
         "d_ours_vs_stock": ours["mixed"]["tokens_per_s"] / stock["mixed"]["tokens_per_s"],
         "d_ours_vs_raw": ours["mixed"]["tokens_per_s"] / rawe["mixed_8_tokens_per_s"],
@@ -48,6 +50,8 @@ def verdicts(r: dict) -> list[tuple[str, float, float | None, bool | None]]:
     """(what, value, target, met) per ratio; met is None where there is no target (a figure to report)."""
     rows = []
     for name, (what, target, higher) in TARGETS.items():
+        if name not in r:  # a run from before this figure was measured
+            continue
         value = r[name]
         met = None if target is None else (value >= target if higher else value <= target)
         rows.append((what, value, target, met))
@@ -67,7 +71,7 @@ def print_table(results: dict) -> None:
         f"{'(a) 1 request, tokens/s':38}{stock['single']['tokens_per_s']:10.1f}{rawe['batch_1_tokens_per_s']:12.1f}{ours['single']['tokens_per_s']:10.1f}"
     )
     for load, label, raw_key in (
-        ("uniform", "(b) 8 clients", "batch_8_tokens_per_s"),
+        ("uniform", "(b) 8 clients", "card_8_tokens_per_s"),
         ("mixed", "(d) mixed", "mixed_8_tokens_per_s"),
     ):
         print(
@@ -124,7 +128,7 @@ def plot(results: dict, path: Path) -> None:
         axes[1],
         {
             "stock": stock["uniform"]["tokens_per_s"],
-            "raw engine": rawe["batch_8_tokens_per_s"],
+            "raw engine": rawe["card_8_tokens_per_s"],
             "ours": ours["uniform"]["tokens_per_s"],
         },
         "(b) 8 clients, card's request",
@@ -194,10 +198,15 @@ def serving_tables(results: dict) -> str:
         goal = "" if target is None else f"{'≥' if higher else '≤'} {target:g}"
         rows.append(f"| {what} | {value:.2f} | {goal} | {'' if met is None else ('met' if met else 'missed')} |")
     stock, ours, raw_engine = results["stock"], results["ours"], results["raw_engine"]
+    raw_card = f"{raw_engine['batch_8_tokens_per_s']:.1f} (batch 8, greedy)" + (
+        f", {raw_engine['card_8_tokens_per_s']:.1f} (8 of the card's request)"
+        if "card_8_tokens_per_s" in raw_engine
+        else ""
+    )
     figures = [
         "| | stock | raw engine | ours |", "| --- | --- | --- | --- |",
         f"| (a) one request, tokens/s | {stock['single']['tokens_per_s']:.1f} | {raw_engine['batch_1_tokens_per_s']:.1f} | {ours['single']['tokens_per_s']:.1f} |",
-        f"| (b) 8 clients, tokens/s | {stock['uniform']['tokens_per_s']:.1f} | {raw_engine['batch_8_tokens_per_s']:.1f} (batch 8) | {ours['uniform']['tokens_per_s']:.1f} |",
+        f"| (b) 8 clients, tokens/s | {stock['uniform']['tokens_per_s']:.1f} | {raw_card} | {ours['uniform']['tokens_per_s']:.1f} |",
         f"| (b) p50 / p95 latency, s | {stock['uniform']['p50_s']:.1f} / {stock['uniform']['p95_s']:.1f} | | {ours['uniform']['p50_s']:.2f} / {ours['uniform']['p95_s']:.2f} |",
         f"| (d) mixed traffic, tokens/s | {stock['mixed']['tokens_per_s']:.1f} | {raw_engine['mixed_8_tokens_per_s']:.1f} (8 prompts, 4 settings) | {ours['mixed']['tokens_per_s']:.1f} |",
         f"| (d) short requests p95, s (idle server: {ours['idle_short_p50_s']:.2f}) | {stock['mixed']['short_p95_s']:.1f} | | {ours['mixed']['short_p95_s']:.2f} |",
