@@ -134,7 +134,12 @@ def decide(settings: ServingSettings, cpu: Cpu | None = None, device: Literal["c
         why = f"the fastest measured on {choice.measured_on}"
     else:
         why = f"class {cpu.cpu_class} unmeasured: {choice.borrowed_from}'s choice"
-    overridden = sorted(name for name in ("engine", "precision", "threads") if name in settings.model_fields_set)
+    chosen = {
+        "engine": settings.engine != "auto",
+        "precision": settings.precision != "auto",
+        "threads": settings.threads,
+    }
+    overridden = sorted(name for name, by_setting in chosen.items() if by_setting)
     if overridden:
         why += "; set by TEXTGEN_" + ", TEXTGEN_".join(name.upper() for name in overridden)
     return EngineConfig(

@@ -105,3 +105,9 @@ def test_a_measured_class_runs_the_fastest_configuration_measured_on_it_at_batch
     assert figures["engines"][choice.engine]["8"] == max(at_batch_8)
     if choice.engine == "openvino" and "openvino_precision" in figures:
         assert figures["openvino_precision"][choice.precision] == figures["engines"]["openvino"]
+
+
+def test_the_deployments_auto_values_leave_the_choice_to_the_class(monkeypatch):
+    for name, value in {"ENGINE": "auto", "PRECISION": "auto", "THREADS": "0"}.items():
+        monkeypatch.setenv(f"TEXTGEN_{name}", value)
+    assert "set by" not in decide("avx512_bf16").why
