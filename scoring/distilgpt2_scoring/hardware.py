@@ -4,9 +4,9 @@ A CPU's class is the instruction set the int8 kernels depend on. Per class, the 
 OpenVINO inference precision come from speeds measured on a machine of that class
 (benchmarks/engine-speeds.json, written by `python -m distilgpt2_asset.bench engine-speeds`; a
 test checks this table against it). The precision is always pinned: OpenVINO's CPU plugin runs
-in bf16 by default on a CPU with bf16, which was slower at batch 8 on every such CPU measured and
-computes with other numbers than the reference (a seeded request's text then depends on what
-shares its batch). A class nobody measured is marked so, and its choice names the class it
+in bf16 by default on a CPU with bf16, which was 1.7x slower at batch 8 on an Intel Sapphire Rapids,
+never clearly faster on an AMD EPYC with bf16, and computes with other numbers than the reference
+(on the Intel CPU a seeded request's text then depended on what shared its batch). A class nobody measured is marked so, and its choice names the class it
 borrows from. Any TEXTGEN_* setting the deployment sets wins over the table.
 """
 
