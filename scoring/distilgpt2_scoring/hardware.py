@@ -6,8 +6,9 @@ OpenVINO inference precision come from speeds measured on a machine of that clas
 test checks this table against it). The precision is always pinned: OpenVINO's CPU plugin runs
 in bf16 by default on a CPU with bf16, which was 1.7x slower at batch 8 on an Intel Sapphire Rapids,
 never clearly faster on an AMD EPYC with bf16, and computes with other numbers than the reference
-(on the Intel CPU a seeded request's text then depended on what shared its batch). A class nobody measured is marked so, and its choice names the class it
-borrows from. Any TEXTGEN_* setting the deployment sets wins over the table.
+(on the Intel CPU a seeded request's text then depended on what shared its batch). A class
+nobody measured is marked so, and its choice names the class it borrows from. Any TEXTGEN_*
+setting the deployment sets wins over the table.
 """
 
 from __future__ import annotations
