@@ -205,7 +205,7 @@ class BatchScorer:
     own params override them)."""
 
     def __init__(self, service, params: dict | None = None, window: int | None = None):
-        if not hasattr(service, "engine"):  # text classification has no generation to batch
+        if service.task != "text-generation":  # text classification has no generation to batch
             raise ValueError(f"batch scoring generates text; this model is served by {type(service).__name__}")
         self.service = service
         self.params = dict(params or {})

@@ -40,6 +40,8 @@ def decode_texts(payload: Any, max_texts: int) -> list[str]:
 
 
 class TextClassificationService:
+    task = "text-classification"
+
     def __init__(self, tokenizer, model, settings: ServingSettings, device):
         self.tokenizer = tokenizer
         self.model = model

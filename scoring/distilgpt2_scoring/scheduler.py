@@ -15,18 +15,33 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
-from typing import Protocol
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 
 from .errors import ModelNotReady, Overloaded
 from .sequences import FAILED, SHUTDOWN, Sequence, SequenceGroup
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .hardware import EngineConfig, EngineName
+    from .model_files import ModelContent
+    from .settings import ServingSettings
+
 logger = logging.getLogger(__name__)
+Batching = Literal["continuous", "static", "sequential"]  # how sequences share an engine
 
 
 class Engine(Protocol):
     """What the scheduler drives; engines know nothing about HTTP, JSON or stop reasons."""
 
-    name: str
+    name: ClassVar[EngineName]
+    batching: ClassVar[Batching]
+    seeds_every_sequence: ClassVar[bool]  # an unseeded sampled sequence gets a drawn seed (reported back)
+
+    @classmethod
+    def load(cls, content: ModelContent, weights: Path, settings: ServingSettings, config: EngineConfig) -> Engine:
+        """The engine built as config says (hardware.decide), its stop token from the model's configuration."""
+        ...
 
     @property
     def busy(self) -> bool:

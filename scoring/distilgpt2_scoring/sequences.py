@@ -122,16 +122,21 @@ class SequenceGroup:
         carrying its finish reason. Raises the error of an early end (ClientGone, DeadlineExceeded...)."""
         seen = [0] * len(self.sequences)
         reported = [False] * len(self.sequences)
+        next_check = time.monotonic() + POLL_SECONDS
         while not all(reported):
             with self.changed:
                 while not (updates := self._news(seen, reported)) and self.ended is None:
-                    left = self.deadline - time.monotonic()
+                    now = time.monotonic()
+                    left = self.deadline - now
                     if left <= 0:
                         self.end(DEADLINE)
                         break
-                    self.changed.wait(min(left, POLL_SECONDS) if client_gone else left)
-                    if client_gone and client_gone():
-                        self.end(CANCELLED)
+                    self.changed.wait(min(left, max(next_check - now, 0)) if client_gone else left)
+                    # the client is asked every POLL_SECONDS, not at every token a streamed group wakes for
+                    if client_gone and time.monotonic() >= next_check:
+                        next_check = time.monotonic() + POLL_SECONDS
+                        if client_gone():
+                            self.end(CANCELLED)
                 if not updates and self.ended is not None:
                     raise _RAISED[self.ended]()
             yield from updates

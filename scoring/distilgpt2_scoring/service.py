@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 
 class TextGenerationService:
+    task = "text-generation"
+
     def __init__(
         self, tokenizer, engine, served: ServedModel, settings: ServingSettings, context_size: int, eos_token_id: int
     ):

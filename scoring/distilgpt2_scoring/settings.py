@@ -8,12 +8,13 @@ the smallest SKU of the inference allow-list (2 vCPUs, 8 GB).
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .hardware import EngineName, Precision, available_cpus
 
 ENV_PREFIX = "TEXTGEN_"
 logger = logging.getLogger(__name__)
@@ -25,15 +26,20 @@ DEADLINE_MARGIN_MS = 500
 class ServingSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, use_attribute_docstrings=True, extra="ignore")
 
-    engine: Literal["auto", "openvino", "ctranslate2", "transformers"] = "auto"
-    """Generation engine: `auto` (OpenVINO GenAI continuous batching on a CPU, CTranslate2 on a
-    CUDA GPU), `openvino`, `ctranslate2`, or `transformers` (the exact reference)."""
+    engine: Literal["auto"] | EngineName = "auto"
+    """Generation engine: `auto` (on a CPU the fastest measured for its class, see hardware.py:
+    OpenVINO GenAI continuous batching on every class so far; CTranslate2 on a CUDA GPU),
+    `openvino`, `ctranslate2`, or `transformers` (the exact reference)."""
+
+    precision: Literal["auto"] | Precision = "auto"
+    """The OpenVINO engine's activation precision (INFERENCE_PRECISION_HINT; the weights stay int8):
+    `auto` is the CPU class's measured choice (f32 so far), `f32`, `bf16` or `f16`."""
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where the engine runs: `auto` picks CUDA when a GPU is visible, else the CPU."""
 
     threads: int = Field(0, ge=0)
-    """Compute threads of the engine; 0 means one per CPU core."""
+    """Compute threads of the engine; 0 means one per CPU this process may use."""
 
     max_batch_size: int = Field(16, ge=1)
     """Most sequences generated at once (in flight in the engine's batch)."""
@@ -78,7 +84,7 @@ class ServingSettings(BaseSettings):
 
     @property
     def thread_count(self) -> int:
-        return self.threads or os.cpu_count() or 1
+        return self.threads or available_cpus()
 
     @property
     def max_in_flight(self) -> int:
@@ -108,14 +114,11 @@ class ServingSettings(BaseSettings):
             return "cpu"
         return device
 
-    def resolved_engine(self) -> Literal["openvino", "ctranslate2", "transformers"]:
-        return self.engine_on(self.resolved_device())
-
-    def engine_on(self, device: Literal["cpu", "cuda"]) -> Literal["openvino", "ctranslate2", "transformers"]:
-        """`auto` -> openvino on a CPU, ctranslate2 on CUDA. The one place an engine is chosen
+    def engine_on(self, device: Literal["cpu", "cuda"], cpu_choice: EngineName = "openvino") -> EngineName:
+        """`auto` -> cpu_choice (the CPU class's, from hardware.decide) on a CPU, ctranslate2 on CUDA
         (`deploy` asks it for the instance type's device)."""
         if self.engine == "auto":
-            return "ctranslate2" if device == "cuda" else "openvino"
+            return "ctranslate2" if device == "cuda" else cpu_choice
         if self.engine == "openvino" and device == "cuda":
             raise ValueError("TEXTGEN_ENGINE=openvino runs on CPUs only; on a CUDA GPU use ctranslate2 or transformers")
         return self.engine

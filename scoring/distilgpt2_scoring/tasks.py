@@ -12,7 +12,7 @@ import importlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import yaml
 
@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 
 class Service(Protocol):
+    task: ClassVar[str]  # its key in SERVICES
     ready: bool
 
     @classmethod

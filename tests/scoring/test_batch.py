@@ -160,7 +160,7 @@ class ScriptedService:
     records the most requests it held at once; with hold_until, requests wait until that many are held."""
 
     settings = ServingSettings.model_construct(max_batch_size=4, max_queue=128)
-    engine = object()
+    task = "text-generation"
 
     def __init__(self, script: dict, hold_until: int = 0):
         self.script, self.hold_until, self.held = script, hold_until, threading.Event()
@@ -211,6 +211,7 @@ def test_the_window_never_exceeds_what_the_services_queue_accepts():
 
 def test_a_classification_model_is_refused_for_batch_generation():
     class Classifier:
+        task = "text-classification"
         settings = ServingSettings.model_construct()
 
     with pytest.raises(ValueError, match="batch scoring generates text; this model is served by Classifier"):

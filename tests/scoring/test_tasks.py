@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from distilgpt2_scoring.model_files import ModelFilesError, write_manifest
-from distilgpt2_scoring.tasks import SERVICES, load_service, model_task
+from distilgpt2_scoring.tasks import SERVICES, load_service, model_task, service_class
 
 
 def test_the_built_model_declares_text_generation(tiny_mlflow_model):
@@ -26,3 +26,7 @@ def test_a_task_without_a_service_is_refused_by_name(tiny_mlflow_model, tmp_path
 def test_a_folder_without_a_model_is_refused(tmp_path):
     with pytest.raises(ModelFilesError, match="no MLflow model"):
         load_service(tmp_path)
+
+
+def test_each_service_names_the_task_it_is_registered_for():
+    assert {task: service_class(task).task for task in SERVICES} == {task: task for task in SERVICES}

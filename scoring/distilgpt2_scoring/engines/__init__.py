@@ -4,19 +4,23 @@
 - ctranslate2: CTranslate2 int8 / int8_float16, static batches (the CUDA default: OpenVINO does
   not run on NVIDIA GPUs);
 - transformers: the model's own generate(), exact (the reference).
-Which one runs on which device is decided in settings.ServingSettings.resolved_engine().
+Which one runs, and how (precision, threads, KV cache), is decided once in hardware.decide().
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 from pathlib import Path
 
+from ..hardware import EngineName, decide
 from ..model_files import ModelContent, ModelFilesError
+from ..scheduler import Engine
 from ..settings import ServingSettings
 from .cache import cached_conversion
 
-ENGINES = {
+logger = logging.getLogger(__name__)
+ENGINES: dict[EngineName, str] = {
     "openvino": "distilgpt2_scoring.engines.openvino:OpenVINOEngine",
     "ctranslate2": "distilgpt2_scoring.engines.ctranslate2:CTranslate2Engine",
     "transformers": "distilgpt2_scoring.engines.transformers:TransformersEngine",
@@ -34,11 +38,13 @@ def weights_folder(content: ModelContent, cache_dir: Path) -> Path:
     raise ModelFilesError(f"{model}: no model.safetensors (or pytorch_model.bin) weights")
 
 
-def engine_class(name: str) -> type:
+def engine_class(name: EngineName) -> type[Engine]:
     """The engine class for a TEXTGEN_ENGINE value (its module imports its library only when loading)."""
     module_name, class_name = ENGINES[name].split(":")
     return getattr(importlib.import_module(module_name), class_name)
 
 
-def make_engine(content: ModelContent, settings: ServingSettings):
-    return engine_class(settings.resolved_engine()).load(content, weights_folder(content, settings.cache_dir), settings)
+def make_engine(content: ModelContent, settings: ServingSettings) -> Engine:
+    config = decide(settings)
+    logger.info("%s", config.describe())
+    return engine_class(config.engine).load(content, weights_folder(content, settings.cache_dir), settings, config)

@@ -17,6 +17,7 @@ import itertools
 import json
 from pathlib import Path
 
+from ..hardware import EngineConfig
 from ..model_files import ModelContent
 from ..sequences import Sequence
 from ..settings import ServingSettings
@@ -50,11 +51,14 @@ class CTranslate2Engine:
     batching = "static"  # a batch runs to its end; sequences that arrive meanwhile wait for the next
     seeds_every_sequence = False  # unseeded sampling draws from CTranslate2's own generator
 
-    def __init__(self, model_dir: Path, device: str, threads: int, max_batch_size: int, seeded_engine):
+    def __init__(
+        self, model_dir: Path, device: str, threads: int, max_batch_size: int, eos_token_id: int, seeded_engine
+    ):
         import ctranslate2
 
         self.device = device
         self.max_batch_size = max_batch_size
+        self.eos_token_id = eos_token_id
         self.vocabulary: list[str] = json.loads((model_dir / "vocabulary.json").read_text())
         if device == "cuda":
             load_cublas()
@@ -70,7 +74,9 @@ class CTranslate2Engine:
         self._waiting: list[Sequence] = []
 
     @classmethod
-    def load(cls, content: ModelContent, weights: Path, settings: ServingSettings) -> CTranslate2Engine:
+    def load(
+        cls, content: ModelContent, weights: Path, settings: ServingSettings, config: EngineConfig
+    ) -> CTranslate2Engine:
         import ctranslate2
 
         from .transformers import TransformersEngine
@@ -81,10 +87,11 @@ class CTranslate2Engine:
         )
         return cls(
             model_dir,
-            settings.resolved_device(),
-            settings.thread_count,
-            settings.max_batch_size,
-            lambda: TransformersEngine.load(content, weights, settings),
+            config.device,
+            config.threads,
+            config.max_batch_size,
+            int(json.loads((weights / "config.json").read_text())["eos_token_id"]),
+            lambda: TransformersEngine.load(content, weights, settings, config),
         )
 
     @property
@@ -131,7 +138,7 @@ class CTranslate2Engine:
             [[self.vocabulary[t] for t in s.prompt_ids] for s in sequences],
             max_length=max(o + s.params.max_new_tokens for o, s in zip(offsets, sequences)),
             include_prompt_in_result=False,
-            end_token=[sequences[0].stopping.eos_token_id],
+            end_token=[self.eos_token_id],
             return_end_token=True,  # the stopping object sees the eos token and names it
             repetition_penalty=params.repetition_penalty,
             sampling_topk=1 if params.greedy else min(params.top_k, len(self.vocabulary)),  # k > vocabulary: all of it

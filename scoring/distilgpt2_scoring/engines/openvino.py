@@ -18,7 +18,9 @@ import json
 import logging
 from pathlib import Path
 
+from ..hardware import EngineConfig
 from ..model_files import ModelContent
+from ..params import GenerationParams
 from ..sequences import Sequence
 from ..settings import ServingSettings
 from .cache import cached_conversion
@@ -41,35 +43,55 @@ def openvino_model(content: ModelContent, weights: Path, cache_dir: Path) -> Pat
     return cached_conversion(cache_dir, key, "openvino", weights)
 
 
+def continuous_batching_pipeline(folder: Path, config: EngineConfig):
+    """The ContinuousBatchingPipeline as the server runs it; bench's raw figures and bulk generation
+    build theirs here too, so the raw engine is measured as it is served."""
+    import openvino_genai
+
+    scheduler = openvino_genai.SchedulerConfig()
+    scheduler.max_num_seqs = config.max_batch_size
+    scheduler.cache_size = config.kv_cache_gb  # an upper bound; blocks are taken as sequences grow
+    scheduler.dynamic_split_fuse = True  # long prompts are fed in chunks between decode steps
+    return openvino_genai.ContinuousBatchingPipeline(str(folder), scheduler, "CPU", config.openvino_properties)
+
+
+def generation_config(params: GenerationParams, seed: int | None, vocab_size: int, eos_token_id: int):
+    """One sequence's GenerationConfig, as the server asks for it (bench's raw figures use it too)."""
+    import openvino_genai
+
+    config = openvino_genai.GenerationConfig()
+    config.max_new_tokens = params.max_new_tokens
+    config.eos_token_id = eos_token_id
+    config.repetition_penalty = params.repetition_penalty
+    config.do_sample = not params.greedy
+    if not params.greedy:
+        config.temperature = params.temperature
+        config.top_p = params.top_p
+        config.top_k = min(params.top_k, vocab_size)  # k beyond the vocabulary: all of it
+        config.rng_seed = seed
+    return config
+
+
 class OpenVINOEngine:
     name = "openvino"
     batching = "continuous"  # sequences join and leave the running batch at every step
     seeds_every_sequence = True  # rng_seed per request: an unseeded one gets a drawn seed, reported back
 
-    def __init__(self, pipeline, vocab_size: int):
+    def __init__(self, pipeline, vocab_size: int, eos_token_id: int):
         self.pipeline = pipeline
         self.vocab_size = vocab_size
+        self.eos_token_id = eos_token_id
         self._handles: dict[int, tuple[Sequence, object]] = {}
 
     @classmethod
-    def load(cls, content: ModelContent, weights: Path, settings: ServingSettings) -> OpenVINOEngine:
-        import openvino_genai
-
+    def load(
+        cls, content: ModelContent, weights: Path, settings: ServingSettings, config: EngineConfig
+    ) -> OpenVINOEngine:
         folder = openvino_model(content, weights, settings.cache_dir)
-        scheduler = openvino_genai.SchedulerConfig()
-        scheduler.max_num_seqs = settings.max_batch_size
-        scheduler.cache_size = settings.kv_cache_gb  # an upper bound; blocks are taken as sequences grow
-        scheduler.dynamic_split_fuse = True  # long prompts are fed in chunks between decode steps
-        properties = {"INFERENCE_NUM_THREADS": settings.thread_count}
-        pipeline = openvino_genai.ContinuousBatchingPipeline(str(folder), scheduler, "CPU", properties)
-        logger.info(
-            "OpenVINO GenAI continuous batching from %s (%d sequences at most, KV cache <= %d GB)",
-            folder,
-            settings.max_batch_size,
-            settings.kv_cache_gb,
-        )
-        config = json.loads((weights / "config.json").read_text())
-        return cls(pipeline, int(config["vocab_size"]))
+        pipeline = continuous_batching_pipeline(folder, config)
+        logger.info("OpenVINO GenAI continuous batching from %s", folder)
+        model_config = json.loads((weights / "config.json").read_text())
+        return cls(pipeline, int(model_config["vocab_size"]), int(model_config["eos_token_id"]))
 
     @property
     def busy(self) -> bool:
@@ -80,7 +102,8 @@ class OpenVINOEngine:
         import openvino
 
         ids = openvino.Tensor(numpy.array([sequence.prompt_ids], dtype=numpy.int64))
-        self._handles[sequence.id] = (sequence, self.pipeline.add_request(sequence.id, ids, self._config(sequence)))
+        config = generation_config(sequence.params, sequence.seed, self.vocab_size, self.eos_token_id)
+        self._handles[sequence.id] = (sequence, self.pipeline.add_request(sequence.id, ids, config))
 
     def remove(self, sequence: Sequence) -> None:
         import openvino_genai
@@ -105,19 +128,3 @@ class OpenVINOEngine:
                 handle.stop()
             if engine_done or sequence.done:
                 del self._handles[sequence.id]
-
-    def _config(self, sequence: Sequence):
-        import openvino_genai
-
-        params = sequence.params
-        config = openvino_genai.GenerationConfig()
-        config.max_new_tokens = params.max_new_tokens
-        config.eos_token_id = sequence.stopping.eos_token_id
-        config.repetition_penalty = params.repetition_penalty
-        config.do_sample = not params.greedy
-        if not params.greedy:
-            config.temperature = params.temperature
-            config.top_p = params.top_p
-            config.top_k = min(params.top_k, self.vocab_size)  # k beyond the vocabulary: all of it
-            config.rng_seed = sequence.seed
-        return config

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..hardware import EngineConfig
 from ..model_files import ModelContent
 from ..sequences import Sequence
 from ..settings import ServingSettings
@@ -20,25 +21,28 @@ class TransformersEngine:
     batching = "sequential"  # one sequence at a time
     seeds_every_sequence = True
 
-    def __init__(self, model, device: str):
+    def __init__(self, model, device: str, eos_token_id: int):
         self.model = model
         self.device = device
+        self.eos_token_id = eos_token_id
         self._waiting: list[Sequence] = []
 
     @classmethod
-    def load(cls, content: ModelContent, weights: Path, settings: ServingSettings) -> TransformersEngine:
+    def load(
+        cls, content: ModelContent, weights: Path, settings: ServingSettings, config: EngineConfig
+    ) -> TransformersEngine:
         import torch
         from transformers import AutoModelForCausalLM
 
         device = settings.torch_device()
-        torch.set_num_threads(settings.thread_count)
+        torch.set_num_threads(config.threads)
         model = AutoModelForCausalLM.from_pretrained(
             weights,
             use_safetensors=True,
             trust_remote_code=False,
             dtype=torch.float16 if device == "cuda" else torch.float32,
         )
-        return cls(model.to(device).eval(), device)
+        return cls(model.to(device).eval(), device, int(model.config.eos_token_id))
 
     @property
     def busy(self) -> bool:
@@ -77,8 +81,8 @@ class TransformersEngine:
             self.model.generate(
                 input_ids,
                 attention_mask=torch.ones_like(input_ids),
-                pad_token_id=sequence.stopping.eos_token_id,
-                eos_token_id=sequence.stopping.eos_token_id,
+                pad_token_id=self.eos_token_id,
+                eos_token_id=self.eos_token_id,
                 max_new_tokens=params.max_new_tokens,
                 repetition_penalty=params.repetition_penalty,
                 stopping_criteria=StoppingCriteriaList([Report()]),

@@ -156,12 +156,12 @@ class Floors:
     @classmethod
     def of(cls, spec: AssetSpec, profile: AutoscaleProfile, serving, timeout_ms: int) -> Floors:
         root = spec.path.parent
-        cold = _measured(root, COLD_START_FILE, ("ours", "cold_start_s"), "python -m distilgpt2_asset.bench")
+        cold = _measured(root, COLD_START_FILE, ("ours", "cold_start_s"), "python -m distilgpt2_asset.bench serving")
         conversion = _measured(
             root,
             CONVERSION_FILE,
             ("first_start", "openvino_conversion_s"),
-            "python -m distilgpt2_asset.bench --generate",
+            "python -m distilgpt2_asset.bench bulk",
         )
         tokens = int(spec.sample_request.get("params", {}).get("max_new_tokens", 0))
         latency_ms = tokens / serving.tokens_per_second * 1000

@@ -18,7 +18,7 @@ from ..skus import canonical_sku, sku_catalog
 from ..spec import AssetSpec
 
 # Raw decode throughput of each engine on a distilgpt2-shaped model, 2 vCPUs, per CPU class, written by
-# `python -m distilgpt2_asset.bench --engine-speeds`. 2 vCPUs is inference-min-sku-spec's floor.
+# `python -m distilgpt2_asset.bench engine-speeds`. 2 vCPUs is inference-min-sku-spec's floor.
 ENGINE_SPEEDS_FILE = Path("benchmarks") / "engine-speeds.json"
 TIMEOUT_HEADROOM = 1.5  # prompt prefill, queueing for a batch slot, a noisy neighbour
 NO_CODE_ENGINE = "transformers"  # Azure's no-code MLflow scoring runs the transformers pipeline
@@ -27,17 +27,20 @@ NO_CODE_ENGINE = "transformers"  # Azure's no-code MLflow scoring runs the trans
 def lowest_measured_speed(spec: AssetSpec, engine: str, batch: int) -> tuple[float, str]:
     """(tokens/s summed over `batch` sequences, where it was measured): the lowest figure over the CPU
     classes an allowed SKU may land on (D*a_v4 run on AVX2-only AMD EPYC; F*s_v2 on AVX-512 Intel). A
-    class where this engine was not measured counts with the slowest engine that was measured there."""
+    class where this engine was not measured counts with the slowest engine that was measured there; a
+    class measured on a loaded machine (under_load) sizes nothing until measured on a quiet one."""
     path = spec.path.parent / ENGINE_SPEEDS_FILE
     try:
         classes = json.loads(path.read_text())["classes"]
     except (OSError, ValueError, KeyError) as exc:
         raise AssetError(
-            f"{path}: cannot read the measured engine speeds ({exc}); run python -m distilgpt2_asset.bench --engine-speeds"
+            f"{path}: cannot read the measured engine speeds ({exc}); run python -m distilgpt2_asset.bench engine-speeds"
         ) from None
     figures = []
-    for cpu_class, engines in classes.items():
-        at_batch = {name: rates[str(batch)] for name, rates in engines.items() if str(batch) in rates}
+    for cpu_class, measured in classes.items():
+        if measured.get("under_load"):
+            continue
+        at_batch = {name: rates[str(batch)] for name, rates in measured["engines"].items() if str(batch) in rates}
         if engine in at_batch:
             figures.append((at_batch[engine], f"{engine} on {cpu_class}"))
         elif at_batch:
@@ -58,9 +61,7 @@ class ServingProfile:
     measured: str  # where that figure comes from
 
     @classmethod
-    def of(
-        cls, spec: AssetSpec, engine: str, max_new_tokens: int, batch_size: int, concurrency: int
-    ) -> ServingProfile:
+    def of(cls, spec: AssetSpec, engine: str, max_new_tokens: int, batch_size: int, concurrency: int) -> ServingProfile:
         """continuous and static batches: a full batch shares at least batch 8's measured throughput
         (throughput only grows with batch size), and a static batch may first wait for the one running;
         sequential: a request may wait for each other one in flight."""

@@ -1,12 +1,14 @@
 """Raw engines in one process, no server: the ceiling our server is measured against, and the
-speeds `deploy` sizes request timeouts with.
+speeds `deploy` sizes request timeouts with. OpenVINO's pipeline is built by the server's own
+factory with the server's decided configuration (batch size, KV cache, split-fuse, threads,
+precision), so the raw engine is measured as it is served; --precision measures another.
 
 Each measurement runs in a subprocess, so that an instruction-set limit can be set before the
 engine's library loads: CTranslate2 honours CT2_FORCE_CPU_ISA and PyTorch ATEN_CPU_CAPABILITY,
 which run the kernels an AVX2-only CPU runs on this host's cores. OpenVINO has no such switch, so
 its AVX2 figure can only come from an AVX2 machine.
 
-    python -m distilgpt2_asset.bench.raw ENGINE MLFLOW_DIR CACHE_DIR [--batches 1 8] [--mixed]
+    python -m distilgpt2_asset.bench.raw ENGINE MLFLOW_DIR CACHE_DIR [--batches 1 8] [--sampling card] [--precision f32]
 prints {"tokens_per_s": {batch: tokens/s}} as JSON.
 """
 
@@ -24,6 +26,11 @@ NEW_TOKENS = 100
 REPEATS = 3  # the best of a few runs: raw figures are ceilings
 # The card's four sampling settings, for "8 prompts with 4 sampling settings" (do_sample, temperature, top_p).
 SETTINGS = [(False, 1.0, 1.0), (True, 0.2, 0.9), (True, 0.7, 0.95), (True, 1.0, 1.0)]
+SAMPLINGS = ("greedy", "card", "mixed")  # card: every sequence the card's request (SETTINGS[1]), as in (b)
+# OpenVINO's activation precisions measured: the served one (hardware.decide's), each hint, and the
+# CPU plugin's own default (bf16 on a CPU with bf16, else f32).
+SERVED, PLUGIN_DEFAULT = "served", "default"
+PRECISIONS = (SERVED, PLUGIN_DEFAULT, "f32", "bf16")
 # What forces each engine down to AVX2 kernels (None: no switch exists).
 AVX2_SWITCH = {
     "ctranslate2": {"CT2_FORCE_CPU_ISA": "AVX2"},
@@ -41,29 +48,50 @@ def prompt_ids(mlflow_dir: Path) -> list[int]:
     return tokenizer.encode(load_spec().sample_request["input_data"][0], add_special_tokens=False).ids
 
 
-def _openvino(mlflow_dir: Path, cache_dir: Path, batch: int, mixed: bool) -> float:
+def served_config(cache_dir: Path, precision: str = SERVED):
+    """The engine configuration the server decides on this CPU, with another precision if asked
+    (`default`: no hint at all, the CPU plugin's own choice)."""
+    import dataclasses
+
+    from distilgpt2_scoring.hardware import decide
+    from distilgpt2_scoring.settings import ServingSettings
+
+    config = decide(ServingSettings(device="cpu", cache_dir=cache_dir))
+    if precision == SERVED:
+        return config
+    return dataclasses.replace(config, precision=None if precision == PLUGIN_DEFAULT else precision)
+
+
+def request_params(mlflow_dir: Path, sampling: str, i: int):
+    """The i-th sequence's GenerationParams: greedy, the card's request, or one of the 4 settings (mixed),
+    on the served defaults (top_k, repetition_penalty from the model's files)."""
+    import dataclasses
+
+    from distilgpt2_scoring.params import signature_defaults
+
+    sample, temperature, top_p = SETTINGS[{"greedy": 0, "card": 1}.get(sampling, i % 4)]
+    defaults = signature_defaults(mlflow_dir)
+    return dataclasses.replace(
+        defaults, do_sample=sample, temperature=temperature, top_p=top_p, max_new_tokens=NEW_TOKENS
+    )
+
+
+def _openvino(mlflow_dir: Path, cache_dir: Path, batch: int, sampling: str, precision: str) -> float:
     import numpy
     import openvino
-    import openvino_genai
 
-    from distilgpt2_scoring.engines.openvino import openvino_model
+    from distilgpt2_scoring.engines.openvino import continuous_batching_pipeline, generation_config, openvino_model
     from distilgpt2_scoring.model_files import open_model
 
-    content = open_model(mlflow_dir)
-    folder = openvino_model(content, mlflow_dir / "model", cache_dir)
-    scheduler = openvino_genai.SchedulerConfig()
-    scheduler.max_num_seqs, scheduler.cache_size = 16, 1
-    pipeline = openvino_genai.ContinuousBatchingPipeline(
-        str(folder), scheduler, "CPU", {"INFERENCE_NUM_THREADS": os.cpu_count()}
-    )
+    folder = openvino_model(open_model(mlflow_dir), mlflow_dir / "model", cache_dir)
+    pipeline = continuous_batching_pipeline(folder, served_config(cache_dir, precision))
     ids = openvino.Tensor(numpy.array([prompt_ids(mlflow_dir)], dtype=numpy.int64))
+    model_config = json.loads((mlflow_dir / "model" / "config.json").read_text())
 
-    def config(i: int):
-        sample, temperature, top_p = SETTINGS[i % 4] if mixed else SETTINGS[0]
-        c = openvino_genai.GenerationConfig()
-        c.max_new_tokens, c.ignore_eos, c.do_sample = NEW_TOKENS, True, sample
-        if sample:
-            c.temperature, c.top_p, c.rng_seed = temperature, top_p, i
+    def config(i: int):  # as the server builds it, running to its length (random weights may hit eos)
+        params = request_params(mlflow_dir, sampling, i)
+        c = generation_config(params, i, model_config["vocab_size"], model_config["eos_token_id"])
+        c.ignore_eos = True
         return c
 
     def run() -> float:
@@ -77,14 +105,14 @@ def _openvino(mlflow_dir: Path, cache_dir: Path, batch: int, mixed: bool) -> flo
     return max(run() for _ in range(REPEATS))
 
 
-def _ctranslate2(mlflow_dir: Path, cache_dir: Path, batch: int, mixed: bool) -> float:
+def _ctranslate2(mlflow_dir: Path, cache_dir: Path, batch: int, sampling: str, precision: str) -> float:
+    mixed = sampling == "mixed"
     from distilgpt2_scoring.engines.ctranslate2 import CTranslate2Engine
     from distilgpt2_scoring.model_files import open_model
     from distilgpt2_scoring.settings import ServingSettings
 
-    engine = CTranslate2Engine.load(
-        open_model(mlflow_dir), mlflow_dir / "model", ServingSettings(device="cpu", cache_dir=cache_dir)
-    )
+    settings = ServingSettings(device="cpu", cache_dir=cache_dir)
+    engine = CTranslate2Engine.load(open_model(mlflow_dir), mlflow_dir / "model", settings, served_config(cache_dir))
     tokens = [engine.vocabulary[t] for t in prompt_ids(mlflow_dir)]
     groups = [[i for i in range(batch) if i % 4 == s] for s in range(4)] if mixed else [list(range(batch))]
 
@@ -103,11 +131,11 @@ def _ctranslate2(mlflow_dir: Path, cache_dir: Path, batch: int, mixed: bool) -> 
     return max(run() for _ in range(REPEATS))
 
 
-def _transformers(mlflow_dir: Path, cache_dir: Path, batch: int, mixed: bool) -> float:
+def _transformers(mlflow_dir: Path, cache_dir: Path, batch: int, sampling: str, precision: str) -> float:
     import torch
     from transformers import AutoModelForCausalLM
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(served_config(cache_dir).threads)
     model = AutoModelForCausalLM.from_pretrained(mlflow_dir / "model", use_safetensors=True).eval()
     ids = torch.tensor([prompt_ids(mlflow_dir)] * batch)
 
@@ -126,9 +154,16 @@ ENGINES = {"openvino": _openvino, "ctranslate2": _ctranslate2, "transformers": _
 
 
 def measure(
-    engine: str, mlflow_dir: Path, cache_dir: Path, batches: list[int], mixed: bool = False, env: dict | None = None
+    engine: str,
+    mlflow_dir: Path,
+    cache_dir: Path,
+    batches: list[int],
+    sampling: str = "greedy",
+    env: dict | None = None,
+    precision: str = SERVED,
 ) -> dict[str, float]:
-    """{batch: tokens/s} of the raw engine, measured in a subprocess with env (e.g. an ISA limit)."""
+    """{batch: tokens/s} of the raw engine, measured in a subprocess with env (e.g. an ISA limit);
+    OpenVINO with the served precision, or another one (PRECISIONS)."""
     command = [
         sys.executable,
         "-m",
@@ -138,10 +173,12 @@ def measure(
         str(cache_dir),
         "--batches",
         *map(str, batches),
+        "--precision",
+        precision,
+        "--sampling",
+        sampling,
     ]
-    done = subprocess.run(
-        command + (["--mixed"] if mixed else []), env=dict(os.environ, **(env or {})), capture_output=True, text=True
-    )
+    done = subprocess.run(command, env=dict(os.environ, **(env or {})), capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"raw {engine} measurement failed: {done.stderr.strip()[-1500:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])["tokens_per_s"]
@@ -153,9 +190,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("mlflow_dir", type=Path)
     parser.add_argument("cache_dir", type=Path)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
-    parser.add_argument("--mixed", action="store_true", help="4 sampling settings among the batch")
+    parser.add_argument(
+        "--sampling", choices=SAMPLINGS, default="greedy", help="greedy, the card's request, or 4 settings (mixed)"
+    )
+    parser.add_argument("--precision", choices=PRECISIONS, default=SERVED, help="OpenVINO's activation precision")
     args = parser.parse_args(argv)
-    rates = {str(b): ENGINES[args.engine](args.mlflow_dir, args.cache_dir, b, args.mixed) for b in args.batches}
+    rates = {
+        str(b): ENGINES[args.engine](args.mlflow_dir, args.cache_dir, b, args.sampling, args.precision)
+        for b in args.batches
+    }
     print(json.dumps({"tokens_per_s": rates}))
     return 0
 

@@ -1,12 +1,13 @@
 """(f) Bulk generation: `distilgpt2-asset generate` against the raw engine fed the same prompts in one
 process, and the first start of a model folder without engine files (what autoscale's cooldown adds).
 
-    python -m distilgpt2_asset.bench --generate         -> benchmarks/generate.json
-    python -m distilgpt2_asset.bench.generate {ours,raw,conversion} MLFLOW_DIR WORK_DIR
+    python -m distilgpt2_asset.bench bulk                -> benchmarks/generate.json
+    python -m distilgpt2_asset.bench.bulk {ours,raw,conversion} MLFLOW_DIR WORK_DIR
 prints one measurement as JSON. Each runs in its own subprocess, one after the other, so that
 neither shares the CPU with the other. Prompts: PROMPTS variations of the card's prompt, greedy,
-NEW_TOKENS new tokens each; both sides use the serving defaults (TEXTGEN_MAX_BATCH_SIZE sequences
-at once, the same KV cache and threads). Generation time only: model loading is not counted.
+NEW_TOKENS new tokens each; both sides run the pipeline the server's factory builds with the
+configuration the server decides (engines.openvino.continuous_batching_pipeline, hardware.decide).
+Generation time only: model loading is not counted.
 """
 
 from __future__ import annotations
@@ -54,21 +55,14 @@ def _raw(mlflow_dir: Path, work: Path) -> dict:
     import openvino_genai
     from tokenizers import Tokenizer
 
-    from distilgpt2_scoring.engines.openvino import openvino_model
+    from distilgpt2_scoring.engines.openvino import continuous_batching_pipeline, openvino_model
+    from distilgpt2_scoring.hardware import decide
     from distilgpt2_scoring.model_files import open_model
     from distilgpt2_scoring.settings import ServingSettings
 
-    settings = ServingSettings(cache_dir=work / "engine-cache")
+    settings = ServingSettings(device="cpu", cache_dir=work / "engine-cache")
     folder = openvino_model(open_model(mlflow_dir), mlflow_dir / "model", settings.cache_dir)
-    scheduler = openvino_genai.SchedulerConfig()
-    scheduler.max_num_seqs, scheduler.cache_size, scheduler.dynamic_split_fuse = (
-        settings.max_batch_size,
-        settings.kv_cache_gb,
-        True,
-    )
-    pipeline = openvino_genai.ContinuousBatchingPipeline(
-        str(folder), scheduler, "CPU", {"INFERENCE_NUM_THREADS": settings.thread_count}
-    )
+    pipeline = continuous_batching_pipeline(folder, decide(settings))
     tokenizer = Tokenizer.from_file(str(mlflow_dir / "components" / "tokenizer" / "tokenizer.json"))
     rows = [json.loads(line)["prompt"] for line in prompts_file(work).read_text().splitlines()]
     ids = [
@@ -114,7 +108,7 @@ MEASUREMENTS = {"ours": _ours, "raw": _raw, "conversion": _conversion}
 
 
 def measure(name: str, mlflow_dir: Path, work: Path) -> dict:
-    command = [sys.executable, "-m", "distilgpt2_asset.bench.generate", name, str(mlflow_dir), str(work)]
+    command = [sys.executable, "-m", "distilgpt2_asset.bench.bulk", name, str(mlflow_dir), str(work)]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
     if done.returncode != 0:
         raise RuntimeError(f"{name} measurement failed: {done.stderr.strip()[-1500:]}")
@@ -164,13 +158,15 @@ def table(results: dict) -> str:
 
 def readme_block(results: dict) -> str:
     """The README's (f) figures, from generate.json."""
+    from .report import machine_line
+
     machine = results["machine"]
     before, after = results["load_average_before"][0], results["load_average_after"][0]
     best = {name: results[name]["tokens_per_second"] for name in ("raw", "ours")}
     runs = {name: ", ".join(f"{run:.0f}" for run in results["runs"][name]) for name in ("raw", "ours")}
     ratio = results["ratio"]
     return (
-        f"Last run ({results['when']}), {machine['cpus']} vCPUs of an {machine['cpu']} ({', '.join(machine['cpu_features'])}), "
+        f"Last run ({results['when']}), {machine_line(machine)}, "
         f"load average {before:.1f} before it and {after:.1f} after:\n\n"
         "| | runs, tokens/s | best | ratio (target) |\n| --- | --- | --- | --- |\n"
         f"| raw OpenVINO GenAI `generate()` | {runs['raw']} | {best['raw']:.0f} | |\n"
@@ -180,7 +176,7 @@ def readme_block(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m distilgpt2_asset.bench.generate")
+    parser = argparse.ArgumentParser(prog="python -m distilgpt2_asset.bench.bulk")
     parser.add_argument("measurement", choices=MEASUREMENTS)
     parser.add_argument("mlflow_dir", type=Path)
     parser.add_argument("work", type=Path)

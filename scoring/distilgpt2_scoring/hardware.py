@@ -1,0 +1,155 @@
+"""The engine's configuration for the CPU it runs on: engine, precision, threads and KV cache, decided once.
+
+A CPU's class is the instruction set the int8 kernels depend on. Per class, the engine and the
+OpenVINO inference precision come from speeds measured on a machine of that class
+(benchmarks/engine-speeds.json, written by `python -m distilgpt2_asset.bench engine-speeds`; a
+test checks this table against it). The precision is always pinned: OpenVINO's CPU plugin runs
+in bf16 by default on a CPU with bf16, which was 1.7x slower at batch 8 on an Intel Sapphire Rapids,
+never clearly faster on an AMD EPYC with bf16, and computes with other numbers than the reference
+(on the Intel CPU a seeded request's text then depended on what shared its batch). A class
+nobody measured is marked so, and its choice names the class it borrows from. Any TEXTGEN_*
+setting the deployment sets wins over the table.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .settings import ServingSettings
+
+EngineName = Literal["openvino", "ctranslate2", "transformers"]  # the engine names; engines.ENGINES maps them
+Precision = Literal["f32", "bf16", "f16"]  # OpenVINO's INFERENCE_PRECISION_HINT values for activations
+CPUINFO = Path("/proc/cpuinfo")
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClassChoice:
+    engine: EngineName
+    precision: Precision
+    measured_on: str | None  # the CPU the choice was measured on; None: unmeasured
+    borrowed_from: str | None = None  # an unmeasured class takes this measured class's choice
+
+
+# Most specific first: a CPU belongs to the first class whose flags it has.
+CPU_CLASSES: dict[str, frozenset[str]] = {
+    "amx": frozenset({"amx_int8"}),  # Intel Sapphire Rapids and later (also avx512_bf16, avx512_vnni)
+    "avx512_bf16": frozenset({"avx512_bf16", "avx512_vnni"}),  # AMD Zen 4: VNNI and bf16, no AMX
+    "avx512_vnni": frozenset({"avx512_vnni"}),  # Intel Cascade Lake, AMD EPYC without bf16
+    "avx512": frozenset({"avx512f"}),  # Intel Skylake
+    "avx2": frozenset({"avx2"}),  # AMD EPYC Zen 2/3 (D*a_v4), older Intel
+}
+OLDER = "older"  # none of the above
+
+# Each measured class's fastest engine and precision at batch 8 (the f32 hint with the int8 weights
+# everywhere so far: bf16 was slower wherever it was measured, and breaks greedy parity).
+CLASS_CHOICES: dict[str, ClassChoice] = {
+    "amx": ClassChoice("openvino", "f32", "Intel Xeon (Sapphire Rapids class)"),
+    "avx512_bf16": ClassChoice("openvino", "f32", "AMD EPYC"),
+    "avx512_vnni": ClassChoice("openvino", "f32", "AMD EPYC"),
+    "avx512": ClassChoice("openvino", "f32", None, borrowed_from="avx512_vnni"),
+    "avx2": ClassChoice("openvino", "f32", None, borrowed_from="avx512_vnni"),
+    OLDER: ClassChoice("openvino", "f32", None, borrowed_from="avx512_vnni"),
+}
+
+
+@dataclass(frozen=True)
+class Cpu:
+    model: str
+    flags: frozenset[str]
+
+    @property
+    def cpu_class(self) -> str:
+        return next((name for name, needs in CPU_CLASSES.items() if needs <= self.flags), OLDER)
+
+
+def parse_cpuinfo(text: str) -> Cpu:
+    """The CPU model name and flags of /proc/cpuinfo's first processor."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            if fields:
+                break
+            continue
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    return Cpu(fields.get("model name", "unknown CPU"), frozenset(fields.get("flags", "").split()))
+
+
+def this_cpu() -> Cpu:
+    try:
+        return parse_cpuinfo(CPUINFO.read_text())
+    except OSError:  # not Linux: no class, the fallback choice
+        return Cpu("unknown CPU", frozenset())
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (a container's limit, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Everything an engine is built with; made by decide(), the one place these are chosen."""
+
+    engine: EngineName
+    device: Literal["cpu", "cuda"]
+    precision: Precision | None  # activations (the weights stay int8); None only in bench: the plugin's default
+    threads: int
+    kv_cache_gb: int
+    max_batch_size: int
+    cpu: Cpu
+    why: str  # where the engine and precision come from
+
+    @property
+    def openvino_properties(self) -> dict:
+        hint = {} if self.precision is None else {"INFERENCE_PRECISION_HINT": self.precision}
+        return {"INFERENCE_NUM_THREADS": self.threads, **hint}
+
+    def describe(self) -> str:
+        return (
+            f"CPU {self.cpu.model} (class {self.cpu.cpu_class}): engine {self.engine} on {self.device}, precision "
+            f"{self.precision}, {self.threads} threads, up to {self.max_batch_size} sequences, KV cache <= "
+            f"{self.kv_cache_gb} GB ({self.why})"
+        )
+
+
+def class_choice(cpu_class: str) -> ClassChoice:
+    return CLASS_CHOICES.get(cpu_class, CLASS_CHOICES[OLDER])
+
+
+def decide(settings: ServingSettings, cpu: Cpu | None = None, device: Literal["cpu", "cuda"] | None = None):
+    """The engine configuration for this CPU (or cpu, e.g. a test's), with settings' TEXTGEN_* values winning."""
+    cpu = cpu or this_cpu()
+    device = device or settings.resolved_device()
+    choice = class_choice(cpu.cpu_class)
+    if choice.measured_on:
+        why = f"the fastest measured on {choice.measured_on}"
+    else:
+        why = f"class {cpu.cpu_class} unmeasured: {choice.borrowed_from}'s choice"
+    chosen = {
+        "engine": settings.engine != "auto",
+        "precision": settings.precision != "auto",
+        "threads": settings.threads,
+    }
+    overridden = sorted(name for name, by_setting in chosen.items() if by_setting)
+    if overridden:
+        why += "; set by TEXTGEN_" + ", TEXTGEN_".join(name.upper() for name in overridden)
+    return EngineConfig(
+        engine=settings.engine_on(device, choice.engine),
+        device=device,
+        precision=choice.precision if settings.precision == "auto" else settings.precision,
+        threads=settings.threads or available_cpus(),
+        kv_cache_gb=settings.kv_cache_gb,
+        max_batch_size=settings.max_batch_size,
+        cpu=cpu,
+        why=why,
+    )
