@@ -25,6 +25,7 @@ from .codec import Completion, GenerationRequest, ServedModel, cut_at_stop
 from .engines import make_engine
 from .errors import ClientGone, InvalidInput, ServingError
 from .model_files import ModelContent
+from .observability import note_group, note_request
 from .params import MAX_SEED, signature_defaults
 from .scheduler import Scheduler
 from .sequences import CANCELLED, Sequence, SequenceGroup
@@ -82,9 +83,11 @@ class TextGenerationService:
         """The answer (a JSON value), or for a streamed request an iterator of server-sent events."""
         started = time.monotonic()
         request = codec.decode(payload, self.served)
+        note_request(request)
         group = SequenceGroup(
             self._sequences(request), started + self.settings.deadline_s, streaming=request.params.stream
         )
+        note_group(group)
         validated = time.monotonic()
         self.scheduler.submit(group)
         if request.params.stream:

@@ -19,6 +19,7 @@ import logging
 from pathlib import Path
 
 from ..model_files import ModelContent
+from ..scheduler import Occupancy
 from ..sequences import Sequence
 from ..settings import ServingSettings
 from .cache import cached_conversion
@@ -105,6 +106,11 @@ class OpenVINOEngine:
                 handle.stop()
             if engine_done or sequence.done:
                 del self._handles[sequence.id]
+
+    def occupancy(self) -> Occupancy:
+        metrics = self.pipeline.get_metrics()  # of its last step
+        running = metrics.scheduled_requests
+        return Occupancy(running, max(metrics.requests - running, 0), metrics.cache_usage / 100)
 
     def _config(self, sequence: Sequence):
         import openvino_genai
