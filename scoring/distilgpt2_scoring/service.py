@@ -87,9 +87,9 @@ class TextGenerationService:
         group = SequenceGroup(
             self._sequences(request), started + self.settings.deadline_s, streaming=request.params.stream
         )
-        note_group(group)
         validated = time.monotonic()
         self.scheduler.submit(group)
+        note_group(group)  # accepted: its figures count
         if request.params.stream:
             return self._stream(request, group, client_gone)
         group.wait(client_gone)
