@@ -204,6 +204,11 @@ def main(argv: list[str] | None = None) -> int:
         help="only (f): bulk generation against the raw engine, and the first-start conversion",
     )
     parser.add_argument(
+        "--observability",
+        action="store_true",
+        help="only (g): our server with observability on vs off (bench/observability.py) -> observability.json",
+    )
+    parser.add_argument(
         "--readme", action="store_true", help="only rewrite README.md's generated figures from the committed results"
     )
     parser.add_argument("--clients", type=int, default=8)
@@ -232,6 +237,16 @@ def main(argv: list[str] | None = None) -> int:
         figures = generate.benchmark(mlflow_dir, Path(tempfile.mkdtemp(prefix="bench-generate-")), machine())
         (args.output / "generate.json").write_text(json.dumps(figures, indent=2) + "\n")
         print(generate.table(figures))
+        return 0
+    if args.observability:
+        from . import observability
+
+        log_dir = Path(tempfile.mkdtemp(prefix="bench-observability-"))
+        figures = observability.measure(
+            mlflow_dir, cache_dir, log_dir, args.clients, args.rounds, 1 if args.quick else 3
+        )
+        (args.output / "observability.json").write_text(json.dumps(figures, indent=2) + "\n")
+        print(observability.table(figures))
         return 0
     load_before = os.getloadavg()
     log_dir = Path(tempfile.mkdtemp(prefix="bench-logs-"))  # the servers' logs, for when a number looks wrong
