@@ -135,3 +135,23 @@ def test_gauges_report_the_window_and_reach_every_exporter(mix, observed, caplog
     assert metrics[("textgen:generation_tokens_per_second", ())] == pytest.approx(gauges.tokens_per_s)
     [line] = [json.loads(r.getMessage()) for r in caplog.records if '"textgen": "engine"' in r.getMessage()]
     assert line["refusals"] == {"overloaded": 1, "deadline_exceeded": 2} and line["running"] == 0
+
+
+def test_for_service_follows_the_settings_and_log_text_puts_prompts_and_answers_in_the_line(
+    observed, monkeypatch, caplog
+):
+    from distilgpt2_scoring.observability import Observability
+
+    caplog.set_level(logging.INFO, logger="distilgpt2_scoring.requests")
+    settings = observed.service.settings.model_copy(update={"log_text": True, "gauge_interval_s": 3600})
+    observability = Observability.for_service(observed.service, settings)
+    monkeypatch.setattr(observed.score, "observability", observability)
+    try:
+        status, body = observed.post({"prompt": "Hello", "max_tokens": 3, "n": 2})
+    finally:
+        observability.close()
+    assert status == 200
+    [line] = [json.loads(r.getMessage()) for r in caplog.records if '"textgen": "request"' in r.getMessage()]
+    choices = json.loads(body)["choices"]
+    assert line["shape"] == "openai" and line["samples"] == 2 and line["prompt_text"] == ["Hello", "Hello"]
+    assert line["completion_text"] == [c["text"] for c in sorted(choices, key=lambda c: c["index"])]
