@@ -74,7 +74,7 @@ class Scheduler:
         self._wake = threading.Condition()
         self._closed = False
         self.tokens_generated = 0  # every token the engine made (the gauges' tokens/s)
-        self.occupancy_wanted = True  # the gauges ask (and the first step answers); the engine thread sets engine_occupancy
+        self.occupancy_wanted = False  # the gauges ask; the engine thread answers at its next step (engine_occupancy)
         self.engine_occupancy: Occupancy | None = None
         self._thread = threading.Thread(target=self._run, name="engine-scheduler", daemon=True)
         self._thread.start()

@@ -41,6 +41,7 @@ class GaugeSampler:
         self.scheduler = scheduler
         self.refusals = refusals  # a copy of the refusals so far, by cause (the hub counts them)
         self._last = (time.monotonic(), scheduler.tokens_generated, refusals())
+        scheduler.occupancy_wanted = True  # the engine's figures from its first step on: an idle one is known
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

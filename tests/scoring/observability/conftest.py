@@ -3,7 +3,7 @@ the log line (caplog), Prometheus (its /metrics on 127.0.0.1) and OpenTelemetry 
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 
 import pytest
@@ -44,15 +44,9 @@ class Observed:
 
 
 @pytest.fixture
-def score():
-    spec = importlib.util.spec_from_file_location("score_observed", scoring_dir() / "score.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture
-def observed(score, openvino_service, monkeypatch):
+def observed(openvino_service, monkeypatch):
+    monkeypatch.syspath_prepend(str(scoring_dir()))
+    score = importlib.import_module("score")  # the entry script azmlinfsrv loads; its globals are patched below
     observed = Observed(score, openvino_service)
     monkeypatch.setattr(score, "service", openvino_service)
     monkeypatch.setattr(score, "observability", observed.observability)
