@@ -35,21 +35,25 @@ from distilgpt2_scoring.codec import decode_body, read_body  # noqa: E402
 from distilgpt2_scoring.codec.openai import model_list  # noqa: E402
 from distilgpt2_scoring.connection import ClientWatch  # noqa: E402
 from distilgpt2_scoring.errors import ClientGone, MethodNotAllowed, ModelNotReady, PayloadTooLarge, ServingError  # noqa: E402
+from distilgpt2_scoring.observability import Observability  # noqa: E402
 from distilgpt2_scoring.settings import ServingSettings  # noqa: E402
 from distilgpt2_scoring.tasks import load_service  # noqa: E402
 
 logger = logging.getLogger("azmlinfsrv.score")
 service = None
+observability = Observability([])  # every request's record and the engine gauges, to the exporters init() sets
 
 
 def init() -> None:
     """Open and check the model (refuses to start otherwise), load its service, guard the health probe."""
-    global service
+    global service, observability
     model_dir = os.environ.get("AZUREML_MODEL_DIR")
     if not model_dir:
         raise RuntimeError("AZUREML_MODEL_DIR is not set; start the server with --model_dir")
     _log_with_the_server()
-    service = load_service(Path(model_dir), ServingSettings())
+    settings = ServingSettings()
+    service = load_service(Path(model_dir), settings)
+    observability = Observability.for_service(service, settings)
     _guard_health_probe()
     _serve_openai_routes()
     logger.info("model ready: %s", type(service).__name__)
@@ -105,6 +109,10 @@ def _error_response(error: ServingError) -> AMLResponse:
 
 @rawhttp
 def run(request):
+    return observability.answer(request.headers, lambda: _answer(request))
+
+
+def _answer(request):
     try:
         if request.method != "POST":
             raise MethodNotAllowed(

@@ -15,6 +15,8 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 
 from .errors import ModelNotReady, Overloaded
@@ -57,6 +59,17 @@ class Engine(Protocol):
     def step(self, events: EngineEvents) -> None:
         """Advance the running sequences, reporting every new token through events."""
 
+    def occupancy(self) -> Occupancy | None:
+        """The engine's own view of its batch (called on the engine thread), None for an engine that
+        keeps no queue or cache of its own."""
+
+
+@dataclass(frozen=True)
+class Occupancy:
+    running: int  # sequences the engine scheduled at its last step
+    waiting: int  # sequences it holds but could not schedule (no room in the batch or the KV cache)
+    kv_cache_usage: float  # fraction of the KV cache in use, 0 to 1
+
 
 class EngineEvents(Protocol):
     def on_tokens(self, sequence: Sequence, token_ids: list[int], engine_done: bool) -> bool:
@@ -75,6 +88,9 @@ class Scheduler:
         self._running: set[Sequence] = set()
         self._wake = threading.Condition()
         self._closed = False
+        self.tokens_generated = 0  # every token the engine made (the gauges' tokens/s)
+        self.occupancy_wanted = False  # the gauges ask; the engine thread answers at its next step (engine_occupancy)
+        self.engine_occupancy: Occupancy | None = None
         self._thread = threading.Thread(target=self._run, name="engine-scheduler", daemon=True)
         self._thread.start()
         atexit.register(self.close)  # stop the engine thread before interpreter teardown destroys the engine under it
@@ -82,6 +98,16 @@ class Scheduler:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive() and not self._closed
+
+    @property
+    def queued(self) -> int:
+        """Sequences submitted that have not joined the engine's batch yet."""
+        return len(self._inbox)
+
+    @property
+    def in_engine(self) -> int:
+        """Sequences the engine holds (running, or waiting inside the engine)."""
+        return len(self._running)
 
     def submit(self, group: SequenceGroup) -> None:
         with self._wake:
@@ -125,12 +151,17 @@ class Scheduler:
                     self._leave(sequence, FAILED)
             for sequence in [s for s in self._running if s.done]:
                 self._leave(sequence)
+            if self.occupancy_wanted:  # read on this thread: the engine is not thread-safe
+                self.occupancy_wanted, self.engine_occupancy = False, self.engine.occupancy()
         self._shut_down()
 
     def _join(self, sequence: Sequence) -> None:
         if sequence.group.stop_reason():
             return
         self.engine.add(sequence)
+        group = sequence.group
+        if group.joined_at is None:
+            group.joined_at, group.batch_at_join = time.monotonic(), len(self._running)
         with self._wake:
             self._running.add(sequence)
 
@@ -153,6 +184,7 @@ class Scheduler:
     def on_tokens(self, sequence: Sequence, token_ids: list[int], engine_done: bool) -> bool:
         if sequence.group.stop_reason() is not None:
             return True
+        self.tokens_generated += len(token_ids)
         sequence.extend(token_ids)
         if engine_done and not sequence.done:
             sequence.finish("length")  # the engine let it go without our stopping object's word: it ran out

@@ -51,6 +51,7 @@ class Sequence:
     token_ids: list[int] = field(default_factory=list)  # generated so far; the eos token is not kept
     finish_reason: FinishReason | None = None
     group: SequenceGroup | None = None
+    token_times: list[float] = field(default_factory=list)  # monotonic time of each step that gave tokens
 
     @property
     def done(self) -> bool:
@@ -59,6 +60,8 @@ class Sequence:
     def extend(self, token_ids: list[int]) -> None:
         """Engine thread: take new tokens one by one until the stopping object ends the sequence."""
         with self.group.changed:
+            if token_ids:
+                self.token_times.append(time.monotonic())
             for token in token_ids:
                 if self.finish_reason is not None:
                     break
@@ -92,6 +95,9 @@ class SequenceGroup:
         self.streaming = streaming  # its request thread reads every token as it comes
         self.changed = threading.Condition()
         self.ended: str | None = None  # CANCELLED | DEADLINE | SHUTDOWN | FAILED, when ended early
+        self.created = time.monotonic()  # for the request's record (observability): its queue wait
+        self.joined_at: float | None = None  # when its first sequence joined the engine's batch
+        self.batch_at_join: int | None = None  # sequences already running then
         for sequence in sequences:
             sequence.group = self
 

@@ -25,6 +25,7 @@ from .codec import Completion, GenerationRequest, ServedModel
 from .engines import make_engine
 from .errors import ClientGone, ContextOverflow, ServingError
 from .model_files import ModelContent
+from .observability import note_group, note_request
 from .params import MAX_SEED, GenerationParams, signature_defaults
 from .scheduler import Scheduler
 from .sequences import CANCELLED, Sequence, SequenceGroup
@@ -84,11 +85,13 @@ class TextGenerationService:
         """The answer (a JSON value), or for a streamed request an iterator of server-sent events."""
         started = time.monotonic()
         request = codec.decode(payload, self.served)
+        note_request(request)
         group = SequenceGroup(
             self._sequences(request), started + self.settings.deadline_s, streaming=request.params.stream
         )
         validated = time.monotonic()
         self.scheduler.submit(group)
+        note_group(group)  # accepted: its figures count
         if request.params.stream:
             return self._stream(request, group, client_gone)
         group.wait(client_gone)

@@ -76,6 +76,28 @@ class ServingSettings(BaseSettings):
     """Private folder (0700, this user's) for engine files made at start-up from the model (the
     OpenVINO model of folders without one, CTranslate2's conversion), keyed by the content digest."""
 
+    # Observability (distilgpt2_scoring/observability/; README "Operate")
+    request_log: bool = True
+    """One JSON line per request (`"textgen": "request"`) and per engine gauge sample (`"textgen":
+    "engine"`) in the server's log (on Azure: Log Analytics' AmlOnlineEndpointConsoleLog)."""
+
+    log_text: bool = False
+    """Put each prompt and answer text in the request's log line (off: figures only)."""
+
+    gauge_interval_s: float = Field(10.0, gt=0)
+    """Seconds between two samples of the engine gauges (running, waiting, KV cache, tokens/s, refusals)."""
+
+    metrics_port: int = Field(0, ge=0, le=65535)
+    """Port of the Prometheus /metrics endpoint; 0: none (`distilgpt2-asset serve --metrics-port` sets it)."""
+
+    metrics_host: str = "127.0.0.1"
+    """Address the /metrics endpoint binds: this machine only, unless a scraper elsewhere must reach it
+    (0.0.0.0 on a Kubernetes online endpoint scraped by Azure Monitor's managed Prometheus)."""
+
+    collect_data: bool = False
+    """Send each request and answer to Azure ML model monitoring (the deployment's data_collector,
+    `deploy --collect-data`): prompts and answers leave the container, so off unless asked for."""
+
     @model_validator(mode="after")
     def _prompts_fit_queue(self) -> ServingSettings:
         if self.max_prompts > self.max_queue:

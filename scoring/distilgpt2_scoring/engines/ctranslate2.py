@@ -111,6 +111,9 @@ class CTranslate2Engine:
         elif self._seeded is not None:
             self._seeded.remove(sequence)
 
+    def occupancy(self) -> None:
+        return None  # no queue or KV cache of its own: the scheduler's counts say it all
+
     def step(self, events) -> None:
         if self._seeded is not None and self._seeded.busy:
             self._seeded.step(events)

@@ -21,6 +21,7 @@ from pathlib import Path
 from ..hardware import EngineConfig
 from ..model_files import ModelContent
 from ..params import GenerationParams
+from ..scheduler import Occupancy
 from ..sequences import Sequence
 from ..settings import ServingSettings
 from .cache import cached_conversion
@@ -128,3 +129,8 @@ class OpenVINOEngine:
                 handle.stop()
             if engine_done or sequence.done:
                 del self._handles[sequence.id]
+
+    def occupancy(self) -> Occupancy:
+        metrics = self.pipeline.get_metrics()  # of its last step
+        running = metrics.scheduled_requests
+        return Occupancy(running, max(metrics.requests - running, 0), metrics.cache_usage / 100)

@@ -55,6 +55,9 @@ class TransformersEngine:
         if sequence in self._waiting:
             self._waiting.remove(sequence)  # the running one stops at its next token
 
+    def occupancy(self) -> None:
+        return None  # no queue or KV cache of its own: the scheduler's counts say it all
+
     def step(self, events) -> None:
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList

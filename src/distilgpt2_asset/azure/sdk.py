@@ -99,13 +99,14 @@ def presubmit_checks(entity: Any) -> tuple[dict[str, str], list[tuple[str, Calla
 
 
 def monitor_body(resource: Any) -> dict:
-    """An AutoscaleSettingResource as MonitorManagementClient serializes it (client-side validation off, as there)."""
+    """An azure-mgmt-monitor model (AutoscaleSettingResource, MetricAlertResource) as MonitorManagementClient
+    serializes it (client-side validation off, as there)."""
     from azure.mgmt.monitor import models
     from azure.mgmt.monitor._utils.serialization import Serializer
 
     serializer = Serializer({k: v for k, v in models.__dict__.items() if isinstance(v, type)})
     serializer.client_side_validation = False
-    return serializer.body(resource, "AutoscaleSettingResource")
+    return serializer.body(resource, type(resource).__name__)
 
 
 def autoscale_request(resource_group: str, setting_name: str, subscription_id: str) -> Any:
@@ -113,3 +114,10 @@ def autoscale_request(resource_group: str, setting_name: str, subscription_id: s
     from azure.mgmt.monitor.operations._autoscale_settings_operations import build_create_or_update_request
 
     return build_create_or_update_request(resource_group, setting_name, subscription_id)
+
+
+def metric_alert_request(resource_group: str, rule_name: str, subscription_id: str) -> Any:
+    """The HTTP request azure-mgmt-monitor builds to create or update a metric alert rule."""
+    from azure.mgmt.monitor.operations._metric_alerts_operations import build_create_or_update_request
+
+    return build_create_or_update_request(resource_group, rule_name, subscription_id)

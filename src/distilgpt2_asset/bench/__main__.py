@@ -4,6 +4,7 @@ python -m distilgpt2_asset.bench serving [--quick]  # stock vs ours vs the raw e
 python -m distilgpt2_asset.bench engine-speeds      # raw engines, precisions, on this CPU's class -> engine-speeds.json
 python -m distilgpt2_asset.bench bulk               # (f) bulk generation vs the raw engine -> generate.json
 python -m distilgpt2_asset.bench fidelity           # greedy token agreement, served int8 vs transformers fp32
+python -m distilgpt2_asset.bench observability      # (g) observability on vs off -> observability.json
 python -m distilgpt2_asset.bench readme             # rewrite README.md's generated figures from benchmarks/
 python -m distilgpt2_asset.bench soak [...]         # bounded abuse of one server (soak.py's own options)
 """
@@ -32,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
         ("bulk", "(f) bulk generation against the raw engine, and the first-start conversion"),
         ("fidelity", "greedy token agreement of the served int8 engine with transformers fp32"),
         ("readme", "rewrite README.md's generated figures from the committed results"),
+        ("observability", "(g) our server with observability on vs off, alternating -> observability.json"),
     ):
         job = jobs.add_parser(name, help=help_text, description=help_text)
         job.add_argument("--output", type=Path, default=asset_root() / "benchmarks", help="folder of the results files")
@@ -53,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     serving_job.add_argument("--repeats", type=int, default=5, help="requests measured in (a), after one warm-up")
     serving_job.add_argument("--fidelity-prompts", type=int, default=fidelity.PROMPTS)
     jobs.choices["fidelity"].add_argument("--prompts", type=int, default=fidelity.PROMPTS)
+    observability_job = jobs.choices["observability"]
+    observability_job.add_argument("--clients", type=int, default=8)
+    observability_job.add_argument("--rounds", type=int, default=4, help="requests per client in each run")
+    observability_job.add_argument("--pairs", type=int, default=3, help="alternating off/on runs")
     jobs.add_parser("soak", help="minutes of good, bad and rude clients on one server", add_help=False)
     return parser
 
@@ -81,6 +87,15 @@ def main(argv: list[str] | None = None) -> int:
         figures = bulk.benchmark(mlflow_dir, work, machine())
         (args.output / "generate.json").write_text(json.dumps(figures, indent=2) + "\n")
         print(bulk.table(figures))
+        return 0
+    if args.job == "observability":
+        from . import observability
+
+        logs = work / "logs"  # the servers' logs, for when a number looks wrong
+        logs.mkdir()
+        figures = observability.measure(mlflow_dir, work, logs, args.clients, args.rounds, args.pairs)
+        (args.output / "observability.json").write_text(json.dumps(figures, indent=2) + "\n")
+        print(observability.table(figures))
         return 0
     print(json.dumps({**fidelity.measure(mlflow_dir, work, args.prompts), **machine()}, indent=2))
     return 0

@@ -78,6 +78,23 @@ def add_parser(subparsers) -> None:
         help="the batch endpoint instead: jobs/deploy/batch-cluster.yml, batch-endpoint.yml and batch-deployment.yml "
         "(--set applies to the batch deployment)",
     )
+    p.add_argument(
+        "--app-insights",
+        action="store_true",
+        help="app_insights_enabled: azmlinfsrv's request telemetry and our metrics (textgen.*) as custom metrics "
+        "in the workspace's Application Insights (README: Operate)",
+    )
+    p.add_argument(
+        "--collect-data",
+        action="store_true",
+        help="data_collector with model_inputs and model_outputs, and TEXTGEN_COLLECT_DATA=true: every prompt and "
+        "answer goes to the workspace's blob storage for Azure ML model monitoring",
+    )
+    p.add_argument(
+        "--alerts",
+        action="store_true",
+        help="also create the Azure Monitor metric alerts of jobs/monitor/alerts.yml (p95 latency, 5xx, 503)",
+    )
     for field, (flag, env) in SETTINGS.items():
         p.add_argument(flag, dest=field, help=f"default: ${env}")
     p.set_defaults(handler=run)
@@ -91,11 +108,22 @@ def registry_properties(registry: str, name: str, version: str) -> dict | None:
     return None if model is None else dict(model.properties or {})
 
 
+def observability_overrides(args) -> list[dict[str, str]]:
+    """--app-insights and --collect-data as the deployment fields they set (as --set would)."""
+    overrides = [{"app_insights_enabled": "true"}] if args.app_insights else []
+    if args.collect_data:
+        overrides += [
+            {f"data_collector.collections.{name}.enabled": "true"} for name in ("model_inputs", "model_outputs")
+        ]
+        overrides.append({"environment_variables.TEXTGEN_COLLECT_DATA": "true"})
+    return overrides
+
+
 def run(args) -> int:
     from ..azure.workspace import resolve_workspace
 
     spec = load_spec()
-    overrides = parse_overrides(args.overrides)
+    overrides = parse_overrides(args.overrides) + observability_overrides(args)
     model_set = any("model" in override for override in overrides)
     if model_set and args.model_registry:
         raise AssetError("--model-registry and --set model=... both choose the model: give one of them")
@@ -108,6 +136,7 @@ def run(args) -> int:
 
 
 def _online(args, spec, overrides, registry, workspace, origin) -> int:
+    from ..azure.alerts import alert_requests, plan_alerts, submit_alerts
     from ..azure.autoscale import dry_run_request, plan_autoscale, submit_autoscale
     from ..azure.deploy import dry_run_requests, pin_content_digest, plan_deployment, submit
     from ..azure.workspace import ml_client, monitor_client
@@ -135,16 +164,21 @@ def _online(args, spec, overrides, registry, workspace, origin) -> int:
             f"autoscale: {scaling.minimum} to {scaling.maximum} instances; {scaling.floors}; quota hint: {scaling.quota_hint}",
             file=sys.stderr,
         )
+    alerts = plan_alerts(spec, plan.endpoint.name) if args.alerts else None
     if args.dry_run:
         requests = dry_run_requests(plan, workspace, args.location)
         if scaling is not None:
             requests.append(dry_run_request(scaling, workspace, args.location))
+        if alerts is not None:
+            requests += alert_requests(alerts, workspace)
         print(json.dumps(requests, indent=2))
         return 0
     pin_content_digest(plan, registry_properties)
     endpoint = submit(plan, ml_client(workspace), where=f"Azure ML workspace {workspace.workspace_name!r}")
     if scaling is not None:
         submit_autoscale(scaling, monitor_client(workspace), workspace, endpoint.location)
+    if alerts is not None:
+        submit_alerts(alerts, monitor_client(workspace), workspace)
     print(
         f"deployed {spec.name} {spec.version} ({origin}) to {plan.endpoint.name}/{plan.deployment.name}; try:\n"
         f"  az ml online-endpoint invoke --name {plan.endpoint.name} --request-file jobs/deploy/sample-request.json"
@@ -156,8 +190,11 @@ def _batch(args, spec, overrides, registry, workspace, origin) -> int:
     from ..azure.batch import dry_run_requests, pin_batch_content_digest, plan_batch, submit_batch
     from ..azure.workspace import ml_client
 
-    online_only = {"--autoscale": args.autoscale, "--autoscale-file": args.autoscale_file, "--quota-cores": args.quota_cores,
-                   "--deployment-file": args.deployment_file, "--endpoint-file": args.endpoint_file}  # fmt: skip
+    online_only = {"--autoscale": args.autoscale, "--autoscale-file": args.autoscale_file,
+                   "--quota-cores": args.quota_cores,
+                   "--deployment-file": args.deployment_file, "--endpoint-file": args.endpoint_file,
+                   "--app-insights": args.app_insights or None, "--collect-data": args.collect_data or None,
+                   "--alerts": args.alerts or None}  # fmt: skip
     given = [flag for flag, value in online_only.items() if value is not None]
     if given:
         raise AssetError(

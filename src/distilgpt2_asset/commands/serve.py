@@ -33,6 +33,11 @@ def add_parser(subparsers) -> None:
         default=DEFAULT_THREADS,
         help=f"gunicorn threads: concurrent requests (default {DEFAULT_THREADS})",
     )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        help="also serve Prometheus metrics on 127.0.0.1:PORT/metrics (sets TEXTGEN_METRICS_PORT; README: Operate)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -48,9 +53,15 @@ def run(args) -> int:
         model_dir = model_for_serving(spec, args.model, args.source)
         print(f"starting azmlinfsrv on {args.host}:{args.port} with {model_dir}", flush=True)
         env = {"TEXTGEN_ENGINE": args.engine} if args.engine else {}
+        if args.metrics_port:
+            env.update(
+                TEXTGEN_METRICS_PORT=str(args.metrics_port), TEXTGEN_METRICS_HOST="127.0.0.1"
+            )  # this machine only
         server = start_server(
             model_dir, host=args.host, port=args.port, threads=args.threads, env=env, on_launch=launched.append
         )
+        if args.metrics_port:
+            print(f"metrics: http://127.0.0.1:{args.metrics_port}/metrics", flush=True)
         print(
             f"\nready: {server.score_url}  (Ctrl-C stops it)\ntry:\n  {curl_command(server.score_url, spec.sample_request)}\n",
             flush=True,
