@@ -204,7 +204,11 @@ def model_for_serving(spec: AssetSpec, model: Path | None, source: str | None) -
     from .registry import LocalRegistry
 
     if model is not None:
-        return _verified(Path(model))
+        from .model_scan import scan_model
+
+        verified = _verified(Path(model))
+        scan_model(Path(model)).require_clean("serve it")  # what the server will load, and all beside it
+        return verified
     if is_pinned_source(spec, source):
         return Path(registered_asset(spec, LocalRegistry()).source)
     return source_build(spec, source)
