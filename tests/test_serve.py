@@ -17,7 +17,7 @@ from distilgpt2_asset.cli import main
 from distilgpt2_asset.errors import AssetError
 from distilgpt2_asset.registry import LocalRegistry
 from distilgpt2_asset.serve import curl_command, free_port, model_for_serving
-from distilgpt2_scoring.model_files import ModelFilesError
+from distilgpt2_scoring.model_files import ModelFilesError, write_manifest
 
 
 def test_serving_the_asset_offline_without_a_model_fails_with_one_clear_line(isolated_home, monkeypatch, capsys):
@@ -212,3 +212,14 @@ def test_a_stop_signal_during_the_health_wait_leaves_no_server_running(
             serve.kill()
         if server_pid is not None and process_group_alive(server_pid):
             os.killpg(server_pid, signal.SIGKILL)
+
+
+def test_serve_model_scans_the_folder_before_serving_it(asset_spec, tiny_mlflow_model, tmp_path):
+    """The attack: `serve --model` loaded a folder that the scan would have refused."""
+
+    model = shutil.copytree(tiny_mlflow_model, tmp_path / "model")
+    with open(model / "requirements.txt", "a") as handle:
+        handle.write("evil-package==6.6.6\n")
+    write_manifest(model)
+    with pytest.raises(AssetError, match=r"refusing to serve it:\n.*requirements\.txt \[environment\]"):
+        model_for_serving(asset_spec, model, None)

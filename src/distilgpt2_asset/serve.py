@@ -82,8 +82,11 @@ def server_environment(
 ) -> dict[str, str]:
     """The variables a deployment sets, for a local run (existing TEXTGEN_* values are kept).
 
-    threads=None keeps gunicorn's stock sync worker (one request at a time).
+    threads=None keeps gunicorn's stock sync worker (one request at a time); with threads, the
+    deployment's worker class, which times out slow clients (http_worker.GUNICORN_ARGS).
     """
+    from distilgpt2_scoring.http_worker import GUNICORN_ARGS
+
     env = {k: v for k, v in os.environ.items() if k != "GUNICORN_CMD_ARGS"}
     env.update(
         AZUREML_MODEL_DIR=str(model_dir),
@@ -93,7 +96,7 @@ def server_environment(
         TOKENIZERS_PARALLELISM="false",
         # Several local servers (tests, the benchmark) must not share gunicorn's one control socket.
         GUNICORN_CMD_ARGS=f"--no-control-socket --graceful-timeout {GRACEFUL_TIMEOUT_S}"
-        + (f" --threads {threads}" if threads else ""),
+        + (f" --threads {threads} {GUNICORN_ARGS}" if threads else ""),
     )
     env.update(extra or {})
     return env
