@@ -223,3 +223,23 @@ def test_serve_model_scans_the_folder_before_serving_it(asset_spec, tiny_mlflow_
     write_manifest(model)
     with pytest.raises(AssetError, match=r"refusing to serve it:\n.*requirements\.txt \[environment\]"):
         model_for_serving(asset_spec, model, None)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://192.0.2.2:5094/score", "http://192.0.2.2:5094\\@127.0.0.1/score", "http://[::ffff:192.0.2.2]/score"]
+)
+def test_invoke_never_sends_a_key_over_plain_http_to_another_machine(url, monkeypatch, capsys):
+    """The attack: `invoke --key-env` sent the key in clear text to any host. Refused before connecting."""
+    monkeypatch.setenv("ENDPOINT_KEY", "invoke-key-51c0")
+    assert main(["invoke", "--url", url, "--key-env", "ENDPOINT_KEY"]) == 2
+    err = capsys.readouterr().err
+    assert "the key would cross the network unencrypted; use the endpoint's https:// URL" in err
+    assert "invoke-key-51c0" not in err
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]"])
+def test_invoke_sends_a_key_over_http_to_this_machine(host, monkeypatch, capsys):
+    monkeypatch.setenv("ENDPOINT_KEY", "invoke-key-51c0")
+    url = f"http://{host}:{free_port()}/score"
+    assert main(["invoke", "--url", url, "--key-env", "ENDPOINT_KEY"]) == 2
+    assert "no server answers at" in capsys.readouterr().err  # allowed: it tried this machine's port
