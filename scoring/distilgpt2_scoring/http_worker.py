@@ -28,6 +28,7 @@ READ_TIMEOUT_S = 10.0  # any one blocking read or write of a connection in a thr
 BUFFERED_BODY_BYTES = 1 << 20
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _CONTENT_LENGTH = re.compile(rb"^content-length:[ \t]*([0-9]{1,12})[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
+_EXPECT_CONTINUE = re.compile(rb"^expect:[ \t]*100-continue[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
 _READ_SIZE = 1 << 16
 GUNICORN_ARGS = f"--worker-class {__name__}.SlowClientWorker"
 
@@ -97,10 +98,13 @@ class SlowClientWorker(gthread.ThreadWorker):
 
 
 def _complete(buffered: bytes) -> bool:
-    """The headers have arrived, and the body too (up to BUFFERED_BODY_BYTES)."""
+    """The headers have arrived, and the body too (up to BUFFERED_BODY_BYTES), unless the client waits
+    for gunicorn's `100 Continue` before it sends the body."""
     end = _HEADER_END.search(buffered)
     if end is None:
         return len(buffered) >= BUFFERED_BODY_BYTES  # headers this long: gunicorn's limits refuse them
+    if _EXPECT_CONTINUE.search(buffered, 0, end.start()):
+        return True
     length = _CONTENT_LENGTH.search(buffered, 0, end.start())
     body = min(int(length[1]), BUFFERED_BODY_BYTES) if length else 0
     return len(buffered) - end.end() >= body

@@ -37,6 +37,7 @@ def test_the_deployment_and_serve_run_the_same_worker_class():
         (HALF_BODY, False),
         (HALF_HEADERS + b"Content-Length: 2\r\n\r\n{}", True),
         (b"GET / HTTP/1.1\nHost: x\n\n", True),
+        (HALF_HEADERS + b"Content-Length: 9\r\nExpect: 100-continue\r\n\r\n", True),  # the body follows gunicorn's 100
     ],
 )
 def test_a_request_is_handed_to_a_thread_once_its_headers_and_body_arrived(sent, complete):
