@@ -192,7 +192,7 @@ def start_playground(
     while time.monotonic() < deadline and process.poll() is None:
         try:
             if requests.get(base + "api/config", timeout=2).ok:
-                [printed] = re.findall(r"^playground: (\S+)", log.read_text(), re.MULTILINE)
+                [printed] = re.findall(r"^playground: (http://\S+#token=\S+)", log.read_text(), re.MULTILINE)
                 assert printed.startswith(base + "#token=")
                 return Playground(printed, process, log)
         except requests.ConnectionError:
