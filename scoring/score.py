@@ -34,7 +34,14 @@ from azureml_inference_server_http.api.aml_response import AMLResponse  # noqa: 
 from distilgpt2_scoring.codec import decode_body, read_body  # noqa: E402
 from distilgpt2_scoring.codec.openai import model_list  # noqa: E402
 from distilgpt2_scoring.connection import ClientWatch  # noqa: E402
-from distilgpt2_scoring.errors import ClientGone, MethodNotAllowed, ModelNotReady, PayloadTooLarge, ServingError  # noqa: E402
+from distilgpt2_scoring.errors import (  # noqa: E402
+    ClientGone,
+    MethodNotAllowed,
+    ModelNotReady,
+    PayloadTooLarge,
+    RequestTimeout,
+    ServingError,
+)
 from distilgpt2_scoring.observability import Observability  # noqa: E402
 from distilgpt2_scoring.settings import ServingSettings  # noqa: E402
 from distilgpt2_scoring.tasks import load_service  # noqa: E402
@@ -102,7 +109,7 @@ def _serve_openai_routes() -> None:
 
 def _error_response(error: ServingError) -> AMLResponse:
     response = AMLResponse(error.to_body(), error.status, error.headers(), json_str=True)
-    if isinstance(error, PayloadTooLarge):
+    if isinstance(error, PayloadTooLarge | RequestTimeout):
         response.headers["Connection"] = "close"  # the unread rest of the body must not be parsed as a request
     return response
 

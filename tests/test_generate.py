@@ -190,3 +190,24 @@ def test_a_folder_that_is_no_model_is_one_line_and_exit_2(tmp_path, capsys, isol
     (tmp_path / "empty").mkdir()
     assert main(argv) == 2
     assert "no MLflow model (an MLmodel file)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("planted", ["out.jsonl", "out.errors.jsonl", "out.jsonl.job.json"])
+def test_a_symlink_planted_at_an_output_path_is_refused_and_its_target_untouched(tmp_path, planted):
+    """The attack: generate followed planted symlinks at its output, state and errors paths."""
+    source, output = prompts_file(tmp_path / "in.jsonl", 2), tmp_path / "out.jsonl"
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (tmp_path / planted).symlink_to(victim)
+    with pytest.raises(AssetError, match=f"{planted} is a symbolic link; generate reads and writes only its own"):
+        generate(tmp_path / "no-model", source, output)
+    assert victim.read_text() == "precious\n"
+
+
+def test_its_files_are_opened_without_following_a_link(tmp_path):
+    from distilgpt2_asset.generate import _open_own
+
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")  # dangling: O_CREAT alone would create the target
+    with pytest.raises(AssetError, match="is a symbolic link"):
+        _open_own(tmp_path / "link", "a")
+    assert not (tmp_path / "elsewhere").exists()

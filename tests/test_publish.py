@@ -223,7 +223,7 @@ def test_a_rescan_with_newer_rules_keeps_the_published_scan_evidence(
 ):
     publish(capsys, "--model", str(tiny_mlflow_model), TESTING)
     before = version_tags()
-    monkeypatch.setattr("distilgpt2_asset.model_scan.scanner.RULES_VERSION", "2")
+    monkeypatch.setattr("distilgpt2_asset.model_scan.scanner.RULES_VERSION", "newer")
     code, out, _ = publish(capsys, "--model", str(tiny_mlflow_model), TESTING)
     assert (code, out.split(":")[0]) == (0, "unchanged")
     assert version_tags() == before

@@ -17,7 +17,7 @@ from distilgpt2_asset.cli import main
 from distilgpt2_asset.errors import AssetError
 from distilgpt2_asset.registry import LocalRegistry
 from distilgpt2_asset.serve import curl_command, free_port, model_for_serving
-from distilgpt2_scoring.model_files import ModelFilesError
+from distilgpt2_scoring.model_files import ModelFilesError, write_manifest
 
 
 def test_serving_the_asset_offline_without_a_model_fails_with_one_clear_line(isolated_home, monkeypatch, capsys):
@@ -212,3 +212,34 @@ def test_a_stop_signal_during_the_health_wait_leaves_no_server_running(
             serve.kill()
         if server_pid is not None and process_group_alive(server_pid):
             os.killpg(server_pid, signal.SIGKILL)
+
+
+def test_serve_model_scans_the_folder_before_serving_it(asset_spec, tiny_mlflow_model, tmp_path):
+    """The attack: `serve --model` loaded a folder that the scan would have refused."""
+
+    model = shutil.copytree(tiny_mlflow_model, tmp_path / "model")
+    with open(model / "requirements.txt", "a") as handle:
+        handle.write("evil-package==6.6.6\n")
+    write_manifest(model)
+    with pytest.raises(AssetError, match=r"refusing to serve it:\n.*requirements\.txt \[environment\]"):
+        model_for_serving(asset_spec, model, None)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://192.0.2.2:5094/score", "http://192.0.2.2:5094\\@127.0.0.1/score", "http://[::ffff:192.0.2.2]/score"]
+)
+def test_invoke_never_sends_a_key_over_plain_http_to_another_machine(url, monkeypatch, capsys):
+    """The attack: `invoke --key-env` sent the key in clear text to any host. Refused before connecting."""
+    monkeypatch.setenv("ENDPOINT_KEY", "invoke-key-51c0")
+    assert main(["invoke", "--url", url, "--key-env", "ENDPOINT_KEY"]) == 2
+    err = capsys.readouterr().err
+    assert "the key would cross the network unencrypted; use the endpoint's https:// URL" in err
+    assert "invoke-key-51c0" not in err
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]"])
+def test_invoke_sends_a_key_over_http_to_this_machine(host, monkeypatch, capsys):
+    monkeypatch.setenv("ENDPOINT_KEY", "invoke-key-51c0")
+    url = f"http://{host}:{free_port()}/score"
+    assert main(["invoke", "--url", url, "--key-env", "ENDPOINT_KEY"]) == 2
+    assert "no server answers at" in capsys.readouterr().err  # allowed: it tried this machine's port

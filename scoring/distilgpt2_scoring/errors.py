@@ -56,6 +56,10 @@ class PayloadTooLarge(ServingError, status=413, error_type="payload_too_large"):
     """A body over TEXTGEN_MAX_BODY_BYTES."""
 
 
+class RequestTimeout(ServingError, status=408, error_type="request_timeout"):
+    """A body that stopped arriving (http_worker's read time limits)."""
+
+
 class InvalidInput(ServingError, status=422, error_type="validation"):
     """Well-formed JSON whose content breaks a rule (types, ranges, limits, unknown names)."""
 
@@ -70,6 +74,14 @@ class ModelNotReady(ServingError, status=503, error_type="model_not_ready", retr
 
 class DeadlineExceeded(ServingError, status=503, error_type="deadline_exceeded", retry_after=1):
     """The request's deadline (TEXTGEN_REQUEST_TIMEOUT_MS) passed: it was dropped, never answered late."""
+
+
+class Cancelled(ServingError, status=499, error_type="cancelled"):
+    """The client went away while its answer streamed: the stream's last event, for whoever still reads."""
+
+
+class InternalError(ServingError, status=500, error_type="internal"):
+    """A server fault after a streamed answer began: its status line is sent, so it ends the stream as an event."""
 
 
 class ContextOverflow(Exception):

@@ -144,7 +144,8 @@ class Scheduler:
                 if why := sequence.group.stop_reason():
                     self._leave(sequence, why)
             try:
-                self.engine.step(self)
+                if self.engine.busy:  # every sequence may have left (ended, expired): an empty engine is never stepped
+                    self.engine.step(self)
             except Exception:  # a server fault: fail the running requests, keep serving new ones
                 logger.exception("the %s engine failed a step", self.engine.name)
                 for sequence in list(self._running):

@@ -23,7 +23,7 @@ import yaml
 from . import codec
 from .codec import Completion, GenerationRequest, ServedModel
 from .engines import make_engine
-from .errors import ClientGone, ContextOverflow, ServingError
+from .errors import Cancelled, ClientGone, ContextOverflow, EngineFailed, InternalError, ServingError
 from .model_files import ModelContent
 from .observability import note_group, note_request
 from .params import MAX_SEED, GenerationParams, signature_defaults
@@ -150,9 +150,12 @@ class TextGenerationService:
         )
 
     def _stream(self, request: GenerationRequest, group: SequenceGroup, client_gone) -> Iterator[str]:
+        """The answer's events; whatever fails after the headers are sent ends the stream with an error
+        event and [DONE], never a cut-off body."""
         events = codec.events(request, self.served)
         texts = [TextStream(self.decode, request.params.stop) for _ in group.sequences]
         completions: list[Completion] = []
+        failure: ServingError | None = None
         try:
             for event in events.start():
                 yield codec.server_sent(event)
@@ -168,9 +171,16 @@ class TextGenerationService:
             for event in events.end(sorted(completions, key=lambda c: c.index)):
                 yield codec.server_sent(event)
         except ClientGone:
-            return
+            failure = Cancelled("client closed the connection")
         except ServingError as error:  # e.g. the deadline, after the answer's headers were sent
-            yield codec.server_sent(events.error(error))
+            failure = error
+        except Exception as exc:  # EngineFailed, or a fault of ours: logged here, never shown to the client
+            logger.error(
+                "a streamed answer failed after its headers were sent", exc_info=not isinstance(exc, EngineFailed)
+            )
+            failure = InternalError("internal error while scoring; see the server log")
         finally:
             group.end(CANCELLED)  # a client that stops reading stops its generation (no-op when finished)
+        if failure is not None:
+            yield codec.server_sent(events.error(failure))
         yield codec.server_sent(codec.DONE)

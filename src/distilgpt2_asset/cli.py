@@ -28,19 +28,23 @@ COMMANDS = (
 )
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or with `command` (a subcommand's name) only that subcommand's module
+    imported: a command needs none of the others' packages (publish in CI installs only its own)."""
     root = argparse.ArgumentParser(
         prog="distilgpt2-asset",
         description="Package, serve, evaluate, finetune and publish distilgpt2 as an Azure ML model asset.",
     )
     subparsers = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
+    named = [name for name in COMMANDS if name.replace("_", "-") == command]
+    for name in named or COMMANDS:
         importlib.import_module(f".commands.{name}", __package__).add_parser(subparsers)
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser(argv[0] if argv else None).parse_args(argv)
     try:
         return args.handler(args) or 0
     except (AssetError, ModelFilesError) as exc:  # a user-facing problem: one line, no traceback

@@ -15,13 +15,14 @@ was the server's (deadline, engine failure), so that every row ends up exactly o
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from tqdm import tqdm
 
@@ -87,10 +88,36 @@ def errors_path(output: Path, options: GenerateOptions) -> Path:
 # resuming ----------------------------------------------------------------------------------------
 
 
+_OPEN_FLAGS = {
+    "r": os.O_RDONLY,
+    "rb+": os.O_RDWR,
+    "a": os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+    "w": os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+}
+
+
+def _open_own(path: Path, mode: str) -> IO:
+    """One of this command's files (output, errors, job sidecar), never opened through a symbolic link:
+    one planted at such a path would send the rows, or a truncation, to the file it points at."""
+    try:
+        descriptor = os.open(path, _OPEN_FLAGS[mode] | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise _link_refused(path) from None
+    return os.fdopen(descriptor, mode, encoding=None if "b" in mode else "utf-8")
+
+
+def _link_refused(path: Path) -> AssetError:
+    return AssetError(
+        f"{path} is a symbolic link; generate reads and writes only its own files (remove it, or give another --output)"
+    )
+
+
 def _cut_torn_tail(path: Path) -> None:
     """Cut a last line that lacks its newline (a kill mid-write) off the file."""
     size = path.stat().st_size
-    with open(path, "r+b") as handle:
+    with _open_own(path, "rb+") as handle:
         end = size
         while end > 0:
             start = max(0, end - 65536)
@@ -109,7 +136,7 @@ def _rows_of(path: Path) -> Iterator[dict]:
     if not path.is_file():
         return
     _cut_torn_tail(path)
-    with open(path, encoding="utf-8") as handle:
+    with _open_own(path, "r") as handle:
         for number, line in enumerate(handle, 1):
             try:
                 row = json.loads(line)
@@ -132,7 +159,8 @@ def done_rows(output: Path, errors: Path) -> set[tuple[str, int]]:
     final = [row for row in earlier_errors if not row.get("retryable")]
     if len(final) != len(earlier_errors):
         staged = errors.with_name(errors.name + ".partial")
-        staged.write_text("".join(output_line(row) + "\n" for row in final), encoding="utf-8")
+        with _open_own(staged, "w") as handle:
+            handle.write("".join(output_line(row) + "\n" for row in final))
         os.replace(staged, errors)
     return done | {(row["file"], row["line"]) for row in final}
 
@@ -141,15 +169,20 @@ def _has_rows(path: Path) -> bool:
     return path.is_file() and path.stat().st_size > 0
 
 
+def _sidecar(output: Path) -> Path:
+    return output.with_name(output.name + ".job.json")
+
+
 def _check_job(output: Path, errors: Path, job: dict) -> None:
     """The first run records its input, model and settings beside the output; a rerun must match them."""
-    sidecar = output.with_name(output.name + ".job.json")
+    sidecar = _sidecar(output)
     if _has_rows(output) or _has_rows(errors):
         if not sidecar.is_file():
             raise AssetError(
                 f"{output} is not the output of distilgpt2-asset generate ({sidecar} is missing); give a new --output"
             )
-        recorded = json.loads(sidecar.read_text())
+        with _open_own(sidecar, "r") as handle:
+            recorded = json.load(handle)
         changed = sorted(k for k in job.keys() | recorded.keys() if job.get(k) != recorded.get(k))
         if changed:
             raise AssetError(
@@ -157,7 +190,8 @@ def _check_job(output: Path, errors: Path, job: dict) -> None:
                 "settings to resume, or give a new --output"
             )
     else:
-        sidecar.write_text(json.dumps(job, indent=2, sort_keys=True) + "\n")
+        with _open_own(sidecar, "w") as handle:
+            handle.write(json.dumps(job, indent=2, sort_keys=True) + "\n")
 
 
 # generating --------------------------------------------------------------------------------------
@@ -204,6 +238,9 @@ def generate(model: Path, source: Path, output: Path, options: GenerateOptions |
         (path, label) for path, label in input_files(source) if path.resolve() not in written
     ]  # outputs inside the input folder
     output.parent.mkdir(parents=True, exist_ok=True)
+    for path in (output, errors, _sidecar(output)):  # said before the model loads; the opens refuse links too
+        if path.is_symlink():
+            raise _link_refused(path)
     job = {
         "input": str(Path(source).resolve()), "model": str(Path(model).resolve()), "params": options.params,
         "text_column": options.text_column, "errors": str(errors.resolve()),
@@ -214,7 +251,7 @@ def generate(model: Path, source: Path, output: Path, options: GenerateOptions |
     summary = GenerateSummary(skipped=len(done), output=str(output), errors_file=str(errors))
     scorer = _load_scorer(model, options.params)
     try:
-        with open(output, "a", encoding="utf-8") as out, open(errors, "a", encoding="utf-8") as err, \
+        with _open_own(output, "a") as out, _open_own(errors, "a") as err, \
                 tqdm(total=total, initial=len(done), unit="row", desc="generating", dynamic_ncols=True) as progress:  # fmt: skip
             started = time.perf_counter()
             for row in scorer.score(_rows(files, options.text_column, done)):

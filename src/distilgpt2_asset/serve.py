@@ -82,8 +82,11 @@ def server_environment(
 ) -> dict[str, str]:
     """The variables a deployment sets, for a local run (existing TEXTGEN_* values are kept).
 
-    threads=None keeps gunicorn's stock sync worker (one request at a time).
+    threads=None keeps gunicorn's stock sync worker (one request at a time); with threads, the
+    deployment's worker class, which times out slow clients (http_worker.GUNICORN_ARGS).
     """
+    from distilgpt2_scoring.http_worker import GUNICORN_ARGS
+
     env = {k: v for k, v in os.environ.items() if k != "GUNICORN_CMD_ARGS"}
     env.update(
         AZUREML_MODEL_DIR=str(model_dir),
@@ -93,7 +96,7 @@ def server_environment(
         TOKENIZERS_PARALLELISM="false",
         # Several local servers (tests, the benchmark) must not share gunicorn's one control socket.
         GUNICORN_CMD_ARGS=f"--no-control-socket --graceful-timeout {GRACEFUL_TIMEOUT_S}"
-        + (f" --threads {threads}" if threads else ""),
+        + (f" --threads {threads} {GUNICORN_ARGS}" if threads else ""),
     )
     env.update(extra or {})
     return env
@@ -204,7 +207,11 @@ def model_for_serving(spec: AssetSpec, model: Path | None, source: str | None) -
     from .registry import LocalRegistry
 
     if model is not None:
-        return _verified(Path(model))
+        from .model_scan import scan_model
+
+        verified = _verified(Path(model))
+        scan_model(Path(model)).require_clean("serve it")  # what the server will load, and all beside it
+        return verified
     if is_pinned_source(spec, source):
         return Path(registered_asset(spec, LocalRegistry()).source)
     return source_build(spec, source)

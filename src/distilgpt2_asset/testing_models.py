@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
 from distilgpt2_scoring.folders import staged_folder
@@ -50,6 +49,8 @@ def _config(shape: str):
 
 def _train_tiny(model, tokenizer, steps: int) -> None:
     """Overfit the corpus: each line is one sequence ending in <|endoftext|>."""
+    import torch
+
     lines = [line for line in CORPUS.read_text().splitlines() if line.strip()]
     batch = tokenizer([line + tokenizer.eos_token for line in lines], padding=True, return_tensors="pt")
     labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
@@ -65,6 +66,7 @@ def _train_tiny(model, tokenizer, steps: int) -> None:
 
 def make_testing_model(shape: str, output: Path, steps: int = 120) -> Path:
     """Write a Hugging Face model folder (safetensors + tokenizer) to output; return it."""
+    import torch  # here, not at the top: every command line start reads SHAPES, and publish needs no torch
     from transformers import GPT2LMHeadModel
 
     if shape not in SHAPES:

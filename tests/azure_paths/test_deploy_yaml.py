@@ -75,6 +75,7 @@ def test_custom_deployment_runs_our_scoring_in_the_inference_environment():
 
 
 def test_custom_deployment_sets_every_serving_setting_with_one_threaded_worker():
+    from distilgpt2_scoring.http_worker import GUNICORN_ARGS
     from distilgpt2_scoring.settings import ENV_PREFIX, ServingSettings
 
     variables = load_online_deployment(CUSTOM).environment_variables
@@ -90,6 +91,7 @@ def test_custom_deployment_sets_every_serving_setting_with_one_threaded_worker()
     assert variables["GUNICORN_CMD_ARGS"].split() == [
         "--threads",
         str(load_online_deployment(CUSTOM).request_settings.max_concurrent_requests_per_instance),
+        *GUNICORN_ARGS.split(),  # what `distilgpt2-asset serve` runs too: slow clients time out
     ]
 
 

@@ -115,3 +115,17 @@ def test_executables_are_findings_by_content_and_by_permission(tmp_path):
         ("executable", "a script (#! line): a model folder holds no programs"),
         ("executable", "executable permission bits set (mode 755)"),
     ]
+
+
+def test_a_pickle_without_proto_whose_import_comes_after_the_window_is_named(tmp_path):
+    """The attack: a protocol-0 pickle opening with over a window of data, its import after it; modelscan
+    (through our middleware) must read it as the pickle it is, not skip it."""
+    from distilgpt2_asset.model_scan.third_party import run_modelscan
+
+    data = pickle.dumps(["x" * (WINDOW + 4096), RunsACommand(tmp_path / "never")], protocol=0)
+    assert data.index(b"system") > WINDOW
+    assert is_pickle(data) and sniff(io.BytesIO(data)) == "pickle"
+    assert [rule for rule, _ in findings_for(tmp_path, "notes.txt", data)] == ["pickle"]
+    _, found = run_modelscan({"notes.txt": tmp_path / "notes.txt"})
+    assert {(f.file, f.severity.name) for f in found} >= {("notes.txt", "CRITICAL")}
+    assert not (tmp_path / "never").exists()

@@ -56,3 +56,13 @@ def test_a_custom_python_model_is_a_finding(tmp_path, tiny_mlflow_model):
 def test_an_mlmodel_that_is_not_one_is_a_finding(tmp_path):
     (tmp_path / "MLmodel").write_text("- just\n- a list\n")
     assert [f.message for f in check_mlmodel("MLmodel", tmp_path / "MLmodel")] == ["not an MLmodel file with flavors"]
+
+
+def test_a_config_too_large_to_read_is_a_finding_not_a_skip(tmp_path, monkeypatch):
+    monkeypatch.setattr("distilgpt2_asset.model_scan.custom_code.MAX_JSON", 64)
+    (tmp_path / "config.json").write_text(
+        json.dumps({"model_type": "gpt2", "auto_map": {"AutoModel": "x.Y"}, "pad": "x" * 100})
+    )
+    [finding] = check_json_configs({"config.json": tmp_path / "config.json"})
+    assert (finding.rule, finding.severity.name) == ("custom-code", "MEDIUM")
+    assert "too large to check for custom code" in finding.message

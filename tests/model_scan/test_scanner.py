@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import shutil
 
@@ -102,3 +103,36 @@ def test_a_folder_that_is_no_model_is_one_clear_error(tmp_path):
         scan_model(tmp_path)
     with pytest.raises(AssetError, match="no such folder"):
         scan_model(tmp_path / "missing")
+
+
+def test_a_hugging_face_root_with_a_clean_mlflow_build_below_it_is_scanned_as_the_root(
+    mlflow_copy, snapshot_copy, asset_spec, tmp_path
+):
+    """The attack: build loads the root (a pickle, code, an auto_map config) while the scan read only x/."""
+    shutil.copytree(mlflow_copy, snapshot_copy / "x")
+    (snapshot_copy / "pytorch_model.bin").write_bytes(pickle.dumps({"w": [0.0]}))
+    (snapshot_copy / "modeling_evil.py").write_text("import os\n")
+    config = json.loads((snapshot_copy / "config.json").read_text())
+    config["auto_map"] = {"AutoModelForCausalLM": "modeling_evil.Evil"}
+    (snapshot_copy / "config.json").write_text(json.dumps(config))
+    report = scan_model(snapshot_copy)
+    assert report.folder == snapshot_copy and report.layout == "huggingface"
+    assert {("pytorch_model.bin", "pickle"), ("modeling_evil.py", "layout"), ("config.json", "custom-code")} <= set(
+        named(report)
+    )
+    assert ("x/MLmodel", "layout") in named(report)  # every folder under it is read
+    from distilgpt2_asset.build import build_mlflow_model
+
+    with pytest.raises(AssetError, match="refusing to build from it"):
+        build_mlflow_model(asset_spec, str(snapshot_copy), None, tmp_path / "out")
+
+
+def test_files_beside_a_registered_models_mlflow_folder_are_read_and_named(mlflow_copy, tmp_path):
+    root = tmp_path / "registered"
+    root.mkdir()
+    shutil.move(mlflow_copy, root / "mlflow_model_folder")
+    (root / "extra").mkdir()
+    (root / "extra" / "state.pkl").write_bytes(pickle.dumps({"w": [0.0]}))
+    report = scan_model(root)
+    assert report.folder == root / "mlflow_model_folder"
+    assert named(report) == [("extra/state.pkl", "layout"), ("extra/state.pkl", "pickle")]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -169,7 +170,7 @@ def fake_endpoint():
 
 @dataclass
 class Playground:
-    url: str
+    url: str  # the page, with this start's token in its fragment (what the command prints)
     process: subprocess.Popen
     log: Path
 
@@ -186,12 +187,14 @@ def start_playground(
     command += ["--key-env", key_env] if key_env else []
     with open(log, "w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-    playground = Playground(f"http://127.0.0.1:{port}/", process, log)
+    base = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            if requests.get(playground.url + "api/config", timeout=2).ok:
-                return playground
+            if requests.get(base + "api/config", timeout=2).ok:
+                [printed] = re.findall(r"^playground: (http://\S+#token=\S+)", log.read_text(), re.MULTILINE)
+                assert printed.startswith(base + "#token=")
+                return Playground(printed, process, log)
         except requests.ConnectionError:
             time.sleep(0.1)
     process.kill()

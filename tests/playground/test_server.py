@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import threading
 import tomllib
 from fnmatch import fnmatch
@@ -20,8 +21,17 @@ import requests
 import distilgpt2_asset.playground as playground_package
 from distilgpt2_asset.commands.playground import page_defaults
 from distilgpt2_asset.paths import asset_root
-from distilgpt2_asset.playground.server import MAX_BODY_BYTES, PageConfig, PlaygroundServer, static_files
+from distilgpt2_asset.playground import server as playground_server
+from distilgpt2_asset.playground.server import (
+    MAX_BODY_BYTES,
+    MAX_CONNECTIONS,
+    TOKEN_HEADER,
+    PageConfig,
+    PlaygroundServer,
+    static_files,
+)
 from distilgpt2_asset.playground.target import ScoreTarget
+from distilgpt2_asset.score_url import parse_score_url
 from distilgpt2_asset.serve import free_port
 
 from .conftest import PausedAnswer, json_answer, streamed_answer
@@ -33,16 +43,20 @@ BODY = {
 }
 
 
+TOKENS: dict[str, str] = {}  # each running server's base URL -> its start's token
+
+
 @pytest.fixture
 def start(asset_spec):
     """start(score_url, key=None) -> the base URL of a playground server running in this process."""
     servers = []
 
     def run(score_url: str, key: str | None = None) -> str:
-        target = ScoreTarget(score_url, "ENDPOINT_KEY" if key else None, key)
+        target = ScoreTarget(parse_score_url(score_url), "ENDPOINT_KEY" if key else None, key)
         server = PlaygroundServer(PageConfig(target, page_defaults(asset_spec.sample_request)), "127.0.0.1", 0)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
+        TOKENS[server.url] = server.token
         return server.url
 
     yield run
@@ -52,8 +66,9 @@ def start(asset_spec):
 
 
 def post(base: str, body: dict | bytes, headers: dict[str, str] | None = None, **kwargs) -> requests.Response:
+    """POST /api/score as the page does (with this start's token, unless headers say otherwise)."""
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    headers = {"Content-Type": "application/json", **(headers or {})}
+    headers = {"Content-Type": "application/json", TOKEN_HEADER: TOKENS[base], **(headers or {})}
     return requests.post(base + "api/score", data=data, headers=headers, timeout=30, **kwargs)
 
 
@@ -169,9 +184,11 @@ def test_the_page_own_origin_is_accepted(start, fake_endpoint):
 
 
 def test_a_body_over_the_scoring_limit_is_refused_before_it_is_read(start, fake_endpoint):
-    base = urlsplit(start(fake_endpoint.url))
+    url = start(fake_endpoint.url)
+    base = urlsplit(url)
     connection = http.client.HTTPConnection(base.hostname, base.port, timeout=10)
     connection.putrequest("POST", "/api/score")
+    connection.putheader(TOKEN_HEADER, TOKENS[url])
     connection.putheader("Content-Type", "application/json")
     connection.putheader("Content-Length", str(MAX_BODY_BYTES + 1))
     connection.endheaders()  # and no body: the answer must not wait for it
@@ -186,3 +203,43 @@ def test_the_log_has_a_line_per_request_and_never_the_key(start, fake_endpoint, 
     logged = capfd.readouterr().err
     assert '"POST /api/score HTTP/1.1" 200' in logged
     assert KEY not in logged
+
+
+@pytest.mark.parametrize("token", [None, "", "a-guess"], ids=["none", "empty", "wrong"])
+def test_a_request_without_this_starts_token_is_refused_and_never_forwarded(start, fake_endpoint, token):
+    """The attack: any local user could POST with no Origin and spend the key."""
+    base = start(fake_endpoint.url, key=KEY)
+    headers = {"Content-Type": "application/json"} | ({TOKEN_HEADER: token} if token is not None else {})
+    response = requests.post(base + "api/score", data=json.dumps(BODY), headers=headers, timeout=30)
+    assert response.status_code == 403 and response.json()["field"] == TOKEN_HEADER
+    assert fake_endpoint.received == []
+
+
+def test_the_page_url_carries_the_token_in_its_fragment_never_sent_to_a_server(start, fake_endpoint):
+    base = start(fake_endpoint.url)
+    page = requests.get(base, timeout=10).text
+    assert TOKENS[base] not in page  # the page learns it from the URL the command printed, not from the server
+
+
+def test_a_silent_connection_is_closed(start, fake_endpoint, monkeypatch):
+    monkeypatch.setattr(playground_server.PlaygroundHandler, "timeout", 0.5)
+    base = urlsplit(start(fake_endpoint.url))
+    with socket.create_connection((base.hostname, base.port), timeout=30) as sock:
+        sock.sendall(b"POST /api/score HTTP/1.1\r\n")  # and nothing more
+        assert sock.recv(65536) == b""  # closed by the server, not left holding a thread
+
+
+def test_connections_past_the_bound_are_answered_busy(start, fake_endpoint):
+    base = urlsplit(start(fake_endpoint.url))
+    held = [socket.create_connection((base.hostname, base.port), timeout=30) for _ in range(MAX_CONNECTIONS)]
+    try:
+        for sock in held:  # each holds a thread (an open request) until the bound is reached
+            sock.sendall(b"GET / HTTP/1.1\r\n")
+        with socket.create_connection((base.hostname, base.port), timeout=30) as extra:
+            answer = b""
+            while chunk := extra.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 503 ")
+    finally:
+        for sock in held:
+            sock.close()

@@ -56,3 +56,21 @@ def test_a_key_may_go_over_http_to_this_machine(key_in_env, url):
 def test_a_url_that_is_not_http_is_an_error(url):
     with pytest.raises(AssetError, match="expected an http:// or https:// scoring URL"):
         ScoreTarget.from_arguments(url, None)
+
+
+def test_one_parser_decides_the_target_and_the_https_rule(key_in_env):
+    """The attack: urllib.parse read the host 127.0.0.1 (so the key could go over http), while the proxy's
+    urllib3 connected to 192.0.2.2. Nothing here connects anywhere."""
+    url = "http://192.0.2.2:5094\\@127.0.0.1/score"
+    target = ScoreTarget.from_arguments(url, None)
+    assert (target.parsed.host, target.parsed.port, target.local) == ("192.0.2.2", 5094, False)
+    assert target.url == "http://192.0.2.2:5094/%5C@127.0.0.1/score"  # where a request would go: the host checked
+    with pytest.raises(
+        AssetError, match="unencrypted; use the endpoint's https:// URL .the request would go to 192.0.2.2"
+    ):
+        ScoreTarget.from_arguments(url, key_in_env)
+
+
+def test_user_info_in_the_url_is_refused(key_in_env):
+    with pytest.raises(AssetError, match="user info"):
+        ScoreTarget.from_arguments("https://user:secret@127.0.0.1/score", None)

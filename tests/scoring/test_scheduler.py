@@ -191,6 +191,31 @@ def test_a_failed_step_fails_its_requests_and_the_next_ones_are_served(engine, s
     assert served.sequences[0].token_ids == [1, 2]
 
 
+class EmptyStepsCounted(SteppedEngine):
+    """Counts the steps it is given with nothing running (the transformers engine logs a failure for one)."""
+
+    empty_steps = 0
+
+    def step(self, events):
+        self.empty_steps += not self.running
+        super().step(events)
+
+
+def test_an_empty_engine_is_never_stepped():
+    engine = EmptyStepsCounted()
+    scheduler = Scheduler(engine, max_in_flight=4)
+    late = group(9, deadline_s=-1)  # expired when the engine thread takes it: it never joins
+    scheduler.submit(late)
+    with pytest.raises(DeadlineExceeded):
+        late.wait()
+    served = group(1)
+    scheduler.submit(served)
+    engine.run_steps(1)
+    served.wait()
+    scheduler.close()
+    assert engine.empty_steps == 0 and engine.steps == [[served.sequences[0].id]]
+
+
 def test_closing_answers_what_is_in_flight_with_503(engine):
     scheduler = Scheduler(engine, max_in_flight=4)
     waiting = group(9)

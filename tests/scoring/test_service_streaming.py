@@ -27,6 +27,8 @@ class WordEngine(SteppedEngine):
 
     def step(self, events):
         assert self.gate.acquire(timeout=5), "the test never opened the gate"
+        if self.fail_next:
+            raise RuntimeError("engine fault")
         self.steps.append([s.id for s in self.running])
         for sequence in list(self.running):
             if events.on_tokens(sequence, [WORDS[len(sequence.token_ids) % len(WORDS)]], False):
@@ -79,6 +81,51 @@ def test_a_client_that_stops_reading_stops_its_generation_at_once(service):
     engine.run_steps(2)
     until(lambda: not engine.running)
     assert len(sequence.token_ids) <= 2  # it left the batch at its next step
+
+
+def streamed_until_the_first_token(service, engine, client_gone=None, **params):
+    events = service.predict(
+        {"input_data": ["I believe"], "params": {"stream": True, "max_new_tokens": 100, **params}}, client_gone
+    )
+    engine.run_steps(1)
+    assert data(next(events)) == {"index": 0, "text": "I believe"}  # the prompt: the headers are long sent
+    assert data(next(events)) == {"index": 0, "text": " to"}
+    return events
+
+
+def test_an_engine_failing_mid_stream_ends_it_with_an_error_event_and_done(service, caplog):
+    """The attack: EngineFailed mid-stream cut the body off, with no error event and no [DONE]."""
+    service, engine = service
+    events = streamed_until_the_first_token(service, engine)
+    engine.fail_next = True
+    engine.run_steps(1)
+    assert [data(e) for e in events] == [
+        {"error": "internal error while scoring; see the server log", "field": None, "error_type": "internal"},
+        "[DONE]",
+    ]
+    engine.fail_next = False
+
+
+def test_a_deadline_mid_stream_ends_it_with_an_error_event_and_done(service):
+    service, engine = service
+    events = streamed_until_the_first_token(service, engine)
+    [sequence] = engine.added
+    sequence.group.deadline = 0  # passed: the next look at the group ends it
+    engine.run_steps(1)
+    rest = [data(e) for e in events]
+    assert rest[-1] == "[DONE]" and rest[-2]["error_type"] == "deadline_exceeded"
+
+
+def test_a_client_gone_mid_stream_ends_it_with_an_error_event_and_done(service):
+    service, engine = service
+    gone = [False]
+    events = streamed_until_the_first_token(service, engine, client_gone=lambda: gone[0])
+    gone[0] = True
+    assert [data(e) for e in events] == [
+        {"error": "client closed the connection", "field": None, "error_type": "cancelled"},
+        "[DONE]",
+    ]
+    assert engine.added[0].group.ended == CANCELLED
 
 
 def test_the_openvino_engine_is_given_our_token_ids_and_never_text(tiny_mlflow_model, engine_cache):

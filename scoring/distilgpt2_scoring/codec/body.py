@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 from typing import IO
 
-from ..errors import BadRequest, PayloadTooLarge
+from ..errors import BadRequest, PayloadTooLarge, RequestTimeout
 
 
 def read_body(stream: IO[bytes], content_length: int | None, limit: int) -> bytes:
-    """At most `limit` bytes; 413 when the body is larger, announced or not (no Content-Length)."""
+    """At most `limit` bytes; 413 when the body is larger, announced or not (no Content-Length); 408 when
+    it stops arriving (the socket's read time limit, http_worker)."""
     if content_length is not None and content_length > limit:
         raise PayloadTooLarge(f"request body is {content_length} bytes; the limit is {limit}", "body")
-    body = stream.read(limit + 1)
+    try:
+        body = stream.read(limit + 1)
+    except TimeoutError:
+        raise RequestTimeout("the request body stopped arriving; send it whole, without pauses", "body") from None
     if len(body) > limit:
         raise PayloadTooLarge(f"request body is over the limit of {limit} bytes", "body")
     return body

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..errors import AssetError
 from ..local_server import DEFAULT_HOST
+from ..score_url import ScoreUrl, parse_score_url
 from ..serve import DEFAULT_PORT
 
 
@@ -50,12 +51,14 @@ def _request(path: Path | None, stream: bool) -> dict:
     return body
 
 
-def _headers(key_env: str | None) -> dict[str, str]:
+def _headers(key_env: str | None, target: ScoreUrl, url: str) -> dict[str, str]:
+    """The request's headers; with key_env, the key, which goes only over https or to this machine."""
     headers = {"Content-Type": "application/json"}
     if key_env:
         key = os.environ.get(key_env)
         if not key:
             raise AssetError(f"--key-env {key_env}: that environment variable is not set")
+        target.require_safe_for_key("--url", url)
         headers["Authorization"] = f"Bearer {key}"
     return headers
 
@@ -87,10 +90,12 @@ def _print_events(response) -> None:
 def run(args) -> int:
     import requests
 
+    target = parse_score_url(args.url)
+    headers = _headers(args.key_env, target, args.url)
     body = _request(args.request_file, args.stream)
-    try:
+    try:  # to the URL as parsed (the https rule read that parse), never redirected elsewhere with the key
         response = requests.post(
-            args.url, json=body, headers=_headers(args.key_env), timeout=args.timeout, stream=args.stream
+            target.url, json=body, headers=headers, timeout=args.timeout, stream=args.stream, allow_redirects=False
         )
     except requests.ConnectionError:
         raise AssetError(f"no server answers at {args.url}; start one with `distilgpt2-asset serve`") from None

@@ -58,7 +58,11 @@ def run(args) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     key = f" (adding the key from ${target.key_env})" if target.key_env else ""
-    print(f"playground: {server.url}  ->  {target.url}{key}\nopen it in a browser; Ctrl-C stops it", flush=True)
+    print(
+        f"playground: {server.page_url}  ->  {target.url}{key}\n"
+        "open it in a browser (the #token part lets the page use this playground); Ctrl-C stops it",
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

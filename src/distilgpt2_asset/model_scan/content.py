@@ -43,23 +43,36 @@ _DOTTED_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 _RUNS_CODE = "loading it can run arbitrary code; weights must be safetensors"
 
 
-def is_pickle(head: bytes) -> bool:
-    """True when head (a file's first bytes) is a pickle: it reaches an import with every opcode before
-    it valid, or it is made of whole pickles (the first one headed by PROTO, or up to its last byte);
-    also a PROTO-headed parse still valid where the window cuts it off (a big pickle)."""
-    stream = io.BytesIO(head)
+def is_pickle(data: bytes | BinaryIO) -> bool:
+    """True when data (bytes, or a stream read from its position on) is a pickle: it reaches an import
+    with every opcode before it valid, or it is made of whole pickles (the first one headed by PROTO,
+    or up to its last byte). A PROTO-headed pickle (protocol 2+) is told by its first WINDOW bytes
+    (a big one still valid where the window cuts it off counts); one without PROTO (protocols 0
+    and 1) is replayed to its end, however far into the file its import comes."""
+    stream = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
+    start = stream.tell()
+    proto = bool(_PROTO_HEADER.match(stream.read(2)))
+    stream.seek(start)
+    if proto:
+        stream, start = io.BytesIO(stream.read(WINDOW)), 0
     first = True
     while True:
         try:
             outcome = _replay(stream)
         except ValueError:
-            cut_off = len(head) >= WINDOW and stream.tell() >= len(head)
-            return cut_off and bool(_PROTO_HEADER.match(head))
+            return proto and stream.tell() - start >= WINDOW
         if outcome != "stop":
             return outcome == "import"
-        if (first and _PROTO_HEADER.match(head)) or stream.tell() == len(head):
+        if (first and proto) or _at_end(stream):
             return True
         first = False
+
+
+def _at_end(stream: BinaryIO) -> bool:
+    here = stream.tell()
+    ended = stream.read(1) == b""
+    stream.seek(here)
+    return ended
 
 
 def _replay(stream: io.BytesIO) -> str:
@@ -111,10 +124,14 @@ def sniff(stream: BinaryIO) -> str | None:
     start = stream.tell()
     head = stream.read(WINDOW)
     stream.seek(start)
-    return _kind(head)
+    try:
+        return _kind(head, stream)
+    finally:
+        stream.seek(start)
 
 
-def _kind(head: bytes) -> str | None:
+def _kind(head: bytes, stream: BinaryIO) -> str | None:
+    """What the bytes are; head: the stream's first WINDOW bytes (the stream is read on for a pickle)."""
     if head.startswith(_ZIP_MAGIC):
         return "zip"
     if head.startswith(np.lib.format.MAGIC_PREFIX):
@@ -123,7 +140,7 @@ def _kind(head: bytes) -> str | None:
         return "hdf5"
     if any(head.startswith(magic) for magic in _EXECUTABLE_MAGIC):
         return "executable"
-    if is_pickle(head):
+    if is_pickle(stream):
         return "pickle"
     return None
 
@@ -132,8 +149,9 @@ def content_findings(relative: str, path: Path) -> list[Finding]:
     """Pickle-capable content and executables, whatever the file is called."""
     with open(path, "rb") as handle:
         head = handle.read(WINDOW)
+        handle.seek(0)
+        kind = _kind(head, handle)
     findings = []
-    kind = _kind(head)
     danger = _pickle_capable(kind, head, path)
     if danger:
         findings.append(Finding(relative, "pickle", Severity.HIGH, f"{danger}: {_RUNS_CODE}"))

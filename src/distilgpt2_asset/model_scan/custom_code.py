@@ -21,7 +21,17 @@ def check_json_configs(files: dict[str, Path]) -> list[Finding]:
     """Every JSON file (config.json, tokenizer_config.json, ...) with a top-level custom-code key."""
     findings = []
     for relative, path in files.items():
-        if not relative.endswith(".json") or path.stat().st_size > MAX_JSON:
+        if not relative.endswith(".json"):
+            continue
+        if path.stat().st_size > MAX_JSON:
+            findings.append(
+                Finding(
+                    relative,
+                    "custom-code",
+                    Severity.MEDIUM,
+                    f"over {MAX_JSON >> 20} MiB: too large to check for custom code",
+                )
+            )
             continue
         try:
             data = json.loads(path.read_text(encoding="utf-8"))

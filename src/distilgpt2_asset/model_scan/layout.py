@@ -6,6 +6,7 @@ file's content (every file also goes through the content, custom-code and models
   config       the model's config.json (architecture for the weights check)
   tokenizer    vocabulary and merges against the real GPT-2 tokenizer
   mlmodel      MLflow's MLmodel (no code, no custom flavors)
+  environment  MLflow's conda.yaml, python_env.yaml, requirements.txt: only this project's pinned packages
   data         any other file of the model (JSON, text, raw tensor data); no pickles, no executables
   extra        not part of the model (documentation, metrics), allowed by name
 """
@@ -76,9 +77,9 @@ MLFLOW = Layout(
     entries=(
         Entry("MLmodel", "mlmodel", required=True),
         Entry(MANIFEST_NAME, "data", required=True),
-        Entry("conda.yaml", "data"),
-        Entry("python_env.yaml", "data"),
-        Entry("requirements.txt", "data"),
+        Entry("conda.yaml", "environment"),
+        Entry("python_env.yaml", "environment"),
+        Entry("requirements.txt", "environment"),
         Entry("input_example.json", "data"),
         Entry("serving_input_example.json", "data"),
         Entry("LICENSE.txt", "extra"),

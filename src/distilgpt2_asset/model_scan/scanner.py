@@ -15,6 +15,7 @@ from distilgpt2_scoring.model_files import (
 from ..errors import AssetError
 from .content import content_findings
 from .custom_code import check_json_configs, check_mlmodel
+from .environment import check_environment_file
 from .findings import Finding, ScanReport, Severity
 from .layout import HUGGINGFACE, MLFLOW, Layout, check_layout, files_of_kind, walk
 from .tensors import check_weights
@@ -22,7 +23,7 @@ from .third_party import run_modelscan
 from .tokenizer import check_tokenizer
 
 # Bump when a rule changes what it accepts: recorded with every scan as a tool version.
-RULES_VERSION = "1"
+RULES_VERSION = "2"
 RULES = (
     "symlink",
     "layout",
@@ -31,23 +32,46 @@ RULES = (
     "safetensors",
     "custom-code",
     "tokenizer",
+    "environment",
     "manifest",
     "modelscan",
 )
 
 
 def locate(model_dir: Path) -> tuple[Path, Layout]:
-    """The folder to scan and its layout: an MLflow model (MLmodel; also one level down) or a Hugging Face folder."""
+    """The model in the folder and its layout: an MLflow model (MLmodel), a Hugging Face folder
+    (config.json: what build loads), or a registered model's root holding its MLflow folder (one
+    level down, as the server finds it). Whatever the model folder, the scan reads all of model_dir."""
     model_dir = Path(model_dir).expanduser().resolve()
     if not model_dir.is_dir():
         raise AssetError(f"{model_dir}: no such folder")
+    if (model_dir / "MLmodel").is_file():
+        return model_dir, MLFLOW
+    if (model_dir / "config.json").is_file():
+        return model_dir, HUGGINGFACE
     try:
         return locate_mlflow_folder(model_dir), MLFLOW
     except ModelFilesError:
         pass
-    if (model_dir / "config.json").is_file():
-        return model_dir, HUGGINGFACE
     raise AssetError(f"{model_dir}: neither an MLflow model (MLmodel) nor a Hugging Face model folder (config.json)")
+
+
+def outside_findings(root: Path, folder: Path) -> list[Finding]:
+    """Everything under root but outside the model folder it holds: named, and read for dangers."""
+    if folder == root:
+        return []
+    inside = folder.relative_to(root).as_posix() + "/"
+    walked = walk(root)
+    findings = [finding for finding in walked.findings if not finding.file.startswith(inside)]
+    for relative, path in walked.files.items():
+        if not relative.startswith(inside):
+            findings.append(
+                Finding(
+                    relative, "layout", Severity.MEDIUM, f"outside the model folder {inside}: not part of the model"
+                )
+            )
+            findings += content_findings(relative, path)
+    return findings
 
 
 def scan_model(model_dir: Path) -> ScanReport:
@@ -58,7 +82,7 @@ def scan_model(model_dir: Path) -> ScanReport:
     walked = walk(folder)
     files = walked.files
     hashes = {relative: sha256_file(path) for relative, path in files.items() if relative != MANIFEST_NAME}
-    findings = [*walked.findings, *check_layout(layout, files)]
+    findings = [*walked.findings, *check_layout(layout, files), *outside_findings(Path(model_dir).resolve(), folder)]
     for relative, path in files.items():
         findings += content_findings(relative, path)
     findings += check_weights(layout.config, files.get(layout.config), files_of_kind(layout, files, "safetensors"))
@@ -66,6 +90,8 @@ def scan_model(model_dir: Path) -> ScanReport:
     for relative, path in files_of_kind(layout, files, "mlmodel").items():
         findings += check_mlmodel(relative, path)
     findings += check_tokenizer(files_of_kind(layout, files, "tokenizer"))
+    for relative, path in files_of_kind(layout, files, "environment").items():
+        findings += check_environment_file(relative, path)
     if layout.manifest:
         findings += check_manifest(folder, hashes, already_reported={finding.file for finding in walked.findings})
     modelscan, modelscan_findings = run_modelscan(files)

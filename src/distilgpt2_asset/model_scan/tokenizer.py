@@ -1,9 +1,14 @@
-"""The tokenizer files must hold the real GPT-2 vocabulary and merges.
+"""The tokenizer files must be GPT-2's: its vocabulary and merges, and in a tokenizer.json every other part too.
 
 Expected hashes come from the files the project ships (data/gpt2-tokenizer: vocab.json and
 merges.txt, byte for byte the hub's). A folder may carry them as those two files or inside a
 fast tokenizer's tokenizer.json (what save_pretrained writes), so each is hashed in a canonical
 form: the vocabulary as sorted compact JSON, the merges as one "left right" pair per line.
+The server loads the whole tokenizer.json, whose normalizer, pre-tokenizer, post-processor,
+decoder, added tokens, truncation and padding change every prompt and every answer; each must
+equal GPT-2's, built with the tokenizers library from the shipped files (both files read through
+it, so defaults a writer left out compare equal). Two forms that change nothing are accepted as
+transformers writes them: a post-processor adding no tokens, and padding with <|endoftext|>.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 
 from ..paths import TOKENIZER_DIR
 from .findings import Finding, Severity
+from .gpt2_tokenizer import structure_problems
 
 
 def vocab_sha256(vocab: dict[str, int]) -> str:
@@ -53,7 +59,9 @@ def check_tokenizer(files: dict[str, Path]) -> list[Finding]:
     findings = []
     for relative, path in files.items():
         try:
-            hashes = _hashes(Path(relative).name, path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+            hashes = _hashes(Path(relative).name, text)
+            problems = _structure(Path(relative).name, text)
         except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
             findings.append(
                 Finding(
@@ -71,6 +79,7 @@ def check_tokenizer(files: dict[str, Path]) -> list[Finding]:
             for part, digest in hashes.items()
             if digest != recorded()[part]
         ]
+        findings += [Finding(relative, "tokenizer", Severity.MEDIUM, problem) for problem in problems]
     return findings
 
 
@@ -83,3 +92,7 @@ def _hashes(name: str, text: str) -> dict[str, str]:
     if model.get("type") != "BPE":
         raise ValueError("not a BPE tokenizer")
     return {"vocab": vocab_sha256(model["vocab"]), "merges": merges_sha256(model["merges"])}
+
+
+def _structure(name: str, text: str) -> list[str]:
+    return structure_problems(text) if name == "tokenizer.json" else []

@@ -7,14 +7,22 @@
 
 The proxy forwards to one URL only, and refuses what a page on another site could send through a
 user's browser: a Host other than this server's (DNS rebinding), a foreign Origin, and a body that
-is not JSON (a cross-site JSON POST needs a CORS preflight, which this server never grants). The
-key only ever goes into the forwarded request's headers: not into an answer, not into the log.
+is not JSON (a cross-site JSON POST needs a CORS preflight, which this server never grants). Every
+proxied request must carry this start's token (X-Playground-Token): the page reads it from the
+fragment of the URL the command prints (a fragment is never sent to a server), so another user of
+this machine, who can reach 127.0.0.1 but not the terminal, cannot spend the key. The key only ever
+goes into the forwarded request's headers: not into an answer, not into the log. Each connection
+times out when it falls silent (CLIENT_TIMEOUT_S) and at most MAX_CONNECTIONS are served at once.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
+import secrets
+import socket
 import sys
+import threading
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,6 +42,12 @@ CONNECT_TIMEOUT_S = 10.0
 # Longest silence before an answer or between two of its pieces.
 READ_TIMEOUT_S = 300.0
 CHUNK_BYTES = 64 * 1024
+# A connection of the page that falls silent this long (mid-request, or idle between two) is closed.
+CLIENT_TIMEOUT_S = 30.0
+# Connections served at once (a thread each); past it, a connection is answered 503 and closed.
+MAX_CONNECTIONS = 32
+TOKEN_HEADER = "X-Playground-Token"
+_BUSY = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 RELAYED_HEADERS = ("Content-Type", "Retry-After", "Cache-Control")
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -79,6 +93,8 @@ class PlaygroundServer(ThreadingHTTPServer):
     def __init__(self, config: PageConfig, host: str, port: int):
         self.config = config
         self.files = static_files()
+        self.token = secrets.token_urlsafe(32)  # this start's: printed in the page's URL, never served
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         # One pool for all threads (urllib3's is thread-safe): the target's connections are reused.
         # No retries (a retried generation is a second one) and no redirects (the key goes to one URL).
         self.http = urllib3.PoolManager(
@@ -93,6 +109,31 @@ class PlaygroundServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host}:{port}/"
 
+    @property
+    def page_url(self) -> str:
+        """The page with this start's token in its fragment: the URL to open."""
+        return f"{self.url}#token={self.token}"
+
+    def token_matches(self, sent: str | None) -> bool:
+        return sent is not None and hmac.compare_digest(sent.encode(), self.token.encode())
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):
+            request.setblocking(False)
+            try:
+                request.send(_BUSY, socket.MSG_NOSIGNAL)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
     def own_hosts(self) -> set[str]:
         port = self.server_address[1]
         return {f"{self.server_address[0]}:{port}", f"localhost:{port}"}
@@ -101,6 +142,7 @@ class PlaygroundServer(ThreadingHTTPServer):
 class PlaygroundHandler(BaseHTTPRequestHandler):
     server: PlaygroundServer
     protocol_version = "HTTP/1.1"  # chunked answers: a stream cut upstream arrives cut, not complete
+    timeout = CLIENT_TIMEOUT_S  # on the connection's socket: each read and write of it
 
     def version_string(self) -> str:
         return "distilgpt2-playground"
@@ -125,6 +167,13 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
             return
         if self.path != "/api/score":
             self._send_error(HTTPStatus.NOT_FOUND, f"POST goes to /api/score, not {self.path}", "path")
+            return
+        if not self.server.token_matches(self.headers.get(TOKEN_HEADER)):
+            self._send_error(
+                HTTPStatus.FORBIDDEN,
+                "this playground's token is missing or wrong: open the page at the URL the playground printed",
+                TOKEN_HEADER,
+            )
             return
         body = self._json_body()
         if body is not None:

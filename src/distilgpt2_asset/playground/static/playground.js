@@ -3,6 +3,8 @@
 // forwards them to the scoring URL and adds the endpoint's key; the page never sees the key.
 
 const SCORE_PATH = "/api/score";
+// This start's token, from the fragment of the URL the playground printed: every request carries it.
+const TOKEN = new URLSearchParams(location.hash.slice(1)).get("token") || "";
 const MAX_SEED = 2 ** 32 - 1;
 
 // The parameters the page offers, in the order it shows them. `optional` ones are sent only when
@@ -283,7 +285,7 @@ async function stream(part, current) {
   try {
     response = await fetch(SCORE_PATH, {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", "X-Playground-Token": TOKEN },
       body: JSON.stringify(part.body),
       signal: current.abort.signal,
     });
