@@ -177,7 +177,8 @@ def fingerprint(run: Run, inputs: FinetuneInputs, **data: Any) -> dict[str, Any]
     }
 
 
-def _plan_checkpoints(inputs: FinetuneInputs, is_main: bool) -> Path:
+def _plan_checkpoints(inputs: FinetuneInputs) -> Path:
+    """The checkpoint folder (made by the first checkpoint, so a refused run leaves nothing behind)."""
     folder = Path(inputs.checkpoint_dir or default_checkpoint_dir(inputs.output)).resolve()
     exists = checkpoints.has_checkpoint(folder)
     if inputs.resume and not exists:
@@ -187,8 +188,6 @@ def _plan_checkpoints(inputs: FinetuneInputs, is_main: bool) -> Path:
             f"{folder} holds a checkpoint of an earlier run; pass --resume to continue it, "
             "or delete it / choose another --checkpoint-dir to start afresh"
         )
-    if is_main:
-        folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
@@ -250,7 +249,7 @@ def start_run(spec: AssetSpec, inputs: FinetuneInputs, settings: FinetuneSetting
     settings = settings.resolved(spec, task)
     accelerator = start_accelerator(settings.seed)
     base = locate_base(spec, inputs.source, inputs.revision)
-    checkpoint_dir = _plan_checkpoints(inputs, accelerator.is_main_process)
+    checkpoint_dir = _plan_checkpoints(inputs)
     notes = accelerator_notes(
         {"apply_deepspeed": settings.apply_deepspeed, "apply_ort": settings.apply_ort}, accelerator.device
     )
