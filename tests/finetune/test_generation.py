@@ -142,8 +142,12 @@ def test_a_folder_of_text_files_is_read_in_name_order_and_packed_end_to_end(asse
     texts = load_texts(tmp_path)
     assert texts.texts == ("the quick brown fox", "the river runs past the mill")
     tokenizer = load_tokenizer(locate_base(asset_spec, str(tiny_model_dir), None))
+    eos = [tokenizer.eos_token_id]
     ids = (
-        tokenizer("the quick brown fox")["input_ids"] + [50256] + tokenizer("the river runs past the mill")["input_ids"] + [50256]
+        tokenizer("the quick brown fox")["input_ids"]
+        + eos
+        + tokenizer("the river runs past the mill")["input_ids"]
+        + eos
     )
     assert pack(tokenizer, texts, 4) == [ids[i : i + 4] for i in range(0, len(ids) - 3, 4)]  # the remainder dropped
 
