@@ -156,3 +156,52 @@ def test_too_few_sequences_to_hold_one_out_asks_for_more_text_or_a_validation_fi
     train = write_jsonl(tmp_path / "train.jsonl", tickets(1, 3))
     with pytest.raises(DatasetError, match=r"too few to hold out a validation share .* --validation FILE"):
         finetune(asset_spec, writer_inputs(tmp_path / "model", train=train, validation=None), SETTINGS)
+
+
+# serving: the finetuned folder as `serve --model DIR` serves it ------------------------------------
+
+PROMPTS = ["Ticket 300: the printer in", "Status: resolved, we", "I believe the meaning of life is"]
+
+
+def transformers_greedy(folder, prompt: str, max_new_tokens: int) -> str:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(folder / "model", use_safetensors=True).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder / "components" / "tokenizer")
+    ids = tokenizer(prompt, return_tensors="pt")
+    with torch.inference_mode():
+        out = model.generate(**ids, do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.eos_token_id)
+    return tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)
+
+
+@pytest.mark.slow
+def test_it_serves_on_the_openvino_engine_with_greedy_parity_to_transformers_and_every_api_feature(
+    finetuned_writer, tmp_path
+):
+    import requests
+
+    from distilgpt2_asset.serve import free_port, start_server
+
+    greedy = {"do_sample": False, "max_new_tokens": 16, "return_full_text": False}
+    expected = [transformers_greedy(finetuned_writer.output, prompt, 16) for prompt in PROMPTS]
+    env = {"TEXTGEN_ENGINE": "openvino", "TEXTGEN_CACHE_DIR": str(tmp_path / "cache")}
+    with open(tmp_path / "azmlinfsrv.log", "w") as log:
+        server = start_server(finetuned_writer.output, port=free_port(), threads=4, env=env, log=log)
+        try:
+
+            def post(body, **kwargs):
+                return requests.post(server.score_url, json=body, timeout=120, **kwargs)
+
+            assert post({"input_data": PROMPTS, "params": greedy}).json() == expected
+            details = post({"input_data": PROMPTS[:1], "params": {**greedy, "details": True}}).json()[0]
+            assert details["generated_text"] == expected[0] and details["finish_reason"] in ("length", "eos")
+            streamed = post({"input_data": PROMPTS[:1], "params": {**greedy, "stream": True}}, stream=True)
+            lines = [line[6:] for line in streamed.iter_lines(decode_unicode=True) if line.startswith("data: ")]
+            assert lines[-1] == "[DONE]"
+            assert "".join(json.loads(line).get("text", "") for line in lines[:-1]) == expected[0]
+            openai = post({"prompt": PROMPTS[0], "max_tokens": 16, "temperature": 0}).json()
+            assert openai["choices"][0]["text"] == expected[0]
+        finally:
+            assert server.stop() == 0
+    assert "Traceback" not in (tmp_path / "azmlinfsrv.log").read_text()
