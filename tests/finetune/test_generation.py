@@ -205,3 +205,27 @@ def test_it_serves_on_the_openvino_engine_with_greedy_parity_to_transformers_and
         finally:
             assert server.stop() == 0
     assert "Traceback" not in (tmp_path / "azmlinfsrv.log").read_text()
+
+
+def test_it_publishes_like_the_base_under_its_own_name_once_its_base_is_allowed(
+    finetuned_writer, asset_spec, isolated_home, capsys
+):
+    from distilgpt2_asset.cli import main
+
+    folder = str(finetuned_writer.output)
+    assert main(["publish", "--model", folder, "--dry-run"]) != 0  # the tiny model is not the pinned distilgpt2
+    assert "a text-generation finetune of" in capsys.readouterr().err
+    assert main(["publish", "--model", folder, "--allow-unpinned", "--dry-run"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    digest = open_model(finetuned_writer.output).digest
+    assert (payload["name"], payload["version"]) == ("distilgpt2-finetuned", digest[:12])
+    assert payload["properties"]["content_sha256"] == digest
+    assert (
+        payload["properties"]["base_content_sha256"]
+        == mlmodel(finetuned_writer.output)["metadata"]["base_content_sha256"]
+    )
+    assert payload["tags"]["task"] == "text-generation" and payload["tags"]["base_model"] == asset_spec.name
+    assert main(["publish", "--model", folder, "--allow-unpinned"]) == 0
+    assert capsys.readouterr().out.startswith(
+        f"created: distilgpt2-finetuned {digest[:12]} as models:/distilgpt2-finetuned/1"
+    )

@@ -19,10 +19,11 @@ from .run import (
     FinetuneResult,
     FinetuneSettings,
     finetune,
+    finetuned_release,
     register_finetuned,
 )
 
 __all__ = [
     "CURVE_FILE", "LEARNING_RATE", "METRICS_FILE", "REGISTERED_SUFFIX", "REGISTERED_SUFFIXES", "TASKS",
-    "FinetuneInputs", "FinetuneResult", "FinetuneSettings", "finetune", "register_finetuned",
+    "FinetuneInputs", "FinetuneResult", "FinetuneSettings", "finetune", "finetuned_release", "register_finetuned",
 ]  # fmt: skip

@@ -375,22 +375,44 @@ class _FinetunedSpec(AssetSpec):
         return self._description
 
 
-def register_finetuned(spec: AssetSpec, model_dir: Path, registry_uri: str | None = None):
-    """Register a finetuned model as NAME-text-classification or NAME-finetuned (text generation); its
-    version is its content digest, so registering the same model twice is a no-op and every different
-    model gets a new version. The base model's content digest is kept as the base_content_sha256 property."""
+def finetuned_release(
+    spec: AssetSpec, model_dir: Path, allow_unpinned: bool = False
+) -> tuple[AssetSpec, dict[str, str]] | None:
+    """What a finetuned model is registered and published as: (its spec: NAME-text-classification or
+    NAME-finetuned, version = the first 12 hex digits of its content digest; the base recorded as
+    base_* properties), or None for a model that is not a finetune. Its base must be spec.yaml's
+    pinned build unless allow_unpinned (testing models)."""
     from distilgpt2_scoring.model_files import open_model
 
     from ..provenance import built_from
-    from ..registry import PROPERTY_PREFIX, LocalRegistry
 
     content = open_model(Path(model_dir), require_manifest=True)
-    model_dir, digest = content.folder, content.digest
-    made = built_from(model_dir)
+    made = built_from(content.folder)
+    if made.finetuning_task is None:
+        return None
     if made.finetuning_task not in REGISTERED_SUFFIXES:
-        raise AssetError(f"{model_dir} is {made}, not a model made by `distilgpt2-asset finetune`")
+        raise AssetError(f"{content.folder} is {made}, a task this version does not register")
+    if not allow_unpinned and (made.source, made.revision) != (spec.hf_model_id, spec.revision):
+        raise AssetError(
+            f"{content.folder} is {made}, not of spec.yaml's {spec.hf_model_id}@{spec.revision}; "
+            "pass --allow-unpinned to publish a finetuned testing model on purpose"
+        )
+    card = content.folder / "model_card.md"
     task = made.finetuning_task
-    card = model_dir / "model_card.md"
     description = card.read_text(encoding="utf-8") if card.is_file() else f"{spec.name} finetuned for {task}"
-    base = {PROPERTY_PREFIX + "base_content_sha256": made.base_content_sha256} if made.base_content_sha256 else {}
-    return LocalRegistry(registry_uri).register(_FinetunedSpec(spec, task, digest, description), model_dir, base)
+    base = {"base_content_sha256": made.base_content_sha256} if made.base_content_sha256 else {}
+    return _FinetunedSpec(spec, task, content.digest, description), base
+
+
+def register_finetuned(spec: AssetSpec, model_dir: Path, registry_uri: str | None = None):
+    """Register a finetuned model in the local registry as finetuned_release says (any base: this is
+    the finetune command's own registration); its version is its content digest, so registering the
+    same model twice is a no-op and every different model gets a new version."""
+    from ..registry import PROPERTY_PREFIX, LocalRegistry
+
+    release = finetuned_release(spec, model_dir, allow_unpinned=True)
+    if release is None:
+        raise AssetError(f"{model_dir} is not a model made by `distilgpt2-asset finetune`")
+    finetuned, base = release
+    tags = {PROPERTY_PREFIX + key: value for key, value in base.items()}
+    return LocalRegistry(registry_uri).register(finetuned, Path(model_dir), tags)
