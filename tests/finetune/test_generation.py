@@ -153,7 +153,7 @@ def test_a_folder_of_text_files_is_read_in_name_order_and_packed_end_to_end(asse
 
 
 def test_too_few_sequences_to_hold_one_out_asks_for_more_text_or_a_validation_file(asset_spec, writer_inputs, tmp_path):
-    train = write_jsonl(tmp_path / "train.jsonl", tickets(1, 3))
+    train = write_jsonl(tmp_path / "train.jsonl", tickets(2, 3))  # one sequence of 32 tokens
     with pytest.raises(DatasetError, match=r"too few to hold out a validation share .* --validation FILE"):
         finetune(asset_spec, writer_inputs(tmp_path / "model", train=train, validation=None), SETTINGS)
 
