@@ -1,4 +1,6 @@
-"""Entry script of jobs/finetune-text-classification.yml: `distilgpt2-asset finetune` on Azure ML.
+"""Entry script of jobs/finetune-text-classification.yml and finetune-text-generation.yml on Azure ML.
+
+It runs `distilgpt2-asset finetune` with the job's options.
 
 Azure starts it as torchrun would (distribution: pytorch): one process per GPU, each with torchrun's
 variables, which accelerate's Accelerator reads. Every process runs the same finetune command;

@@ -188,7 +188,7 @@ def test_resuming_under_torchrun_repeats_the_uninterrupted_run_in_every_process(
 def test_a_checkpoint_of_an_older_format_is_refused_naming_the_format(tmp_path):
     (tmp_path / checkpoints.LAST).mkdir()
     (tmp_path / checkpoints.LAST / checkpoints.STATE).write_text('{"fingerprint": {}, "progress": {}}')
-    with pytest.raises(AssetError, match=r"a checkpoint of format 1; this version resumes format 2 only"):
+    with pytest.raises(AssetError, match=r"a checkpoint of format 1; this version resumes format 3 only"):
         checkpoints.read_state(tmp_path)
 
 

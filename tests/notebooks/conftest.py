@@ -99,10 +99,11 @@ AZURE_CALLS = "import json\nprint(json.dumps([call for call, _, _ in recorder.ca
 
 @pytest.fixture(scope="session")
 def run_notebook_on_azure(tmp_path_factory):
-    """Execute notebooks/NAME.ipynb on the azure backend against recorders; the calls MLClient received."""
-    env = dict(os.environ, DISTILGPT2_ASSET_HOME=str(tmp_path_factory.mktemp("azure-notebook-home")))
+    """Execute notebooks/NAME.ipynb on the azure backend against recorders; the calls MLClient received.
+    Each run has a home of its own: the recorder names every job alike, and jobs download into the home."""
 
     def run(name: str):
+        env = dict(os.environ, DISTILGPT2_ASSET_HOME=str(tmp_path_factory.mktemp("azure-notebook-home")))
         notebook = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
         workspace = {"subscription_id": "sub", "resource_group": "rg", "workspace": "ws"}
         inject_parameters(notebook, {"backend": "azure", **workspace}, AZURE_RECORDERS)

@@ -1,4 +1,4 @@
-"""The four notebooks run end to end on the local backend (tiny model), and are committed clean."""
+"""The five notebooks run end to end on the local backend (tiny model), and are committed clean."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ NAMES = [
     "sdk-example",
     "evaluate-model-text-generation",
     "finetune-text-classification",
+    "finetune-text-generation",
 ]
 SECRETS = {
     "subscription or tenant GUID": re.compile(
@@ -153,6 +154,17 @@ def test_finetune_notebook_registers_deploys_and_classifies(run_notebook):
     assert_servers_stopped(notebook)
 
 
+def test_finetune_notebook_on_your_own_text_lowers_perplexity_registers_deploys_and_generates(run_notebook):
+    prompts = ["Ticket 300: the printer in", "Status: resolved, we"]
+    notebook = run_notebook("finetune-text-generation", epochs=1, max_length=32, prompts=prompts)
+    perplexity = result_value(notebook, "perplexity")
+    assert perplexity["after"] < perplexity["before"]
+    completions = result_value(notebook, "completions")
+    assert len(completions) == len(prompts) and all(isinstance(text, str) and text for text in completions)
+    assert "perplexity" in result_text(notebook, "history")
+    assert_servers_stopped(notebook)
+
+
 # the same cells on the azure backend, MLClient replaced by a recorder ----------------------------
 
 DEPLOY = ["online_endpoints.get", "online_endpoints.begin_create_or_update", "online_deployments.begin_create_or_update",
@@ -169,6 +181,10 @@ JOB = ["jobs.create_or_update", "jobs.stream", "jobs.download"]
         ("evaluate-model-text-generation", JOB),
         (
             "finetune-text-classification",
+            JOB + ["models.create_or_update"] + DEPLOY + ["online_endpoints.invoke"] + DELETE,
+        ),
+        (
+            "finetune-text-generation",
             JOB + ["models.create_or_update"] + DEPLOY + ["online_endpoints.invoke"] + DELETE,
         ),
     ],

@@ -22,7 +22,7 @@ from ..spec import AssetSpec
 from .base import Backend, Endpoint, EvaluationReport, FinetuneRun, ModelInfo, pick_sku
 
 EVALUATION_JOB = Path("jobs") / "evaluate-model-text-generation.yml"
-FINETUNE_JOB = Path("jobs") / "finetune-text-classification.yml"
+FINETUNE_JOBS = {task: Path("jobs") / f"finetune-{task}.yml" for task in ("text-classification", "text-generation")}
 NAMED_OUTPUTS = "named-outputs"  # where jobs.download puts an output: DIR/named-outputs/<output>
 
 
@@ -161,6 +161,8 @@ class AzureBackend(Backend):
         validation: Path | None = None,
         epochs: int | None = None,
         instance_type: str | None = None,
+        task: str = "text-classification",
+        max_length: int | None = None,
     ) -> FinetuneRun:
         from ..finetune import CURVE_FILE, METRICS_FILE
 
@@ -179,7 +181,9 @@ class AzureBackend(Backend):
             ]
         if epochs:
             overrides.append({"inputs.epochs": epochs})
-        job = self._run_job(FINETUNE_JOB, overrides)
+        if max_length:
+            overrides.append({"inputs.max_length": max_length})
+        job = self._run_job(FINETUNE_JOBS[task], overrides)
         folder = self._download(job, "model")
         metrics_file, curve = folder / METRICS_FILE, folder / CURVE_FILE
         metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
@@ -191,16 +195,16 @@ class AzureBackend(Backend):
         the base model's hashes are kept as base_* properties."""
         from azure.ai.ml.entities import Model
 
-        from ..finetune import REGISTERED_SUFFIX
+        from ..finetune import REGISTERED_SUFFIXES
         from ..finetune.model import TASK
 
-        base = run.base
+        base, task = run.base, run.metrics.get("task", TASK)
         entity = Model(
-            name=f"{base.name}{REGISTERED_SUFFIX}",
+            name=f"{base.name}{REGISTERED_SUFFIXES[task]}",
             path=f"azureml://jobs/{run.job}/outputs/model",
             type="mlflow_model",
-            description=f"{base.name} {base.version} finetuned for {TASK} by job {run.job}",
-            tags={**base.tags, "task": TASK, "base_model": base.name, "base_model_version": base.version},
+            description=f"{base.name} {base.version} finetuned for {task} by job {run.job}",
+            tags={**base.tags, "task": task, "base_model": base.name, "base_model_version": base.version},
             properties=finetuned_properties(base.properties, run.folder),
         )
         with self._errors():

@@ -24,6 +24,10 @@ from ..spec import AssetSpec, SkuSpec
 
 SAMPLE_EVALUATION_DATA = PACKAGE_DATA / "evaluation" / "sample.jsonl"
 SAMPLE_CLASSIFICATION_DATA = PACKAGE_DATA / "classification"  # train.jsonl, validation.jsonl
+SAMPLE_FINETUNE_DATA = {
+    "text-classification": SAMPLE_CLASSIFICATION_DATA,
+    "text-generation": PACKAGE_DATA / "text-generation",
+}
 
 
 @dataclass(frozen=True)
@@ -239,13 +243,16 @@ class Backend(ABC):
         validation: Path | None = None,
         epochs: int | None = None,
         instance_type: str | None = None,
+        task: str = "text-classification",
+        max_length: int | None = None,
     ) -> FinetuneRun:
-        """The model finetuned for text classification (train None: the shipped sample data;
-        instance_type: the job's SKU, checked by pick_sku on both backends; None: pick_sku's)."""
+        """The model finetuned for task, text-classification or text-generation (train None: the shipped
+        sample data; instance_type: the job's SKU, checked by pick_sku on both backends; None: pick_sku's;
+        max_length: tokens per sequence, None: the finetune default, or the job's)."""
 
     @abstractmethod
     def register(self, run: FinetuneRun) -> ModelInfo:
-        """The finetuned classifier as a model version of its own."""
+        """The finetuned model as a model version of its own."""
 
     def delete(self, endpoint: Endpoint) -> None:
         if endpoint in self.endpoints:

@@ -18,8 +18,8 @@ from ..paths import default_build_dir, home
 from ..registry import ASSET_VERSION_TAG, PROPERTY_PREFIX, LocalRegistry
 from ..spec import AssetSpec
 from .base import (
-    SAMPLE_CLASSIFICATION_DATA,
     SAMPLE_EVALUATION_DATA,
+    SAMPLE_FINETUNE_DATA,
     Backend,
     Endpoint,
     EvaluationReport,
@@ -143,24 +143,25 @@ class LocalBackend(Backend):
         validation: Path | None = None,
         epochs: int | None = None,
         instance_type: str | None = None,
+        task: str = "text-classification",
+        max_length: int | None = None,
     ) -> FinetuneRun:
-        from ..finetune import CURVE_FILE, REGISTERED_SUFFIX, FinetuneInputs, FinetuneSettings, finetune
+        from ..finetune import CURVE_FILE, REGISTERED_SUFFIXES, FinetuneInputs, FinetuneSettings, finetune
 
         if instance_type:
             pick_sku(model, "finetune", instance_type)  # refused here as on Azure; the job runs in this process
 
         if train is None:
-            train, validation = (
-                SAMPLE_CLASSIFICATION_DATA / "train.jsonl",
-                SAMPLE_CLASSIFICATION_DATA / "validation.jsonl",
-            )
+            train, validation = (SAMPLE_FINETUNE_DATA[task] / name for name in ("train.jsonl", "validation.jsonl"))
         inputs = FinetuneInputs(
             train=Path(train),
             validation=Path(validation) if validation else None,
-            output=default_build_dir() / f"{self.spec.name}{REGISTERED_SUFFIX}",
+            output=default_build_dir() / f"{self.spec.name}{REGISTERED_SUFFIXES[task]}",
             source=str(model.path),
+            task=task,
         )
-        settings = FinetuneSettings(**({"epochs": epochs} if epochs else {}))
+        given = {"epochs": epochs, "max_length": max_length}
+        settings = FinetuneSettings(**{name: value for name, value in given.items() if value})
         result = finetune(self.spec, inputs, settings)
         curve = result.output / CURVE_FILE
         return FinetuneRun(result.metrics, result.output, curve if curve.is_file() else None, base=model)

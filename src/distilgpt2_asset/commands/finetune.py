@@ -1,4 +1,5 @@
-"""`finetune`: distilgpt2 -> a text classifier (LoRA by default), saved as an MLflow model and registered."""
+"""`finetune`: distilgpt2 -> a text classifier, or a writer of your own text (--task text-generation);
+LoRA by default; saved as an MLflow model and registered."""
 
 from __future__ import annotations
 
@@ -12,27 +13,39 @@ from ..spec import load_spec
 
 
 def add_parser(subparsers) -> None:
-    from ..finetune import FinetuneSettings
+    from ..finetune import TASKS, FinetuneSettings
 
     p = subparsers.add_parser(
         "finetune",
-        help="finetune for text classification (LoRA) into an MLflow model",
-        description="Finetune distilgpt2 as a sequence classifier on a JSONL or CSV dataset. The MLflow model "
-        "goes to --output (metrics.json and training-curve.png inside) and is registered in the local registry "
-        "as NAME-text-classification. Defaults for --apply-lora/--apply-deepspeed/--apply-ort come from "
-        "spec.yaml's model_specific_defaults.",
+        help="finetune for text classification or on your own text (LoRA) into an MLflow model",
+        description="Finetune distilgpt2 as a sequence classifier on a JSONL or CSV dataset, or (--task "
+        'text-generation) on your own text: JSONL of {"text": ...}, a .txt file or a folder of them, packed into '
+        "sequences of the context, causal-LM loss, held-out perplexity before and after. The MLflow model "
+        "goes to --output (metrics.json and training-curve.png inside; for text generation shaped like the base "
+        "build, OpenVINO engine files included) and is registered in the local registry as "
+        "NAME-text-classification or NAME-finetuned. Defaults for --apply-lora/--apply-deepspeed/--apply-ort "
+        "come from spec.yaml's model_specific_defaults.",
     )
+    p.add_argument("--task", choices=TASKS, default=TASKS[0], help="what to finetune for (default: %(default)s)")
     data = p.add_argument_group("data")
     data.add_argument(
-        "--train", type=Path, required=True, help="training data: .jsonl (one object per line) or .csv (header row)"
+        "--train",
+        type=Path,
+        required=True,
+        help="training data: .jsonl (one object per line) or .csv (header row); text generation: .jsonl, "
+        ".txt or a folder of them",
     )
     data.add_argument(
-        "--validation", type=Path, help="validation data (default: a seeded, stratified split of --train)"
+        "--validation",
+        type=Path,
+        help="validation data (default: a seeded split of --train: stratified by label, or of the packed sequences)",
     )
     data.add_argument("--text-column", default="text", help="column holding the text (default: text)")
     data.add_argument("--label-column", default="label", help="column holding the label (default: label)")
     data.add_argument(
-        "--labels", help="comma-separated label list, in class-index order (default: the training labels, sorted)"
+        "--labels",
+        help="comma-separated label list, in class-index order (default: the training labels, sorted; "
+        "text classification only)",
     )
 
     model = p.add_argument_group("model and output")
@@ -42,7 +55,9 @@ def add_parser(subparsers) -> None:
     )
     model.add_argument("--revision", help="hub commit SHA (default: spec.yaml's SHA property)")
     model.add_argument(
-        "--output", type=Path, help="MLflow model folder (default: ~/.distilgpt2-asset/models/NAME-text-classification)"
+        "--output",
+        type=Path,
+        help="MLflow model folder (default: ~/.distilgpt2-asset/models/NAME-text-classification or NAME-finetuned)",
     )
     model.add_argument(
         "--checkpoint-dir",
@@ -94,13 +109,14 @@ def settings_from(args):
 
 
 def inputs_from(args, spec):
-    from ..finetune import REGISTERED_SUFFIX, FinetuneInputs
+    from ..finetune import REGISTERED_SUFFIXES, FinetuneInputs
 
     labels = tuple(name.strip() for name in args.labels.split(",") if name.strip()) if args.labels else None
     return FinetuneInputs(
         train=args.train,
-        output=args.output or default_build_dir() / f"{spec.name}{REGISTERED_SUFFIX}",
+        output=args.output or default_build_dir() / f"{spec.name}{REGISTERED_SUFFIXES[args.task]}",
         validation=args.validation,
+        task=args.task,
         text_column=args.text_column,
         label_column=args.label_column,
         labels=labels,
@@ -123,11 +139,16 @@ def run(args) -> int:
         leave_process_group()
     if result.output is None:  # a torchrun worker other than rank 0: rank 0 reports
         return 0
-    best = result.metrics["best"]
-    print(
-        f"finetuned: {result.output} (accuracy {best['accuracy']:.4f}, f1_macro {best['f1_macro']:.4f} at step {best['step']})"
-    )
+    print(f"finetuned: {result.output} ({_summary(result.metrics)})")
     if args.register:
         registration = register_finetuned(spec, result.output, args.registry_uri)
         print(f"{registration.outcome}: {registration.name} {registration.asset_version} as {registration.model_uri}")
     return 0
+
+
+def _summary(metrics: dict) -> str:
+    best = metrics["best"]
+    if "perplexity" in metrics:  # text generation
+        before, after = (metrics["perplexity"][when]["perplexity"] for when in ("before", "after"))
+        return f"held-out perplexity {before:.2f} -> {after:.2f}; best validation loss at step {best['step']}"
+    return f"accuracy {best['accuracy']:.4f}, f1_macro {best['f1_macro']:.4f} at step {best['step']}"

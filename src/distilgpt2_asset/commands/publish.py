@@ -1,7 +1,9 @@
-"""`publish`: validate, then publish the built model under spec.yaml's name and version."""
+"""`publish`: validate, then publish the built model under spec.yaml's name and version (a finetuned
+model under its own: NAME-finetuned or NAME-text-classification, version from its digest)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -62,6 +64,7 @@ QUIET_LOGGERS = ("azure.ai.ml._utils._experimental", "azure.identity")
 
 def run(args) -> int:
     from .. import publish
+    from ..finetune import finetuned_release
     from ..model_scan import scan_model
 
     for name in QUIET_LOGGERS:
@@ -74,8 +77,13 @@ def run(args) -> int:
     model_dir = _model_dir(args, spec)
     scan = scan_model(model_dir)  # first: it names every unsafe file, links included, without following them
     scan.require_clean("publish")
-    folder, manifest = publish.verified_model(model_dir, spec, args.allow_unpinned)
-    payload = publish.build_payload(spec, folder, manifest, publish.git_commit(spec.path.parent), scan)
+    release = finetuned_release(spec, model_dir, args.allow_unpinned)  # a finetune: under a name of its own
+    release_spec = release[0] if release else spec
+    folder, manifest = publish.verified_model(model_dir, release_spec, args.allow_unpinned or release is not None)
+    payload = publish.build_payload(release_spec, folder, manifest, publish.git_commit(spec.path.parent), scan)
+    if release is not None:
+        payload = dataclasses.replace(payload, properties={**payload.properties, **release[1]})
+    spec = release_spec
     publish.check_digest(payload, args.expect_digest)
     if args.dry_run:
         print(json.dumps(_dry_run(payload, registry, args.registry_uri), indent=2))

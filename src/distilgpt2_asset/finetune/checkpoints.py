@@ -1,7 +1,7 @@
 """Finetuning checkpoints: safetensors for every tensor, JSON for progress; written whole or not at all.
 
-A checkpoint folder holds the trainable weights (LoRA adapters + classifier head, or every
-weight without LoRA), the best weights so far, the optimizer's moments, the RNG state of each
+A checkpoint folder holds the trainable weights (LoRA adapters, + the classifier head for text
+classification, or every weight without LoRA), the best weights so far, the optimizer's moments, the RNG state of each
 process (processes draw different dropout masks: their batches differ) and state.json
 (progress, metric history, and the run's fingerprint). Resuming a run made with other data or
 settings is refused, naming what differs: a resumed run must continue the same trajectory, or
@@ -26,7 +26,7 @@ STATE = "state.json"
 TRAINABLE = "trainable.safetensors"
 BEST = "best.safetensors"
 OPTIMIZER = "optimizer.safetensors"
-FORMAT = 2  # in state.json; 2: one RNG state per process (format 1 kept rank 0's alone)
+FORMAT = 3  # in state.json; 2: one RNG state per process (format 1 kept rank 0's alone); 3: best_score, any metric
 _SEP = "::"
 
 

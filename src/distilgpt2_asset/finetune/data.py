@@ -1,9 +1,10 @@
-"""Labelled text for classification finetuning: JSONL or CSV in, validated examples out.
+"""Finetuning data, read and validated before any training starts.
 
+Text classification: labelled JSONL or CSV in, Examples out. Text generation: JSONL of
+{"text": ...} or plain text files (a .txt file, or a folder of them) in, Texts out.
 Every problem a dataset can have (not UTF-8, not JSON, a missing column, empty text, a
 missing or non-scalar label, a single class, a label outside the label list) is reported
-as an AssetError naming the file, the line and the column, several at once, before any
-training starts.
+as an AssetError naming the file, the line and the column, several at once.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from distilgpt2_scoring.codec.request import json_value
 from ..errors import AssetError
 
 FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv"}
+TEXT_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".txt": "text"}
 MAX_REPORTED = 5  # problems listed in one error; the rest are counted
 
 
@@ -41,23 +43,40 @@ class Examples:
         return len(self.texts)
 
 
+@dataclass(frozen=True)
+class Texts:
+    """Texts to learn to write like (text generation), in file order, with where they came from."""
+
+    texts: tuple[str, ...]
+    source: str  # file or folder name, for messages
+    sha256: str  # of the files' bytes, so a resumed run can tell it is the same data
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def _read_utf8(path: Path) -> tuple[bytes, str]:
+    """(bytes, text) of a UTF-8 file (a byte-order mark is dropped); a bad byte is reported with its line."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        return raw, raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DatasetError(
+            f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}); re-save it as UTF-8"
+        ) from None
+
+
 def load_examples(path: Path, text_column: str, label_column: str) -> Examples:
     """Read and validate a JSONL (one object per line) or CSV (header row) dataset."""
     path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise DatasetError(f"{path}: unsupported file type {path.suffix or '(none)'}; use .jsonl or .csv")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DatasetError(
-            f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}); re-save it as UTF-8"
-        ) from None
+    raw, text = _read_utf8(path)
     rows = _jsonl_rows(text) if fmt == "jsonl" else _csv_rows(text, path, text_column, label_column)
     texts, labels, problems = [], [], []
     for line, row in rows:
@@ -72,10 +91,43 @@ def load_examples(path: Path, text_column: str, label_column: str) -> Examples:
             texts.append(value)
             labels.append(label)
     if problems:
-        raise DatasetError(_summarise(path, problems))
+        raise DatasetError(f"{path}: {_summarise(problems)}")
     if not texts:
         raise DatasetError(f"{path}: no examples; expected rows with {text_column!r} and {label_column!r}")
     return Examples(tuple(texts), tuple(labels), path.name, hashlib.sha256(raw).hexdigest())
+
+
+def load_texts(path: Path, text_column: str = "text") -> Texts:
+    """Read and validate text to finetune on: a JSONL file of objects with text_column, a plain .txt
+    file (one text), or a folder of such files (sorted by name)."""
+    path = Path(path)
+    files = sorted(f for f in path.iterdir() if f.suffix.lower() in TEXT_FORMATS) if path.is_dir() else [path]
+    if not files:
+        raise DatasetError(f"{path}: no .jsonl or .txt files in the folder")
+    texts, problems, digest = [], [], hashlib.sha256()
+    for file in files:
+        fmt = TEXT_FORMATS.get(file.suffix.lower())
+        if fmt is None:
+            raise DatasetError(f"{file}: unsupported file type {file.suffix or '(none)'}; use .jsonl or .txt")
+        raw, text = _read_utf8(file)
+        digest.update(hashlib.sha256(raw).digest())
+        if fmt == "text":
+            if text.strip():
+                texts.append(text)
+            else:
+                problems.append(f"{file}: empty text")
+            continue
+        for line, row in _jsonl_rows(text):
+            value, problem = (None, row) if isinstance(row, str) else _text(row, text_column)
+            if problem:
+                problems.append(f"{file}: line {line}: {problem}")
+            else:
+                texts.append(value)
+        if not text.strip():
+            problems.append(f"{file}: no rows; expected one JSON object with {text_column!r} per line")
+    if problems:
+        raise DatasetError(_summarise(problems))
+    return Texts(tuple(texts), path.name, digest.hexdigest())
 
 
 def _jsonl_rows(text: str) -> Iterator[tuple[int, dict | str]]:
@@ -141,10 +193,10 @@ def _kind(value: Any) -> str:
     )
 
 
-def _summarise(path: Path, problems: list[str]) -> str:
+def _summarise(problems: list[str]) -> str:
     shown = "; ".join(problems[:MAX_REPORTED])
     more = len(problems) - MAX_REPORTED
-    return f"{path}: {shown}" + (f"; and {more} more problem(s)" if more > 0 else "")
+    return shown + (f"; and {more} more problem(s)" if more > 0 else "")
 
 
 def label_names(train: Examples, declared: list[str] | None) -> list[str]:

@@ -1,5 +1,6 @@
 """The training loop: seeded batches padded by the tokenizer, AdamW with linear warm-up and decay,
-evaluation on accuracy / f1_macro, early stopping on f1_macro, a checkpoint after every evaluation.
+evaluation by the task's Objective (text classification: accuracy / f1_macro; text generation:
+validation loss and perplexity), early stopping on its metric, a checkpoint after every evaluation.
 
 accelerate places the model and the batches on the device, and under torchrun wraps the model in
 DDP (gradients averaged across processes) and gives each process its share of the batches. The
@@ -11,6 +12,8 @@ a fraction of a second, which keeps the tests fast.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,11 +43,25 @@ class Progress:
     """What state.json keeps: how far the run got and what it has seen."""
 
     step: int = 0
-    best_f1_macro: float = -1.0
+    best_score: float | None = None  # the objective's metric at best_step
     best_step: int = 0
     evaluations_without_improvement: int = 0
     stopped_early: bool = False
     history: list[dict[str, float]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What a task's training is judged by: its validation figures, and the one that picks the best weights."""
+
+    evaluate: Callable[
+        ..., dict[str, float]
+    ]  # (model, validation loader, accelerator) -> figures, same in every process
+    metric: str
+    higher_is_better: bool
+
+    def improves(self, score: float, best: float | None) -> bool:
+        return best is None or (score > best if self.higher_is_better else score < best)
 
 
 @dataclass(frozen=True)
@@ -62,7 +79,20 @@ class Encoded:
         return {"input_ids": self.input_ids[index], "labels": self.labels[index]}
 
 
-def data_loader(data: Encoded, tokenizer, batch_size: int, shuffle: bool, seed: int):
+@dataclass(frozen=True)
+class Packed:
+    """Token sequences of one length cut from the texts laid end to end (causal LM): each is its own label."""
+
+    blocks: list[list[int]]
+
+    def __len__(self) -> int:
+        return len(self.blocks)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return {"input_ids": self.blocks[index], "labels": self.blocks[index]}
+
+
+def data_loader(data: Encoded | Packed, tokenizer, batch_size: int, shuffle: bool, seed: int):
     """Batches padded by the tokenizer (to the longest text of each batch, on the tokenizer's side)."""
     from torch.utils.data import DataLoader
     from transformers import DataCollatorWithPadding
@@ -74,7 +104,7 @@ def data_loader(data: Encoded, tokenizer, batch_size: int, shuffle: bool, seed: 
     return DataLoader(data, batch_size=batch_size, shuffle=shuffle, collate_fn=collator, generator=generator)
 
 
-def evaluate(model, loader, accelerator) -> dict[str, float]:
+def evaluate_classifier(model, loader, accelerator) -> dict[str, float]:
     """Loss, accuracy and f1_macro over the whole validation set; every process gets the same figures."""
     from sklearn.metrics import accuracy_score, f1_score
 
@@ -99,6 +129,33 @@ def evaluate(model, loader, accelerator) -> dict[str, float]:
     }
 
 
+def evaluate_language_model(model, loader, accelerator) -> dict[str, float]:
+    """Mean next-token loss over every validation token, and its perplexity; the same in every process."""
+    import torch.nn.functional as F
+
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for batch in tqdm(
+            loader, desc="evaluating", unit="batch", leave=False, disable=not accelerator.is_main_process
+        ):
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            # Position i predicts token i + 1: each sequence's summed loss, gathered from every process.
+            losses = F.cross_entropy(
+                logits[:, :-1].transpose(1, 2).float(), batch["labels"][:, 1:], reduction="none"
+            ).sum(-1)
+            tokens = torch.full_like(losses, batch["labels"].shape[1] - 1)
+            gathered_losses, gathered_tokens = accelerator.gather_for_metrics((losses, tokens))
+            total += gathered_losses.double().sum().item()
+            count += int(gathered_tokens.sum().item())
+    loss = total / count
+    return {"eval_loss": loss, "perplexity": math.exp(loss)}
+
+
+CLASSIFICATION = Objective(evaluate_classifier, "f1_macro", higher_is_better=True)
+LANGUAGE_MODELLING = Objective(evaluate_language_model, "eval_loss", higher_is_better=False)
+
+
 def _learning_rate(step: int, total: int, settings: LoopSettings) -> float:
     warmup = int(total * settings.warmup_ratio)
     if step < warmup:
@@ -109,15 +166,16 @@ def _learning_rate(step: int, total: int, settings: LoopSettings) -> float:
 def train(
     model,
     tokenizer,
-    train_data: Encoded,
-    validation: Encoded,
+    train_data: Encoded | Packed,
+    validation: Encoded | Packed,
     settings: LoopSettings,
     accelerator,
     checkpoint_dir: Path,
     fingerprint: dict[str, Any],
     resume: bool,
+    objective: Objective = CLASSIFICATION,
 ) -> tuple[Progress, dict[str, torch.Tensor]]:
-    """Train model in place; return the progress and the best trainable weights (by f1_macro)."""
+    """Train model in place; return the progress and the best trainable weights (by the objective's metric)."""
     params = [p for p in model.parameters() if p.requires_grad]
     forward, optimizer, train_loader, validation_loader = accelerator.prepare(
         model,
@@ -137,7 +195,7 @@ def train(
     if resume and accelerator.is_main_process:
         print(
             f"resuming at step {progress.step}/{total} (epoch {progress.step // per_epoch + 1}); "
-            f"best f1_macro so far {progress.best_f1_macro:.4f}",
+            f"best {objective.metric} so far {_figure(progress.best_score)}",
             flush=True,
         )
     bar = tqdm(
@@ -161,7 +219,7 @@ def train(
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.4f}")
             if progress.step % eval_every == 0 or progress.step == total:
-                metrics = evaluate(model, validation_loader, accelerator)
+                metrics = objective.evaluate(model, validation_loader, accelerator)
                 record = {
                     "step": progress.step,
                     "epoch": progress.step / per_epoch,
@@ -169,13 +227,11 @@ def train(
                     **metrics,
                 }
                 running = []
-                best = _record(progress, record, model, best, settings.early_stopping_patience)
+                best = _record(progress, record, model, best, settings.early_stopping_patience, objective)
                 rng = _rng_states(accelerator)  # every process takes part
                 if accelerator.is_main_process:
-                    bar.write(
-                        f"step {progress.step}: loss {record['loss']:.4f}, eval_loss {metrics['eval_loss']:.4f}, "
-                        f"accuracy {metrics['accuracy']:.4f}, f1_macro {metrics['f1_macro']:.4f}"
-                    )
+                    figures = ", ".join(f"{name} {value:.4f}" for name, value in metrics.items())
+                    bar.write(f"step {progress.step}: loss {record['loss']:.4f}, {figures}")
                     state = {"fingerprint": fingerprint, "progress": asdict(progress)}
                     checkpoints.save_checkpoint(checkpoint_dir, model, optimizer, best, state, rng)
                 accelerator.wait_for_everyone()
@@ -184,8 +240,9 @@ def train(
     bar.close()
     if progress.stopped_early and accelerator.is_main_process:
         print(
-            f"early stopping at step {progress.step}: f1_macro has not improved for "
-            f"{settings.early_stopping_patience} evaluations (best {progress.best_f1_macro:.4f} at step {progress.best_step})",
+            f"early stopping at step {progress.step}: {objective.metric} has not improved for "
+            f"{settings.early_stopping_patience} evaluations "
+            f"(best {_figure(progress.best_score)} at step {progress.best_step})",
             flush=True,
         )
     return progress, best
@@ -205,13 +262,22 @@ def _mean(losses: list[float], accelerator) -> float:
     return accelerator.reduce(local, "mean").item()
 
 
+def _figure(score: float | None) -> str:
+    return "none yet" if score is None else f"{score:.4f}"
+
+
 def _record(
-    progress: Progress, record: dict[str, float], model, best: dict[str, torch.Tensor], patience: int
+    progress: Progress,
+    record: dict[str, float],
+    model,
+    best: dict[str, torch.Tensor],
+    patience: int,
+    objective: Objective,
 ) -> dict[str, torch.Tensor]:
-    """Add an evaluation to progress; return the best trainable weights after it (early stopping on f1_macro)."""
+    """Add an evaluation to progress; return the best trainable weights after it (early stopping on the metric)."""
     progress.history.append(record)
-    if record["f1_macro"] > progress.best_f1_macro:
-        progress.best_f1_macro, progress.best_step = record["f1_macro"], progress.step
+    if objective.improves(record[objective.metric], progress.best_score):
+        progress.best_score, progress.best_step = record[objective.metric], progress.step
         progress.evaluations_without_improvement = 0
         return checkpoints.trainable_weights(model)
     progress.evaluations_without_improvement += 1

@@ -1,5 +1,6 @@
-"""The classifier being finetuned: base model in (HF or MLflow folder, or the hub at the pinned SHA),
-GPT2ForSequenceClassification with LoRA adapters, and out again as a servable MLflow model.
+"""The model being finetuned: base model in (HF or MLflow folder, or the hub at the pinned SHA),
+GPT2ForSequenceClassification (text classification) or GPT2LMHeadModel (text generation) with LoRA
+adapters, and out again as a servable MLflow model.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import torch
 
-from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder, verify_manifest
+from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder, open_model
 
 from ..build import MLFLOW_INFERENCE_IMAGE, check_snapshot, model_card, resolve_source, save_mlflow_model
 from ..errors import AssetError
@@ -31,6 +32,12 @@ class BaseModel:
     tokenizer: Path
     source: str
     revision: str
+    content_sha256: str | None = None  # the base MLflow folder's content digest, when it has a manifest
+
+    def metadata(self) -> dict[str, str]:
+        """What a finetuned model's MLmodel records of its base, beside base_model_name."""
+        recorded = {"source_model_id": self.source, "source_revision": self.revision}
+        return recorded | ({"base_content_sha256": self.content_sha256} if self.content_sha256 else {})
 
 
 def locate_base(spec: AssetSpec, source: str | None, revision: str | None) -> BaseModel:
@@ -43,14 +50,16 @@ def locate_base(spec: AssetSpec, source: str | None, revision: str | None) -> Ba
         except ModelFilesError:
             mlflow_dir = None
         if mlflow_dir is not None:
+            digest = None
             if (mlflow_dir / "sha256-manifest.json").is_file():
                 try:
-                    verify_manifest(mlflow_dir)
+                    digest = open_model(mlflow_dir, require_manifest=True).digest
                 except ModelFilesError as exc:
                     raise AssetError(str(exc)) from None
             weights, tokenizer = mlflow_dir / "model", mlflow_dir / "components" / "tokenizer"
             check_snapshot(weights)
-            return BaseModel(weights, tokenizer if tokenizer.is_dir() else weights, source, revision or "local")
+            tokenizer = tokenizer if tokenizer.is_dir() else weights
+            return BaseModel(weights, tokenizer, source, revision or "local", digest)
     revision = revision or (spec.revision if not path.is_dir() else "local")
     folder = resolve_source(source, revision)
     check_snapshot(folder)
@@ -69,16 +78,33 @@ def load_tokenizer(base: BaseModel):
     return tokenizer
 
 
-def load_classifier(base: BaseModel, labels: list[str], pad_token_id: int):
-    """GPT2ForSequenceClassification on the base weights; the classification head starts fresh."""
-    from transformers import AutoConfig, GPT2ForSequenceClassification
-    from transformers.utils import logging as hf_logging
+def _check_gpt2(base: BaseModel) -> None:
+    from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(base.weights, trust_remote_code=False)
     if config.model_type != "gpt2":
         raise AssetError(
             f"{base.weights}: a {config.model_type!r} model; finetuning here is for GPT-2 models (distilgpt2)"
         )
+
+
+def load_language_model(base: BaseModel):
+    """GPT2LMHeadModel on the base weights, every one of them (text generation)."""
+    from transformers import GPT2LMHeadModel
+
+    _check_gpt2(base)
+    try:
+        return GPT2LMHeadModel.from_pretrained(base.weights, use_safetensors=True, trust_remote_code=False)
+    except (OSError, ValueError) as exc:
+        raise AssetError(f"{base.weights}: cannot load the base model: {exc}") from None
+
+
+def load_classifier(base: BaseModel, labels: list[str], pad_token_id: int):
+    """GPT2ForSequenceClassification on the base weights; the classification head starts fresh."""
+    from transformers import GPT2ForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    _check_gpt2(base)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # its load report lists score.weight as missing: expected, it is new
     try:
@@ -99,12 +125,13 @@ def load_classifier(base: BaseModel, labels: list[str], pad_token_id: int):
     return model
 
 
-def add_lora(model, r: int, alpha: int, dropout: float):
-    """LoRA adapters on the attention projections; the classification head trains in full (peft SEQ_CLS)."""
-    from peft import LoraConfig, TaskType, get_peft_model
+def add_lora(model, r: int, alpha: int, dropout: float, task_type: str = "SEQ_CLS"):
+    """LoRA adapters on the attention projections. SEQ_CLS: the classification head trains in full;
+    CAUSAL_LM: nothing else trains (the LM head is the frozen token embedding)."""
+    from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(
-        task_type=TaskType.SEQ_CLS,
+        task_type=task_type,
         r=r,
         lora_alpha=alpha,
         lora_dropout=dropout,
@@ -117,7 +144,7 @@ def add_lora(model, r: int, alpha: int, dropout: float):
 
 
 def merged(model):
-    """The plain GPT2ForSequenceClassification to export: LoRA adapters merged into the weights."""
+    """The plain transformers model to export: LoRA adapters merged into the weights."""
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
     return model.eval()
@@ -165,8 +192,7 @@ def export(
         "finetuning_task": TASK,
         "is_finetuned_model": True,
         "azureml.base_image": MLFLOW_INFERENCE_IMAGE,
-        "source_model_id": base.source,
-        "source_revision": base.revision,
+        **base.metadata(),
         "labels": json.dumps(labels),
     }
     return save_mlflow_model(

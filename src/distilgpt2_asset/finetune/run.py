@@ -1,4 +1,5 @@
-"""Finetune distilgpt2 for text classification (the card's finetuning task) -> a servable MLflow model.
+"""Finetune distilgpt2 -> a servable MLflow model: text classification (the card's finetuning task,
+here) or text generation on the user's own text (generation.py); both share what is here.
 
     dataset (JSONL/CSV) ─► validated examples ─► labels ─► GPT2ForSequenceClassification (+ LoRA)
         ─► training loop (loop.py) ─► best weights, merged ─► MLflow model + metrics.json + plot
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -20,11 +22,17 @@ from typing import Any
 from ..errors import AssetError
 from ..spec import AssetSpec
 from . import checkpoints, data
-from .loop import Encoded, LoopSettings, Progress, train
+from .loop import CLASSIFICATION, Encoded, LoopSettings, Objective, Progress, train
 from .model import TASK, BaseModel, add_lora, export, load_classifier, load_tokenizer, locate_base, merged
 from .runtime import accelerator_notes, start_accelerator
 
-REGISTERED_SUFFIX = "-text-classification"  # distilgpt2 -> distilgpt2-text-classification
+GENERATION_TASK = "text-generation"
+TASKS = (TASK, GENERATION_TASK)
+# The registered name of a finetuned model: distilgpt2 -> distilgpt2-text-classification, distilgpt2-finetuned
+# (the same task as the base: a name of its own, never the base's, and never mistaken for it).
+REGISTERED_SUFFIXES = {TASK: "-text-classification", GENERATION_TASK: "-finetuned"}
+REGISTERED_SUFFIX = REGISTERED_SUFFIXES[TASK]
+CLASSIFICATION_MAX_LENGTH = 256
 METRICS_FILE = "metrics.json"
 CURVE_FILE = "training-curve.png"
 LEARNING_RATE = {True: 5e-4, False: 5e-5}  # LoRA trains far fewer weights and takes a larger step
@@ -50,9 +58,15 @@ class FinetuneSettings:
     )
     weight_decay: float = _setting(0.0, "AdamW's weight decay")
     warmup_ratio: float = _setting(0.0, "share of steps with rising learning rate")
-    max_length: int = _setting(256, "tokens per text; longer texts are truncated")
+    max_length: int | None = _setting(
+        None,
+        f"tokens per sequence (default: {CLASSIFICATION_MAX_LENGTH} for text classification, longer texts "
+        "truncated; the model's context for text generation, texts packed end to end into sequences this long)",
+    )
     eval_steps: int | None = _setting(None, "evaluate and checkpoint every N steps (default: every epoch)")
-    early_stopping_patience: int = _setting(3, "evaluations without a better f1_macro before stopping")
+    early_stopping_patience: int = _setting(
+        3, "evaluations without a better f1_macro (text generation: validation loss) before stopping"
+    )
     seed: int = _setting(42, "seeds the new weights, dropout, the batch order and the validation split")
     validation_fraction: float = _setting(0.1, "share of --train held out when there is no --validation")
     apply_lora: bool | None = _setting(
@@ -66,7 +80,9 @@ class FinetuneSettings:
         None, f"request ONNX Runtime training, reported when it cannot apply ({SPEC_DEFAULT})"
     )
 
-    def resolved(self, spec: AssetSpec) -> FinetuneSettings:
+    def resolved(self, spec: AssetSpec, task: str = TASK) -> FinetuneSettings:
+        """apply_* and learning_rate filled in; max_length too for text classification (text generation
+        fills it in from the model's context)."""
         defaults = spec.model_specific_defaults
         flags = {
             name: defaults.get(name, False) if getattr(self, name) is None else getattr(self, name)
@@ -75,16 +91,19 @@ class FinetuneSettings:
         settings = replace(self, **flags)
         if settings.learning_rate is None:
             settings = replace(settings, learning_rate=LEARNING_RATE[settings.apply_lora])
+        if settings.max_length is None and task == TASK:
+            settings = replace(settings, max_length=CLASSIFICATION_MAX_LENGTH)
         settings.check()
         return settings
 
     def check(self) -> None:
-        positive = ("epochs", "batch_size", "max_length", "early_stopping_patience", "lora_r", "lora_alpha")
+        positive = ("epochs", "batch_size", "early_stopping_patience", "lora_r", "lora_alpha")
         problems = [
             f"{name} must be at least 1, got {getattr(self, name)}" for name in positive if getattr(self, name) < 1
         ]
-        if self.eval_steps is not None and self.eval_steps < 1:
-            problems.append(f"eval_steps must be at least 1, got {self.eval_steps}")
+        for name in ("eval_steps", "max_length"):  # None: the default
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
         if not self.learning_rate > 0:
             problems.append(f"learning_rate must be above 0, got {self.learning_rate}")
         for name in ("warmup_ratio", "lora_dropout"):
@@ -100,9 +119,10 @@ class FinetuneInputs:
     train: Path
     output: Path
     validation: Path | None = None
+    task: str = TASK
     text_column: str = "text"
     label_column: str = "label"
-    labels: tuple[str, ...] | None = None  # None: the training labels, sorted
+    labels: tuple[str, ...] | None = None  # None: the training labels, sorted (text classification only)
     source: str | None = None  # None: spec.yaml's hub id at the pinned SHA
     revision: str | None = None
     checkpoint_dir: Path | None = None  # None: OUTPUT.checkpoints beside the output
@@ -113,7 +133,7 @@ class FinetuneInputs:
 @dataclass(frozen=True)
 class FinetuneResult:
     output: Path | None  # None on ranks other than 0
-    labels: list[str]
+    labels: list[str]  # [] for text generation
     metrics: dict[str, Any]
 
 
@@ -143,23 +163,22 @@ def _encode(tokenizer, examples: data.Examples, labels: list[str], max_length: i
     return Encoded([seq[:max_length] for seq in ids], [index[name] for name in examples.labels]), truncated
 
 
-def _fingerprint(inputs, settings, base: BaseModel, train_set, validation, labels, world_size) -> dict[str, Any]:
-    """Everything that shapes the training trajectory; a resume must match it exactly."""
-    trajectory = {k: v for k, v in asdict(settings).items() if k not in ("apply_deepspeed", "apply_ort")}
+def fingerprint(run: Run, inputs: FinetuneInputs, **data: Any) -> dict[str, Any]:
+    """Everything that shapes the training trajectory (settings, base, data: its hashes and columns);
+    a resume must match it exactly."""
+    trajectory = {k: v for k, v in asdict(run.settings).items() if k not in ("apply_deepspeed", "apply_ort")}
     return {
         **trajectory,
-        "source": base.source,
-        "revision": base.revision,
-        "train_sha256": train_set.sha256,
-        "validation_sha256": validation.sha256,
+        "source": run.base.source,
+        "revision": run.base.revision,
         "text_column": inputs.text_column,
-        "label_column": inputs.label_column,
-        "labels": labels,
-        "world_size": world_size,
+        "world_size": run.accelerator.num_processes,
+        **data,
     }
 
 
-def _plan_checkpoints(inputs: FinetuneInputs, is_main: bool) -> Path:
+def _plan_checkpoints(inputs: FinetuneInputs) -> Path:
+    """The checkpoint folder (made by the first checkpoint, so a refused run leaves nothing behind)."""
     folder = Path(inputs.checkpoint_dir or default_checkpoint_dir(inputs.output)).resolve()
     exists = checkpoints.has_checkpoint(folder)
     if inputs.resume and not exists:
@@ -169,18 +188,19 @@ def _plan_checkpoints(inputs: FinetuneInputs, is_main: bool) -> Path:
             f"{folder} holds a checkpoint of an earlier run; pass --resume to continue it, "
             "or delete it / choose another --checkpoint-dir to start afresh"
         )
-    if is_main:
-        folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
-def _write_reports(folder: Path, metrics: dict[str, Any], history: list[dict[str, float]]) -> None:
+def write_reports(
+    folder: Path, metrics: dict[str, Any], history: list[dict[str, float]], scores: tuple[str, ...]
+) -> None:
+    """metrics.json, and the training curve: losses, and the validation figures named in scores."""
     (folder / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     if history:
-        _plot(history, folder / CURVE_FILE)
+        _plot(history, folder / CURVE_FILE, scores)
 
 
-def _plot(history: list[dict[str, float]], path: Path) -> None:
+def _plot(history: list[dict[str, float]], path: Path, names: tuple[str, ...]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -190,109 +210,163 @@ def _plot(history: list[dict[str, float]], path: Path) -> None:
     fig, (losses, scores) = plt.subplots(1, 2, figsize=(10, 4))
     losses.plot(steps, [h["loss"] for h in history], marker="o", label="training loss")
     losses.plot(steps, [h["eval_loss"] for h in history], marker="o", label="validation loss")
-    scores.plot(steps, [h["accuracy"] for h in history], marker="o", label="accuracy")
-    scores.plot(steps, [h["f1_macro"] for h in history], marker="o", label="f1_macro")
+    for name in names:
+        scores.plot(steps, [h[name] for h in history], marker="o", label=name)
     for axes, title in ((losses, "loss"), (scores, "validation metrics")):
         axes.set_xlabel("step")
         axes.set_title(title)
         axes.legend()
         axes.grid(alpha=0.3)
-    scores.set_ylim(0, 1.02)
+    if all(0 <= h[name] <= 1 for h in history for name in names):  # shares (accuracy, f1): the whole scale
+        scores.set_ylim(0, 1.02)
     fig.tight_layout()
     fig.savefig(path, dpi=100, metadata={"Software": None})  # no version stamp: same curve, same bytes
     plt.close(fig)
 
 
-def _metrics(progress: Progress, settings, labels, train_set, validation, notes, truncated) -> dict[str, Any]:
-    best = next((h for h in progress.history if h["step"] == progress.best_step), {})
+@dataclass(frozen=True)
+class Run:
+    """One finetune's settings (resolved), processes, base model and checkpoint folder, whatever the task."""
+
+    settings: FinetuneSettings
+    accelerator: Any
+    base: BaseModel
+    checkpoint_dir: Path
+    notes: dict[str, str]  # what became of each requested accelerator flag
+
+    @property
+    def is_main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    def say(self, message: str) -> None:
+        """Print once (on the main process)."""
+        if self.is_main:
+            print(message, flush=True)
+
+
+def start_run(spec: AssetSpec, inputs: FinetuneInputs, settings: FinetuneSettings, task: str) -> Run:
+    """Settings resolved, accelerate started, the base located (verified) and the checkpoint folder planned."""
+    settings = settings.resolved(spec, task)
+    accelerator = start_accelerator(settings.seed)
+    base = locate_base(spec, inputs.source, inputs.revision)
+    checkpoint_dir = _plan_checkpoints(inputs)
+    notes = accelerator_notes(
+        {"apply_deepspeed": settings.apply_deepspeed, "apply_ort": settings.apply_ort}, accelerator.device
+    )
+    run = Run(settings, accelerator, base, checkpoint_dir, notes)
+    for note in notes.values():
+        run.say(f"note: {note}")
+    return run
+
+
+def train_model(
+    run: Run, model, tokenizer, train_data, validation, fingerprint: dict[str, Any], resume: bool, objective: Objective
+) -> tuple[Progress, dict]:
+    """Say what trains where, then run the loop (loop.py); the progress and the best trainable weights."""
+    settings, accelerator = run.settings, run.accelerator
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    how = f"LoRA r={settings.lora_r}" if settings.apply_lora else "all"
+    processes = f" x {accelerator.num_processes} processes" if accelerator.num_processes > 1 else ""
+    run.say(f"training {trainable:,} of {total:,} weights ({how}) on {accelerator.device}{processes}")
+    loop = LoopSettings(**{f.name: getattr(settings, f.name) for f in fields(LoopSettings)})
+    return train(
+        model, tokenizer, train_data, validation, loop, accelerator, run.checkpoint_dir, fingerprint, resume, objective
+    )
+
+
+def finish(run: Run, inputs: FinetuneInputs, model, best: dict, export_merged: Callable[[Any], Path]) -> Path | None:
+    """On the main process: the best weights, merged, exported by export_merged(model) -> the folder;
+    the checkpoints removed unless kept. Every process waits for it; None on the others."""
+    output = None
+    if run.is_main:
+        checkpoints.load_trainable(model, best)
+        output = export_merged(merged(model.cpu()))
+        if not inputs.keep_checkpoints:
+            shutil.rmtree(run.checkpoint_dir, ignore_errors=True)
+    run.accelerator.wait_for_everyone()
+    return output
+
+
+def common_metrics(run: Run, progress: Progress, task: str) -> dict[str, Any]:
+    """The figures every task's metrics.json carries."""
     return {
-        "task": TASK,
-        "labels": labels,
-        "best": {"step": progress.best_step, **{k: best.get(k) for k in ("accuracy", "f1_macro", "eval_loss")}},
-        "accuracy": best.get("accuracy"),
-        "f1_macro": best.get("f1_macro"),
+        "task": task,
+        "best": {"step": progress.best_step},
         "steps": progress.step,
         "stopped_early": progress.stopped_early,
         "history": progress.history,
-        "train_examples": len(train_set),
-        "validation_examples": len(validation),
-        "truncated_examples": truncated,
-        "settings": asdict(settings),
-        "accelerators": notes,
+        "settings": asdict(run.settings),
+        "accelerators": run.notes,
     }
 
 
 def finetune(
     spec: AssetSpec, inputs: FinetuneInputs, settings: FinetuneSettings = FinetuneSettings()
 ) -> FinetuneResult:
+    """Finetune for inputs.task; every problem with the data is reported before training starts."""
+    if inputs.task == GENERATION_TASK:
+        from .generation import finetune_language_model
+
+        return finetune_language_model(spec, inputs, settings)
+    if inputs.task != TASK:
+        raise AssetError(f"unknown finetuning task {inputs.task!r}; tasks: {', '.join(TASKS)}")
+    return _finetune_classifier(spec, inputs, settings)
+
+
+def _finetune_classifier(spec: AssetSpec, inputs: FinetuneInputs, settings: FinetuneSettings) -> FinetuneResult:
     from accelerate.utils import set_seed
 
-    settings = settings.resolved(spec)
-    accelerator = start_accelerator(settings.seed)
-    is_main = accelerator.is_main_process
-    say = print if is_main else (lambda *a, **k: None)
     train_set, validation, labels = _datasets(inputs, settings)
-    base = locate_base(spec, inputs.source, inputs.revision)
-    checkpoint_dir = _plan_checkpoints(inputs, is_main)
-    notes = accelerator_notes(
-        {"apply_deepspeed": settings.apply_deepspeed, "apply_ort": settings.apply_ort}, accelerator.device
-    )
-    for note in notes.values():
-        say(f"note: {note}", flush=True)
-    say(f"{len(train_set)} training / {len(validation)} validation examples; labels: {', '.join(labels)}", flush=True)
+    run = start_run(spec, inputs, settings, TASK)
+    settings = run.settings
+    run.say(f"{len(train_set)} training / {len(validation)} validation examples; labels: {', '.join(labels)}")
 
     set_seed(settings.seed)
-    tokenizer = load_tokenizer(base)
-    model = load_classifier(base, labels, tokenizer.pad_token_id)
+    tokenizer = load_tokenizer(run.base)
+    model = load_classifier(run.base, labels, tokenizer.pad_token_id)
     if settings.apply_lora:
         model = add_lora(model, settings.lora_r, settings.lora_alpha, settings.lora_dropout)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
-    say(f"training {trainable:,} of {total:,} weights ({'LoRA r=%d' % settings.lora_r if settings.apply_lora else 'all'}) on {accelerator.device}"
-        + (f" x {accelerator.num_processes} processes" if accelerator.num_processes > 1 else ""), flush=True)  # fmt: skip
     encoded_train, truncated = _encode(tokenizer, train_set, labels, settings.max_length)
     encoded_validation, truncated_validation = _encode(tokenizer, validation, labels, settings.max_length)
-    if truncated or truncated_validation:
-        say(
-            f"note: {truncated + truncated_validation} texts are longer than max_length {settings.max_length} tokens and were truncated"
-        )
+    truncated += truncated_validation
+    if truncated:
+        run.say(f"note: {truncated} texts are longer than max_length {settings.max_length} tokens and were truncated")
 
-    loop = LoopSettings(**{f.name: getattr(settings, f.name) for f in fields(LoopSettings)})
-    fingerprint = _fingerprint(inputs, settings, base, train_set, validation, labels, accelerator.num_processes)
-    progress, best = train(
-        model,
-        tokenizer,
-        encoded_train,
-        encoded_validation,
-        loop,
-        accelerator,
-        checkpoint_dir,
-        fingerprint,
-        inputs.resume,
+    trajectory = fingerprint(
+        run, inputs, train_sha256=train_set.sha256, validation_sha256=validation.sha256,
+        label_column=inputs.label_column, labels=labels,
+    )  # fmt: skip
+    progress, best = train_model(
+        run, model, tokenizer, encoded_train, encoded_validation, trajectory, inputs.resume, CLASSIFICATION
     )
-    metrics = _metrics(progress, settings, labels, train_set, validation, notes, truncated + truncated_validation)
-    output = None
-    if is_main:
-        checkpoints.load_trainable(model, best)
-        summary = {"lora": settings.apply_lora, "evaluations": len(progress.history), "best_step": progress.best_step,
-                   "accuracy": metrics["accuracy"], "f1_macro": metrics["f1_macro"]}  # fmt: skip
-        output = export(
-            merged(model.cpu()), tokenizer, spec, base, inputs.output, summary,
-            lambda folder: _write_reports(folder, metrics, progress.history),
-        )  # fmt: skip
-        if not inputs.keep_checkpoints:
-            shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    return FinetuneResult(output, labels, metrics)
+    chosen = next((h for h in progress.history if h["step"] == progress.best_step), {})
+    figures = {k: chosen.get(k) for k in ("accuracy", "f1_macro", "eval_loss")}
+    metrics = common_metrics(run, progress, TASK)
+    metrics["best"].update(figures)
+    metrics.update(
+        labels=labels, accuracy=figures["accuracy"], f1_macro=figures["f1_macro"], train_examples=len(train_set),
+        validation_examples=len(validation), truncated_examples=truncated,
+    )  # fmt: skip
+    summary = {"lora": settings.apply_lora, "evaluations": len(progress.history), "best_step": progress.best_step,
+               "accuracy": metrics["accuracy"], "f1_macro": metrics["f1_macro"]}  # fmt: skip
+
+    def reports(folder: Path) -> None:
+        write_reports(folder, metrics, progress.history, ("accuracy", "f1_macro"))
+
+    def export_merged(model) -> Path:
+        return export(model, tokenizer, spec, run.base, inputs.output, summary, reports)
+
+    return FinetuneResult(finish(run, inputs, model, best, export_merged), labels, metrics)
 
 
 class _FinetunedSpec(AssetSpec):
     """The base asset's spec as the finetuned model registers it: its own name, version, task and card."""
 
-    def __init__(self, base: AssetSpec, digest: str, description: str):
+    def __init__(self, base: AssetSpec, task: str, digest: str, description: str):
         data = dict(base.data)
-        data.update(name=base.name + REGISTERED_SUFFIX, version=digest[:12])
-        data["tags"] = {**base.tags, "task": TASK, "base_model": base.name, "base_model_version": base.version}
+        data.update(name=base.name + REGISTERED_SUFFIXES[task], version=digest[:12])
+        data["tags"] = {**base.tags, "task": task, "base_model": base.name, "base_model_version": base.version}
         super().__init__(data, base.path)
         self._description = description
 
@@ -301,15 +375,44 @@ class _FinetunedSpec(AssetSpec):
         return self._description
 
 
-def register_finetuned(spec: AssetSpec, model_dir: Path, registry_uri: str | None = None):
-    """Register a finetuned model as NAME-text-classification; its version is its content digest, so
-    registering the same model twice is a no-op and every different model gets a new version."""
+def finetuned_release(
+    spec: AssetSpec, model_dir: Path, allow_unpinned: bool = False
+) -> tuple[AssetSpec, dict[str, str]] | None:
+    """What a finetuned model is registered and published as: (its spec: NAME-text-classification or
+    NAME-finetuned, version = the first 12 hex digits of its content digest; the base recorded as
+    base_* properties), or None for a model that is not a finetune. Its base must be spec.yaml's
+    pinned build unless allow_unpinned (testing models)."""
     from distilgpt2_scoring.model_files import open_model
 
-    from ..registry import LocalRegistry
+    from ..provenance import built_from
 
     content = open_model(Path(model_dir), require_manifest=True)
-    model_dir, digest = content.folder, content.digest
-    card = model_dir / "model_card.md"
-    description = card.read_text(encoding="utf-8") if card.is_file() else f"{spec.name} finetuned for {TASK}"
-    return LocalRegistry(registry_uri).register(_FinetunedSpec(spec, digest, description), model_dir)
+    made = built_from(content.folder)
+    if made.finetuning_task is None:
+        return None
+    if made.finetuning_task not in REGISTERED_SUFFIXES:
+        raise AssetError(f"{content.folder} is {made}, a task this version does not register")
+    if not allow_unpinned and (made.source, made.revision) != (spec.hf_model_id, spec.revision):
+        raise AssetError(
+            f"{content.folder} is {made}, not of spec.yaml's {spec.hf_model_id}@{spec.revision}; "
+            "pass --allow-unpinned to publish a finetuned testing model on purpose"
+        )
+    card = content.folder / "model_card.md"
+    task = made.finetuning_task
+    description = card.read_text(encoding="utf-8") if card.is_file() else f"{spec.name} finetuned for {task}"
+    base = {"base_content_sha256": made.base_content_sha256} if made.base_content_sha256 else {}
+    return _FinetunedSpec(spec, task, content.digest, description), base
+
+
+def register_finetuned(spec: AssetSpec, model_dir: Path, registry_uri: str | None = None):
+    """Register a finetuned model in the local registry as finetuned_release says (any base: this is
+    the finetune command's own registration); its version is its content digest, so registering the
+    same model twice is a no-op and every different model gets a new version."""
+    from ..registry import PROPERTY_PREFIX, LocalRegistry
+
+    release = finetuned_release(spec, model_dir, allow_unpinned=True)
+    if release is None:
+        raise AssetError(f"{model_dir} is not a model made by `distilgpt2-asset finetune`")
+    finetuned, base = release
+    tags = {PROPERTY_PREFIX + key: value for key, value in base.items()}
+    return LocalRegistry(registry_uri).register(finetuned, Path(model_dir), tags)
