@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import AssetError
+from ..errors import AssetError, invalid_as_asset_error
 from ..skus import canonical_sku, sku_catalog
 from ..spec import AssetSpec, read_yaml
 from . import sdk
@@ -104,12 +104,8 @@ class AutoscaleProfile(_Strict):
 
 def load_profile(path: Path) -> AutoscaleProfile:
     data = read_yaml(path)
-    try:
+    with invalid_as_asset_error(str(path), lambda location: f": {location or 'the file'}"):
         return AutoscaleProfile.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "the file"
-        raise AssetError(f"{path}: {where}: {first['msg']}") from None
 
 
 def parse_bounds(text: str) -> tuple[int, int]:

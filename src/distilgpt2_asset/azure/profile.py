@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import AssetError
+from ..errors import AssetError, invalid_as_asset_error
 from ..skus import canonical_sku, sku_catalog
 from ..spec import AssetSpec
 
@@ -58,9 +58,7 @@ class ServingProfile:
     measured: str  # where that figure comes from
 
     @classmethod
-    def of(
-        cls, spec: AssetSpec, engine: str, max_new_tokens: int, batch_size: int, concurrency: int
-    ) -> ServingProfile:
+    def of(cls, spec: AssetSpec, engine: str, max_new_tokens: int, batch_size: int, concurrency: int) -> ServingProfile:
         """continuous and static batches: a full batch shares at least batch 8's measured throughput
         (throughput only grows with batch size), and a static batch may first wait for the one running;
         sequential: a request may wait for each other one in flight."""
@@ -96,21 +94,15 @@ def gunicorn_concurrency(variables: dict[str, str]) -> int:
 
 def serving_settings(variables: dict[str, str]):
     """The deployment's TEXTGEN_* variables, validated by the scoring code's own settings model."""
-    from pydantic import ValidationError
-
     from distilgpt2_scoring.settings import ENV_PREFIX, ServingSettings
 
     values = {k[len(ENV_PREFIX) :].lower(): v for k, v in variables.items() if k.startswith(ENV_PREFIX)}
     unknown = sorted(ENV_PREFIX + k.upper() for k in values if k not in ServingSettings.model_fields)
     if unknown:
         raise AssetError(f"environment_variables: unknown serving setting(s) {', '.join(unknown)}")
-    try:
-        # model_validate, not the constructor: only the deployment's values, never this shell's env.
+    # model_validate, not the constructor: only the deployment's values, never this shell's env.
+    with invalid_as_asset_error("environment_variables", lambda location: f" {ENV_PREFIX}{location.upper() or '*'}"):
         return ServingSettings.model_validate(values)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]).upper() or "*"  # no loc: a check across fields
-        raise AssetError(f"environment_variables {ENV_PREFIX}{field}: {first['msg']}") from None
 
 
 def serving_profile(spec: AssetSpec, deployment: Any) -> ServingProfile:

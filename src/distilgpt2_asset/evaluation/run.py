@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from distilgpt2_scoring.folders import staged_folder
 
-from ..errors import AssetError
+from ..errors import AssetError, invalid_as_asset_error
 from .data import EvaluationRow, read_evaluation_rows
 from .metrics import METRIC_DEFINITIONS, METRIC_NAMES, text_generation_metrics
 from .perplexity import DEFAULT_STRIDE, PerplexityResult, load_causal_lm, text_perplexity
@@ -93,8 +93,6 @@ def verified_mlflow_folder(model_root: Path) -> Path:
 
 
 def _load_service(folder: Path, options: EvaluationOptions):
-    from pydantic import ValidationError
-
     from distilgpt2_scoring.model_files import open_model
     from distilgpt2_scoring.service import TextGenerationService
     from distilgpt2_scoring.settings import ServingSettings
@@ -102,12 +100,8 @@ def _load_service(folder: Path, options: EvaluationOptions):
     overrides = {"max_batch_size": options.batch_size, "max_prompts": options.batch_size}
     if options.engine:
         overrides["engine"] = options.engine
-    try:
+    with invalid_as_asset_error("serving settings (--batch-size, --engine, TEXTGEN_* variables)"):
         settings = ServingSettings(**overrides)
-    except ValidationError as exc:
-        raise AssetError(
-            f"serving settings (--batch-size, --engine, TEXTGEN_* variables): {exc.errors()[0]['msg']}"
-        ) from None
     return TextGenerationService.load(open_model(folder), settings)
 
 
