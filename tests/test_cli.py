@@ -24,7 +24,7 @@ def _command_table() -> list[tuple[str, set[str]]]:
     text = README.read_text()
     table = text[text.index("## The command line") :]
     table = table[: table.index("\n\n", table.index("| command |"))]
-    rows = [row.split("|")[1] for row in table.splitlines() if row.startswith("| `distilgpt2-asset ")]
+    rows = [re.split(r"(?<!\\)\|", row)[1] for row in table.splitlines() if row.startswith("| `distilgpt2-asset ")]
     return [(row.split()[1].rstrip("`"), set(re.findall(r"--[a-z][a-z-]*", row))) for row in rows]
 
 
