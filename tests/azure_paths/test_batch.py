@@ -140,7 +140,7 @@ def test_a_cluster_size_outside_the_inference_allow_list_is_refused(asset_spec, 
     cluster.write_text(cluster.read_text().replace("size: Standard_DS3_v2", "size: Standard_DS2_v2"))
     with pytest.raises(
         AssetError,
-        match="jobs/deploy/batch-cluster.yml size 'Standard_DS2_v2' is not in spec.yaml's inference_compute_allow_list",
+        match="jobs/deploy/batch-cluster.yml size Standard_DS2_v2 is not in spec.yaml's inference_compute_allow_list",
     ):
         plan_batch(load_spec(tmp_path / "spec.yaml"))
 
