@@ -182,14 +182,12 @@ def test_an_existing_cluster_and_endpoint_are_kept_and_only_the_default_changes(
 
 
 def test_the_deployment_is_pinned_to_the_content_its_registry_version_records(asset_spec):
-    from distilgpt2_asset.azure.batch import pin_batch_content_digest
+    from distilgpt2_asset.azure.deploy import pin_content_digest
 
     plan = plan_batch(asset_spec, model_registry="contoso-models")
     asked = []
     digest = "ab" * 32
-    pin_batch_content_digest(
-        plan, lambda *version: asked.append(version) or {"content_sha256": digest}, log=lambda _: None
-    )
+    pin_content_digest(plan, lambda *version: asked.append(version) or {"content_sha256": digest}, log=lambda _: None)
     assert asked == [("contoso-models", asset_spec.name, asset_spec.version)]
     variables = dry_run_requests(plan, WORKSPACE, "westeurope")[4]["body"]["properties"]["environmentVariables"]
     assert variables["TEXTGEN_EXPECTED_CONTENT_SHA256"] == digest and variables["BATCH_TEXT_COLUMN"] == "text"

@@ -153,7 +153,8 @@ def _online(args, spec, overrides, registry, workspace, origin) -> int:
 
 
 def _batch(args, spec, overrides, registry, workspace, origin) -> int:
-    from ..azure.batch import dry_run_requests, pin_batch_content_digest, plan_batch, submit_batch
+    from ..azure.batch import dry_run_requests, plan_batch, submit_batch
+    from ..azure.deploy import pin_content_digest
     from ..azure.workspace import ml_client
 
     online_only = {"--autoscale": args.autoscale, "--autoscale-file": args.autoscale_file, "--quota-cores": args.quota_cores,
@@ -170,7 +171,7 @@ def _batch(args, spec, overrides, registry, workspace, origin) -> int:
     if args.dry_run:
         print(json.dumps(dry_run_requests(plan, workspace, args.location), indent=2))
         return 0
-    pin_batch_content_digest(plan, registry_properties)
+    pin_content_digest(plan, registry_properties)
     submit_batch(plan, ml_client(workspace), where=f"Azure ML workspace {workspace.workspace_name!r}")
     print(
         f"deployed {spec.name} {spec.version} ({origin}) to batch endpoint {plan.endpoint.name}/{plan.deployment.name}; try:\n"
