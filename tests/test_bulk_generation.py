@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from distilgpt2_asset.bulk_generation import GenerateOptions, done_rows, generate, input_files
 from distilgpt2_asset.cli import main
 from distilgpt2_asset.errors import AssetError
-from distilgpt2_asset.generate import GenerateOptions, done_rows, generate, input_files
 
 PARAMS = {"max_new_tokens": 4, "do_sample": False, "return_full_text": False}
 ROOT = Path(__file__).resolve().parents[1]

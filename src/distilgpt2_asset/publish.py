@@ -9,7 +9,7 @@ validate -> verify the built model (sha256 manifest, pinned source) -> scan it (
 "Same content" is decided by the `content_sha256` property: the digest of the model's manifest.
 
 Two registries: the local MLflow registry (registry.LocalRegistry, the default) and an Azure ML
-registry (azure.registry, the only module that talks to Azure).
+registry (azure_ml.registry, the only module that talks to Azure).
 """
 
 from __future__ import annotations
@@ -285,7 +285,7 @@ def _local_view(version_tags: dict[str, str]) -> Published:
 
 
 def publish_azure(payload: Payload, registry) -> Outcome:
-    """An Azure ML registry (azure.registry.AzureRegistry): look up the version, then create or update."""
+    """An Azure ML registry (azure_ml.registry.AzureRegistry): look up the version, then create or update."""
     where = registry.model_uri(payload.name, payload.version)
     existing = registry.get(payload.name, payload.version)
     if existing is None:
@@ -331,10 +331,10 @@ class LocalTarget:
 
 @dataclass(frozen=True)
 class AzureTarget:
-    registry: Any  # azure.registry.AzureRegistry
+    registry: Any  # azure_ml.registry.AzureRegistry
 
     def dry_run(self, payload: Payload) -> dict[str, Any]:
-        from .azure.registry import UPLOAD_AS, model_entity
+        from .azure_ml.registry import UPLOAD_AS, model_entity
 
         # Read back from the azure.ai.ml Model entity that a real publish sends.
         entity = model_entity(payload, payload.path)

@@ -185,7 +185,7 @@ def _loaders() -> dict[str, Callable[[Path], Any]]:
         load_online_endpoint,
     )
 
-    from .azure import sdk
+    from .azure_ml import sdk
 
     return {
         "managedOnlineEndpoint": load_online_endpoint,
@@ -250,7 +250,7 @@ def presubmit_problems(entity: Any, path: Path) -> list[Problem]:
     deployments: the name and scale-settings checks, a model batch deployment's `_validate()` (its
     output action) and the scoring script's syntax (Online/BatchDeploymentOperations.begin_create_or_update);
     environments: `validate()` (its REST form)."""
-    from .azure import sdk
+    from .azure_ml import sdk
 
     found, checks = sdk.presubmit_checks(entity)
     if found:

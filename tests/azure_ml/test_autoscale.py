@@ -20,10 +20,10 @@ from azure.core.credentials import AccessToken
 from azure.core.pipeline.transport import RequestsTransport
 from azure.mgmt.monitor import MonitorManagementClient
 
-from distilgpt2_asset.azure import workspace as azure_workspace
-from distilgpt2_asset.azure.autoscale import AUTOSCALE_FILE, dry_run_request, plan_autoscale, submit_autoscale
-from distilgpt2_asset.azure.deploy import parse_overrides, plan_deployment
-from distilgpt2_asset.azure.workspace import Workspace
+from distilgpt2_asset.azure_ml import workspace as azure_workspace
+from distilgpt2_asset.azure_ml.autoscale import AUTOSCALE_FILE, dry_run_request, plan_autoscale, submit_autoscale
+from distilgpt2_asset.azure_ml.deploy import parse_overrides, plan_deployment
+from distilgpt2_asset.azure_ml.workspace import Workspace
 from distilgpt2_asset.cli import main
 from distilgpt2_asset.errors import AssetError
 

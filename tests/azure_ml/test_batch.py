@@ -10,10 +10,10 @@ import shutil
 import pytest
 import yaml
 
-from distilgpt2_asset.azure import workspace as azure_workspace
-from distilgpt2_asset.azure.batch import BATCH_DEPLOYMENT_FILE, dry_run_requests, plan_batch, submit_batch
-from distilgpt2_asset.azure.deploy import model_reference, parse_overrides
-from distilgpt2_asset.azure.workspace import Workspace
+from distilgpt2_asset.azure_ml import workspace as azure_workspace
+from distilgpt2_asset.azure_ml.batch import BATCH_DEPLOYMENT_FILE, dry_run_requests, plan_batch, submit_batch
+from distilgpt2_asset.azure_ml.deploy import model_reference, parse_overrides
+from distilgpt2_asset.azure_ml.workspace import Workspace
 from distilgpt2_asset.cli import main
 from distilgpt2_asset.errors import AssetError
 from distilgpt2_asset.spec import load_spec
@@ -161,7 +161,7 @@ def test_submit_makes_cluster_endpoint_deployment_then_the_default_as_the_dry_ru
         "batch_deployments.begin_create_or_update", "batch_endpoints.begin_create_or_update",
     ]  # fmt: skip
     expected = {r["step"]: r.get("body") for r in dry_run_requests(plan, None, "westeurope")}
-    from distilgpt2_asset.azure.sdk import rest_body
+    from distilgpt2_asset.azure_ml.sdk import rest_body
 
     _, defaulted = client.calls[-1]
     assert rest_body(defaulted, "westeurope") == expected["make it the default deployment"]
@@ -182,7 +182,7 @@ def test_an_existing_cluster_and_endpoint_are_kept_and_only_the_default_changes(
 
 
 def test_the_deployment_is_pinned_to_the_content_its_registry_version_records(asset_spec):
-    from distilgpt2_asset.azure.deploy import pin_content_digest
+    from distilgpt2_asset.azure_ml.deploy import pin_content_digest
 
     plan = plan_batch(asset_spec, model_registry="contoso-models")
     asked = []

@@ -9,14 +9,14 @@ import shutil
 
 import pytest
 
-from distilgpt2_asset.azure.deploy import (
+from distilgpt2_asset.azure_ml.deploy import (
     dry_run_requests,
     model_reference,
     parse_overrides,
     plan_deployment,
 )
-from distilgpt2_asset.azure.profile import ENGINE_SPEEDS_FILE, lowest_measured_speed
-from distilgpt2_asset.azure.workspace import Workspace
+from distilgpt2_asset.azure_ml.profile import ENGINE_SPEEDS_FILE, lowest_measured_speed
+from distilgpt2_asset.azure_ml.workspace import Workspace
 from distilgpt2_asset.cli import main
 from distilgpt2_asset.errors import AssetError
 from distilgpt2_asset.spec import load_spec

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from azure.ai.ml import load_online_deployment
 
-from distilgpt2_asset.azure.deploy import model_reference
+from distilgpt2_asset.azure_ml.deploy import model_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "jobs" / "deploy.sh"

@@ -10,10 +10,16 @@ import copy
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from distilgpt2_asset.azure import workspace as azure_workspace
-from distilgpt2_asset.azure.deploy import dry_run_requests, parse_overrides, pin_content_digest, plan_deployment, submit
-from distilgpt2_asset.azure.sdk import rest_body
-from distilgpt2_asset.azure.workspace import Workspace, ml_client, resolve_workspace
+from distilgpt2_asset.azure_ml import workspace as azure_workspace
+from distilgpt2_asset.azure_ml.deploy import (
+    dry_run_requests,
+    parse_overrides,
+    pin_content_digest,
+    plan_deployment,
+    submit,
+)
+from distilgpt2_asset.azure_ml.sdk import rest_body
+from distilgpt2_asset.azure_ml.workspace import Workspace, ml_client, resolve_workspace
 from distilgpt2_asset.cli import main
 from distilgpt2_asset.errors import AssetError
 

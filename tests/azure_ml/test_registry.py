@@ -19,7 +19,7 @@ from azure.core.exceptions import (
 )
 from publish_helpers import changed_copy, edit_spec, make_asset_root, publish
 
-from distilgpt2_asset.azure import registry as azure_registry
+from distilgpt2_asset.azure_ml import registry as azure_registry
 from distilgpt2_asset.model_scan import SCAN_PROPERTIES
 from distilgpt2_asset.publish import COMMIT_PROPERTY, CONTENT_PROPERTY, MANIFEST_PROPERTY
 from distilgpt2_asset.registry import content_digest

@@ -88,11 +88,11 @@ def run_notebook(notebook_env, tiny_model_dir):
 
 # In the kernel: MLClient (workspace and registry) replaced by the recorders of tests/backends/test_azure.py.
 AZURE_RECORDERS = """
-import distilgpt2_asset.azure.registry, distilgpt2_asset.backends.azure
+import distilgpt2_asset.azure_ml.registry, distilgpt2_asset.backends.azure_ml
 from tests.backends.test_azure import recorders
 recorder, registry_recorder = recorders(load_spec())
-distilgpt2_asset.backends.azure.ml_client = lambda workspace: recorder
-distilgpt2_asset.azure.registry.AzureRegistry._connect = lambda self: registry_recorder
+distilgpt2_asset.backends.azure_ml.ml_client = lambda workspace: recorder
+distilgpt2_asset.azure_ml.registry.AzureRegistry._connect = lambda self: registry_recorder
 """
 AZURE_CALLS = "import json\nprint(json.dumps([call for call, _, _ in recorder.calls]))"
 

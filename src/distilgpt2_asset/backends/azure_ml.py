@@ -1,7 +1,7 @@
-"""The Azure backend: the same steps as LocalBackend, sent to Azure ML by the azure package, which
-it adapts and never goes around: the registry model through azure.registry.AzureRegistry; endpoints
+"""The Azure backend: the same steps as LocalBackend, sent to Azure ML by the azure_ml package, which
+it adapts and never goes around: the registry model through azure_ml.registry.AzureRegistry; endpoints
 through deploy.py's checked plan and submit() and endpoints.py; jobs (the YAML files under jobs/,
-sized with pick_sku) through jobs.py. Clients and credentials: azure.workspace; nothing secret is
+sized with pick_sku) through jobs.py. Clients and credentials: azure_ml.workspace; nothing secret is
 read or printed.
 """
 
@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..azure import endpoints, jobs
-from ..azure.workspace import Workspace, ml_client, monitor_client
+from ..azure_ml import endpoints, jobs
+from ..azure_ml.workspace import Workspace, ml_client, monitor_client
 from ..errors import AssetError
 from ..paths import home
 from ..skus import sku_catalog
@@ -35,7 +35,7 @@ class AzureBackend(Backend):
     ):
         """client: an MLClient for the workspace, registry: an AzureRegistry, monitor: Azure Monitor's
         client for autoscale settings (each made on first use)."""
-        from ..azure.registry import AzureRegistry
+        from ..azure_ml.registry import AzureRegistry
 
         super().__init__(spec)
         self.workspace = workspace
@@ -74,8 +74,8 @@ class AzureBackend(Backend):
     def deploy(
         self, model: ModelInfo, instance_type: str, name: str | None = None, autoscale: str | None = None
     ) -> Endpoint:
-        from ..azure.autoscale import submit_autoscale
-        from ..azure.deploy import pin_content_digest, submit
+        from ..azure_ml.autoscale import submit_autoscale
+        from ..azure_ml.deploy import pin_content_digest, submit
 
         plan = self.plan(model, instance_type, name)
         scaling = self.autoscale_plan(plan, autoscale)
@@ -96,7 +96,7 @@ class AzureBackend(Backend):
         return endpoints.invoke(self.client, endpoint.name, endpoint.deployment, request, self.where)
 
     def _remove(self, endpoint: Endpoint) -> None:
-        from ..azure.autoscale import delete_autoscale
+        from ..azure_ml.autoscale import delete_autoscale
 
         print(f"deleting endpoint {endpoint.name} (its deployments go with it)", flush=True)
         endpoints.delete(self.client, endpoint.name, self.where)

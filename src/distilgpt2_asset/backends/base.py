@@ -152,7 +152,7 @@ class Backend(ABC):
         deploy.py checks the deployment for spec.yaml's model; a finetuned classifier has the same
         architecture and serving limits, so the backends swap in its reference after the checks.
         """
-        from ..azure.deploy import plan_deployment
+        from ..azure_ml.deploy import plan_deployment
 
         overrides = [{"instance_type": instance_type}]
         return plan_deployment(
@@ -164,7 +164,7 @@ class Backend(ABC):
         it (jobs/deploy/autoscale.yml, measurements, the quota hint); None without autoscale."""
         if autoscale is None:
             return None
-        from ..azure.autoscale import plan_autoscale
+        from ..azure_ml.autoscale import plan_autoscale
 
         return plan_autoscale(self.spec, plan, autoscale)
 

@@ -70,7 +70,7 @@ def run(args) -> int:
     # `is not None`: an empty --registry (an unset CI variable) is a bad name, never the local registry.
     target: publish.ModelRegistry
     if args.registry is not None:
-        from ..azure.registry import AzureRegistry
+        from ..azure_ml.registry import AzureRegistry
 
         target = publish.AzureTarget(AzureRegistry(args.registry))
     else:
