@@ -339,14 +339,14 @@ class AzureTarget:
         # Read back from the azure.ai.ml Model entity that a real publish sends.
         entity = model_entity(payload, payload.path)
         sent = Payload(
-            name=entity.name,
-            version=entity.version,
-            type=entity.type,
-            path=Path(entity.path),
-            description=entity.description,
+            name=str(entity.name),
+            version=str(entity.version),
+            type=str(entity.type),
+            path=Path(str(entity.path)),
+            description=str(entity.description),
             description_source=payload.description_source,
-            tags=entity.tags,
-            properties=entity.properties,
+            tags=dict(entity.tags or {}),
+            properties=dict(entity.properties or {}),
         )
         return {
             "registry": f"azureml://registries/{self.registry.name}",

@@ -237,8 +237,9 @@ def instance_types(entity: Any) -> list[str]:
     if resources is not None and isinstance(getattr(resources, "instance_type", None), str):
         found.append(resources.instance_type)
     node_input = (getattr(entity, "inputs", None) or {}).get("instance_type")
-    if isinstance(getattr(node_input, "_data", None), str) and "${{" not in node_input._data:
-        found.append(node_input._data)
+    data = getattr(node_input, "_data", None)
+    if isinstance(data, str) and "${{" not in data:
+        found.append(data)
     for node in (getattr(entity, "jobs", None) or {}).values():
         found += instance_types(node)
     return found

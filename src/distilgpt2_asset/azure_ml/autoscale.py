@@ -231,7 +231,7 @@ def _check_twins(rules: list[Rule], minimum: int) -> None:
 
 def _check_quota(quota: QuotaHint, instance_type: str, maximum: int, quota_cores: int | None) -> str:
     """Refuse a MAX the quota hint cannot hold; returns the hint used, in words."""
-    sku = sku_catalog()[canonical_sku(instance_type)]
+    sku = sku_catalog()[str(canonical_sku(instance_type))]  # the deployment's SKU, checked by its plan
     if maximum > quota.instances_per_deployment:
         raise AssetError(
             f"--autoscale MAX {maximum}: a deployment has at most {quota.instances_per_deployment} instances ({quota.source})"

@@ -41,7 +41,7 @@ def lowest_measured_speed(spec: AssetSpec, engine: str, batch: int) -> tuple[flo
         if engine in at_batch:
             figures.append((at_batch[engine], f"{engine} on {cpu_class}"))
         elif at_batch:
-            slowest = min(at_batch, key=at_batch.get)
+            slowest = min(at_batch, key=lambda name: at_batch[name])
             figures.append((at_batch[slowest], f"{cpu_class}, where {engine} was not measured: {slowest}'s"))
     return min(figures)
 
@@ -113,7 +113,7 @@ def serving_profile(spec: AssetSpec, deployment: Any) -> ServingProfile:
         card_tokens = int(spec.sample_request.get("params", {}).get("max_new_tokens", 0))
         return ServingProfile.of(spec, NO_CODE_ENGINE, card_tokens, concurrency, concurrency)
     settings = serving_settings(variables)
-    device = "cuda" if sku_catalog()[canonical_sku(deployment.instance_type)].gpus else "cpu"
+    device = "cuda" if sku_catalog()[str(canonical_sku(deployment.instance_type))].gpus else "cpu"  # checked SKU
     try:
         engine = settings.engine_on(settings.device if settings.device != "auto" else device)
     except ValueError as exc:

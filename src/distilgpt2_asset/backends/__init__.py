@@ -53,5 +53,7 @@ def open_backend(
         from .azure_ml import AzureBackend
 
         flags = {"subscription_id": subscription_id, "resource_group": resource_group, "workspace_name": workspace}
-        return AzureBackend(spec, resolve_workspace(flags), registry_name or MICROSOFT_REGISTRY)
+        settings = resolve_workspace(flags)  # required: raises, naming every missing setting
+        assert settings is not None
+        return AzureBackend(spec, settings, registry_name or MICROSOFT_REGISTRY)
     raise AssetError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")

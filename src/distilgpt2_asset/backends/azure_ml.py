@@ -67,7 +67,7 @@ class AzureBackend(Backend):
                 f"publish it with `distilgpt2-asset publish --registry {self.registry_name}`"
             )
         uri = self.registry.model_uri(name, version)
-        return ModelInfo(model.name, str(model.version), uri, _strings(model.tags), _strings(model.properties))
+        return ModelInfo(str(model.name), str(model.version), uri, _strings(model.tags), _strings(model.properties))
 
     # endpoints -----------------------------------------------------------------------------------
 
@@ -121,7 +121,7 @@ class AzureBackend(Backend):
                 f"and the metrics come from {EVALUATION_JOB.parent}/evaluation/eval-config.json"
             )
         sku = pick_sku(model, "evaluation", instance_type)
-        overrides = [
+        overrides: list[dict[str, Any]] = [
             {"jobs.prepare_data.resources.instance_type": sku},
             {"jobs.evaluate.inputs.instance_type": sku},
             {"jobs.evaluate.inputs.mlflow_model.path": model.uri},
@@ -149,12 +149,12 @@ class AzureBackend(Backend):
         if (train is None) != (validation is None):
             raise AssetError("on Azure pass both train and validation files (or neither: the job's sample data)")
         sku = pick_sku(model, "finetune", instance_type)
-        overrides = [
+        overrides: list[dict[str, Any]] = [
             {"resources.instance_type": sku},
             {"distribution.process_count_per_instance": sku_catalog()[sku].gpus},  # one process per GPU
             {"inputs.base_model.path": model.uri},
         ]
-        if train is not None:
+        if train is not None and validation is not None:
             overrides += [
                 {"inputs.train.path": str(Path(train).resolve())},
                 {"inputs.validation.path": str(Path(validation).resolve())},
@@ -175,6 +175,8 @@ class AzureBackend(Backend):
         from ..finetune.model import TASK
 
         base = run.base
+        if base is None:
+            raise AssetError("the finetune run names no base model to register it under")
         entity = {
             "name": f"{base.name}{REGISTERED_SUFFIX}",
             "description": f"{base.name} {base.version} finetuned for {TASK} by job {run.job}",
@@ -186,7 +188,7 @@ class AzureBackend(Backend):
         print(f"registered {uri}")
         return ModelInfo(model.name, str(model.version), uri, _strings(model.tags), _strings(model.properties))
 
-    def _run_job(self, relative_path: Path, overrides: list[dict]) -> str:
+    def _run_job(self, relative_path: Path, overrides: list[dict[str, Any]]) -> str:
         return jobs.run_job(self.client, self.spec.path.parent / relative_path, overrides, self.where)
 
     def _download(self, job: str, output: str) -> Path:
