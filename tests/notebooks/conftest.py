@@ -86,10 +86,10 @@ def run_notebook(notebook_env, tiny_model_dir):
     return run
 
 
-# In the kernel: MLClient (workspace and registry) replaced by the recorders of tests/backends/test_azure.py.
+# In the kernel: MLClient (workspace and registry) replaced by the recorders of tests/backends/test_azure_ml.py.
 AZURE_RECORDERS = """
 import distilgpt2_asset.azure_ml.registry, distilgpt2_asset.backends.azure_ml
-from tests.backends.test_azure import recorders
+from tests.backends.test_azure_ml import recorders
 recorder, registry_recorder = recorders(load_spec())
 distilgpt2_asset.backends.azure_ml.ml_client = lambda workspace: recorder
 distilgpt2_asset.azure_ml.registry.AzureRegistry._connect = lambda self: registry_recorder
