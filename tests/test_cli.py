@@ -1,10 +1,15 @@
 """The `distilgpt2-asset` command line: build -> register -> load, and one clear line on errors."""
 
+import argparse
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def cli(*args, env_extra=None, timeout=600):
@@ -14,9 +19,30 @@ def cli(*args, env_extra=None, timeout=600):
     )
 
 
-def test_help_lists_the_foundation_commands():
+def _command_table() -> list[tuple[str, set[str]]]:
+    """The README's command table: each row's command and the flags it shows."""
+    text = README.read_text()
+    table = text[text.index("## The command line") :]
+    table = table[: table.index("\n\n", table.index("| command |"))]
+    rows = [re.split(r"(?<!\\)\|", row)[1] for row in table.splitlines() if row.startswith("| `distilgpt2-asset ")]
+    return [(row.split()[1].rstrip("`"), set(re.findall(r"--[a-z][a-z-]*", row))) for row in rows]
+
+
+def test_the_readme_command_table_is_the_cli():
+    """Every command, in `--help`'s order, and every flag the table shows is one the command takes."""
+    from distilgpt2_asset.cli import parser
+
+    [subcommands] = [a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    table = _command_table()
+    assert [command for command, _ in table] == list(subcommands.choices)
+    for command, flags in table:
+        taken = {flag for action in subcommands.choices[command]._actions for flag in action.option_strings}
+        assert flags <= taken, f"{command}: the README shows {sorted(flags - taken)}, which it does not take"
+
+
+def test_help_lists_every_command():
     out = cli("--help").stdout
-    for command in ("build", "register", "validate", "testing-model"):
+    for command, _ in _command_table():
         assert command in out
 
 

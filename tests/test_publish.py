@@ -243,3 +243,25 @@ def test_expect_digest_publishes_only_the_build_with_that_digest(asset_root, tin
         capsys, "--model", str(tiny_mlflow_model), TESTING, "--expect-digest", content_digest(tiny_mlflow_model)
     )
     assert code == 0 and out.startswith("created:")
+
+
+def test_a_publish_reads_the_model_twice_and_its_registry_copy_once(asset_root, tiny_mlflow_model, monkeypatch, capsys):
+    """The scan and the opened model travel with the payload: the model is scanned once and hashed once
+    (each reads every file), and the registry's own copy is checked once, being other files."""
+    import distilgpt2_asset.model_scan.scanner as scanner
+    import distilgpt2_scoring.model_files as model_files
+
+    read: list[str] = []
+    hashed = model_files.sha256_file
+
+    def counted(path):
+        read.append(str(path))
+        return hashed(path)
+
+    monkeypatch.setattr(model_files, "sha256_file", counted)
+    monkeypatch.setattr(scanner, "sha256_file", counted)
+    code, _, _ = publish(capsys, "--model", str(tiny_mlflow_model), TESTING)
+    assert code == 0
+    weights = [path for path in read if path.endswith("model.safetensors")]
+    assert len([path for path in weights if path.startswith(str(tiny_mlflow_model))]) == 2
+    assert len(weights) == 3

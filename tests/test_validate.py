@@ -98,7 +98,7 @@ def test_a_deployment_outside_the_inference_allow_list_is_reported(asset_spec, t
     path.write_text(DEPLOYMENT.format(sku="Standard_DS2_v2"))
     problems = validate_yaml_file(path, asset_spec)
     assert [p.rule for p in problems] == ["allow-list"]
-    assert "Standard_DS2_v2 is not in inference_compute_allow_list" in problems[0].message
+    assert "Standard_DS2_v2 is not in spec.yaml's inference_compute_allow_list" in problems[0].message
 
 
 def test_a_deployment_inside_the_allow_list_passes(asset_spec, tmp_path):
@@ -220,7 +220,7 @@ def test_a_batch_cluster_beside_the_deployments_is_held_to_the_inference_allow_l
     [problem] = validate_yaml_file(path, asset_spec)
     assert (problem.rule, problem.message) == (
         "allow-list",
-        f"{path}: Standard_DS2_v2 is not in inference_compute_allow_list",
+        f"{path}: Standard_DS2_v2 is not in spec.yaml's inference_compute_allow_list",
     )
 
 

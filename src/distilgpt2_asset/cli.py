@@ -10,19 +10,19 @@ from distilgpt2_scoring.model_files import ModelFilesError
 
 from .errors import AssetError
 
-# Subcommand modules under distilgpt2_asset.commands, in the order `--help` lists them.
+# Subcommand modules under distilgpt2_asset.commands, in the order `--help` and the README's table list them.
 COMMANDS = (
     "build",
     "scan",
     "register",
     "validate",
-    "publish",
     "testing_model",
     "serve",
     "invoke",
     "playground",
     "deploy",
     "generate",
+    "publish",
     "evaluate",
     "finetune",
 )

@@ -9,28 +9,39 @@ validate -> verify the built model (sha256 manifest, pinned source) -> scan it (
 "Same content" is decided by the `content_sha256` property: the digest of the model's manifest.
 
 Two registries: the local MLflow registry (registry.LocalRegistry, the default) and an Azure ML
-registry (azure.registry, the only module that talks to Azure).
+registry (azure_ml.registry, the only module that talks to Azure).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
-from distilgpt2_scoring.model_files import manifest_digest, open_model
+from distilgpt2_scoring.model_files import ModelContent, open_model
 
 from .errors import AssetError
 from .model_scan import SCAN_PROPERTIES, ScanReport
 from .provenance import require_pinned
-from .registry import ASSET_VERSION_TAG, CONTENT_TAG, PROPERTY_PREFIX, LocalRegistry
+from .registry import (
+    ASSET_VERSION_TAG,
+    CONTENT_TAG,
+    CREATED,
+    METADATA_UPDATED,
+    PROPERTY_PREFIX,
+    UNCHANGED,
+    LocalRegistry,
+    refuse_other_content,
+)
 from .spec import AssetSpec
 
 CONTENT_PROPERTY = CONTENT_TAG  # one name for the content digest in both registries
@@ -93,7 +104,7 @@ class MetadataUpdate:
 
 @dataclass(frozen=True)
 class Outcome:
-    action: str  # "created" | "unchanged" | "metadata-updated"
+    action: str  # registry.CREATED | UNCHANGED | METADATA_UPDATED
     where: str  # the model's URI in its registry
     changes: tuple[str, ...] = ()
 
@@ -131,16 +142,14 @@ def refuse_invalid(spec: AssetSpec) -> None:
         raise AssetError(f"{spec.path} has {len(problems)} problem(s); refusing to publish:\n{listed}")
 
 
-def verified_model(model_dir: Path, spec: AssetSpec, allow_unpinned: bool) -> tuple[Path, dict[str, str]]:
-    """The MLflow folder and its verified manifest; refused if not built from the pinned revision."""
-    content = open_model(Path(model_dir), require_manifest=True)
-    folder, manifest = content.folder, content.files
+def require_pinned_build(spec: AssetSpec, content: ModelContent, allow_unpinned: bool) -> None:
+    """The opened MLflow folder (every file hashed, checked against its manifest) is refused if not
+    built from the pinned revision."""
     if not allow_unpinned:
         rebuild = (
             "rebuild it with `distilgpt2-asset build`, or pass --allow-unpinned to publish a testing model on purpose"
         )
-        require_pinned(spec, folder, on_purpose=rebuild)
-    return folder, manifest
+        require_pinned(spec, content.folder, on_purpose=rebuild)
 
 
 def check_digest(payload: Payload, expected: str | None) -> None:
@@ -177,13 +186,13 @@ def publish_type(spec: AssetSpec) -> str:
     return str((extra.get("publish") or {}).get("type", ""))
 
 
-def build_payload(spec: AssetSpec, model_dir: Path, manifest: dict[str, str], commit: str, scan: ScanReport) -> Payload:
+def build_payload(spec: AssetSpec, content: ModelContent, commit: str, scan: ScanReport) -> Payload:
     """scan: a clean model scan of exactly this content (refused otherwise), recorded as properties."""
     recorded = {
-        CONTENT_PROPERTY: manifest_digest(manifest),
-        MANIFEST_PROPERTY: json.dumps(manifest, sort_keys=True, separators=(",", ":")),
+        CONTENT_PROPERTY: content.digest,
+        MANIFEST_PROPERTY: json.dumps(content.files, sort_keys=True, separators=(",", ":")),
         COMMIT_PROPERTY: commit,
-        **scan.evidence(manifest_digest(manifest), "publish"),
+        **scan.evidence(content.digest, "publish"),
     }
     clashes = sorted(recorded.keys() & spec.properties.keys())
     if clashes:
@@ -193,7 +202,7 @@ def build_payload(spec: AssetSpec, model_dir: Path, manifest: dict[str, str], co
         name=spec.name,
         version=spec.version,
         type=publish_type(spec),
-        path=Path(model_dir).resolve(),
+        path=content.folder.resolve(),
         description=spec.description,
         description_source=_relative(spec.description_path, spec.path.parent),
         tags=dict(spec.string_tags()),
@@ -211,17 +220,8 @@ def _relative(path: Path, root: Path) -> Path:
 def metadata_update(existing: Published, payload: Payload, where: str) -> MetadataUpdate:
     """Azure's rules for a version that exists: same content and properties or refuse; tags and the
     description are replaced (a registry may refuse or silently drop a property added later)."""
-    held = existing.properties.get(CONTENT_PROPERTY)
+    refuse_other_content(where, existing.properties.get(CONTENT_PROPERTY), payload.content_digest, payload.version)
     bump = f"bump `version` in spec.yaml (now {payload.version}) to publish"
-    if held is None:
-        raise AssetError(
-            f"{where} exists without a {CONTENT_PROPERTY} property, so its content cannot be compared; {bump}"
-        )
-    if held != payload.content_digest:
-        raise AssetError(
-            f"{where} already holds different content (sha256 {held[:12]}… vs {payload.content_digest[:12]}…); "
-            f"{bump} the new content"
-        )
     conflicts = [
         f"{key} {existing.properties[key]!r} -> {value!r}"
         if key in existing.properties
@@ -247,7 +247,9 @@ def metadata_update(existing: Published, payload: Payload, where: str) -> Metada
     )
 
 
-def publish_local(payload: Payload, spec: AssetSpec, registry: LocalRegistry) -> Outcome:
+def publish_local(
+    payload: Payload, spec: AssetSpec, registry: LocalRegistry, opened: tuple[ModelContent, ScanReport] | None = None
+) -> Outcome:
     """The local MLflow registry: properties live as `properties/<key>` version tags.
 
     Under the registry's lock: of two publishes of one version at once, one creates it and the other
@@ -262,10 +264,14 @@ def publish_local(payload: Payload, spec: AssetSpec, registry: LocalRegistry) ->
             properties = {k: update.properties[k] for k in properties}
             changes = tuple(update.changes)
         registration = registry.register(
-            spec, payload.path, {PROPERTY_PREFIX + k: v for k, v in properties.items()}, replace_tags=True
+            spec,
+            payload.path,
+            {PROPERTY_PREFIX + k: v for k, v in properties.items()},
+            replace_tags=True,
+            opened=opened,
         )
-    action = {"tags-updated": "metadata-updated"}.get(registration.outcome, registration.outcome)
-    return Outcome(action, f"{payload.name} {payload.version} as {registration.model_uri} in {registry.uri}", changes)
+    where = f"{payload.name} {payload.version} as {registration.model_uri} in {registry.uri}"
+    return Outcome(registration.outcome, where, changes)
 
 
 def _local_view(version_tags: dict[str, str]) -> Published:
@@ -278,16 +284,106 @@ def _local_view(version_tags: dict[str, str]) -> Published:
 
 
 def publish_azure(payload: Payload, registry) -> Outcome:
-    """An Azure ML registry (azure.registry.AzureRegistry): look up the version, then create or update."""
+    """An Azure ML registry (azure_ml.registry.AzureRegistry): look up the version, then create or update."""
     where = registry.model_uri(payload.name, payload.version)
     existing = registry.get(payload.name, payload.version)
     if existing is None:
         registry.create(payload)
-        return Outcome("created", where)
+        return Outcome(CREATED, where)
     update = metadata_update(
         Published(dict(existing.tags or {}), dict(existing.properties or {}), existing.description), payload, where
     )
     if not update.changes:
-        return Outcome("unchanged", where)
+        return Outcome(UNCHANGED, where)
     registry.update(existing, update)
-    return Outcome("metadata-updated", where, tuple(update.changes))
+    return Outcome(METADATA_UPDATED, where, tuple(update.changes))
+
+
+# the pipeline ---------------------------------------------------------------------------------
+
+
+class ModelRegistry(Protocol):
+    """Where a publish goes: the local MLflow registry (LocalTarget) or an Azure ML registry (AzureTarget)."""
+
+    def dry_run(self, payload: Payload) -> dict[str, Any]:
+        """What would be sent, as JSON-ready fields; nothing is touched."""
+        ...
+
+    def publish(self, payload: Payload, spec: AssetSpec, content: ModelContent, scan: ScanReport) -> Outcome:
+        """Create the version, update its metadata, or find it unchanged; refuse other content."""
+        ...
+
+
+@dataclass(frozen=True)
+class LocalTarget:
+    uri: str | None = None  # None: MLFLOW_TRACKING_URI or the home's registry.db
+
+    def dry_run(self, payload: Payload) -> dict[str, Any]:
+        from .registry import registry_uri
+
+        return {"registry": registry_uri(self.uri), **payload.summary()}
+
+    def publish(self, payload: Payload, spec: AssetSpec, content: ModelContent, scan: ScanReport) -> Outcome:
+        return publish_local(payload, spec, LocalRegistry(self.uri), (content, scan))
+
+
+@dataclass(frozen=True)
+class AzureTarget:
+    registry: Any  # azure_ml.registry.AzureRegistry
+
+    def dry_run(self, payload: Payload) -> dict[str, Any]:
+        from .azure_ml.registry import UPLOAD_AS, model_entity
+
+        # Read back from the azure.ai.ml Model entity that a real publish sends.
+        entity = model_entity(payload, payload.path)
+        sent = Payload(
+            name=str(entity.name),
+            version=str(entity.version),
+            type=str(entity.type),
+            path=Path(str(entity.path)),
+            description=str(entity.description),
+            description_source=payload.description_source,
+            tags=dict(entity.tags or {}),
+            properties=dict(entity.properties or {}),
+        )
+        return {
+            "registry": f"azureml://registries/{self.registry.name}",
+            "model_uri": self.registry.model_uri(payload.name, payload.version),
+            "upload_as": UPLOAD_AS,
+            **sent.summary(),
+        }
+
+    def publish(self, payload: Payload, spec: AssetSpec, content: ModelContent, scan: ScanReport) -> Outcome:
+        return publish_azure(payload, self.registry)
+
+
+def publish(
+    spec: AssetSpec,
+    model_dir: Callable[[], Path],
+    target: ModelRegistry,
+    allow_unpinned: bool = False,
+    expect_digest: str | None = None,
+    dry_run: bool = False,
+) -> Outcome | dict[str, Any]:
+    """validate -> scan -> open (hash) the model once -> payload -> the target registry; with dry_run,
+    the payload as the target would receive it. model_dir: the model folder, asked for (a default
+    build may be made) once the spec is valid. The opened model and its scan go all the way, so
+    nothing is hashed or scanned twice (a local registry's own copy is checked, being other files)."""
+    from .finetune import finetuned_release
+    from .model_scan import scan_model
+
+    refuse_invalid(spec)
+    folder = model_dir()
+    scan = scan_model(folder)  # first: it names every unsafe file, links included, without following them
+    scan.require_clean("publish")
+    content = open_model(Path(folder), require_manifest=True)
+    release = finetuned_release(spec, content, allow_unpinned)  # a finetune: under a name of its own
+    released, base_properties = release or (spec, {})
+    if release is None:
+        require_pinned_build(spec, content, allow_unpinned)
+    payload = build_payload(released, content, git_commit(spec.path.parent), scan)
+    payload = dataclasses.replace(payload, properties={**payload.properties, **base_properties})
+    check_digest(payload, expect_digest)
+    if dry_run:
+        return target.dry_run(payload)
+    return target.publish(payload, released, content, scan)

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from distilgpt2_scoring.folders import staged_folder
-from distilgpt2_scoring.model_files import ModelFilesError, open_model
+from distilgpt2_scoring.model_files import ModelContent, ModelFilesError, open_model
 
 from .errors import AssetError
-from .model_scan import scan_model
+from .model_scan import ScanReport, scan_model
 from .paths import home
 from .spec import AssetSpec
 
@@ -62,12 +62,26 @@ def version_tags(spec: AssetSpec, digest: str, extra: dict[str, str] | None = No
     return tags
 
 
+# What a registration or a publish did, in both registries: one word each.
+CREATED, UNCHANGED, METADATA_UPDATED = "created", "unchanged", "metadata-updated"
+
+
+def refuse_other_content(where: str, held: str | None, digest: str, version: str) -> None:
+    """An existing version is only ever the same content: anything else is refused, saying what to do."""
+    if held == digest:
+        return
+    bump = f"bump `version` in spec.yaml (now {version}) to publish the new content"
+    if held is None:
+        raise AssetError(f"{where} exists without a {CONTENT_TAG} property, so its content cannot be compared; {bump}")
+    raise AssetError(f"{where} already holds different content (sha256 {held[:12]}… vs {digest[:12]}…); {bump}")
+
+
 @dataclass(frozen=True)
 class Registration:
     name: str
     asset_version: str
     mlflow_version: str
-    outcome: str  # "created" | "unchanged" | "tags-updated"
+    outcome: str  # CREATED | UNCHANGED | METADATA_UPDATED
     source: str
 
     @property
@@ -105,7 +119,12 @@ class LocalRegistry:
         return found[0] if found else None
 
     def register(
-        self, spec: AssetSpec, model_dir: Path, extra_tags: dict[str, str] | None = None, replace_tags: bool = False
+        self,
+        spec: AssetSpec,
+        model_dir: Path,
+        extra_tags: dict[str, str] | None = None,
+        replace_tags: bool = False,
+        opened: tuple[ModelContent, ScanReport] | None = None,
     ) -> Registration:
         """Create the version, or update its tags if the content is the same; refuse other content.
 
@@ -113,10 +132,11 @@ class LocalRegistry:
 
         replace_tags: also delete tags the version holds that are no longer wanted (Azure's
         publisher replaces tags the same way); by default other tags are left alone.
+        opened: the model already opened (hashed) and scanned by the caller (publish), not done again.
         """
-        content = open_model(Path(model_dir), require_manifest=True)
+        content, scan = opened or (open_model(Path(model_dir), require_manifest=True), None)
         model_dir, digest = content.folder, content.digest
-        evidence = scan_model(model_dir).evidence(digest, "register it")
+        evidence = (scan or scan_model(model_dir)).evidence(digest, "register it")
         tags = version_tags(
             spec, digest, {**{PROPERTY_PREFIX + k: v for k, v in evidence.items()}, **(extra_tags or {})}
         )
@@ -129,19 +149,16 @@ class LocalRegistry:
     def _update_existing(
         self, spec: AssetSpec, existing, tags: dict[str, str], digest: str, replace_tags: bool
     ) -> Registration:
-        if existing.tags.get(CONTENT_TAG) != digest:
-            raise AssetError(
-                f"{spec.name} version {spec.version} is already registered with different content "
-                f"(sha256 {existing.tags.get(CONTENT_TAG, '?')[:12]}… vs {digest[:12]}…); "
-                "bump `version` in spec.yaml to register the new content"
-            )
+        refuse_other_content(
+            f"{spec.name} {spec.version} in {self.uri}", existing.tags.get(CONTENT_TAG), digest, spec.version
+        )
         changed = {k: v for k, v in tags.items() if existing.tags.get(k) != v}
         stale = sorted(existing.tags.keys() - tags.keys()) if replace_tags else []
         for key, value in changed.items():
             self.client.set_model_version_tag(spec.name, existing.version, key, value)
         for key in stale:
             self.client.delete_model_version_tag(spec.name, existing.version, key)
-        outcome = "tags-updated" if changed or stale else "unchanged"
+        outcome = METADATA_UPDATED if changed or stale else UNCHANGED
         return Registration(spec.name, spec.version, str(existing.version), outcome, existing.source)
 
     def _create(self, spec: AssetSpec, model_dir: Path, tags: dict[str, str], digest: str) -> Registration:
@@ -163,7 +180,7 @@ class LocalRegistry:
             if stored_here:
                 shutil.rmtree(target, ignore_errors=True)
             raise
-        return Registration(spec.name, spec.version, str(created.version), "created", str(target))
+        return Registration(spec.name, spec.version, str(created.version), CREATED, str(target))
 
 
 def _acquire(path: Path):

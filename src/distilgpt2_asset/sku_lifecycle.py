@@ -85,7 +85,7 @@ def torch_runtime(conda_file: Path) -> GpuRuntime:
     from packaging.version import Version
 
     conda = yaml.safe_load(Path(conda_file).read_text()) or {}
-    pip = next((d["pip"] for d in conda.get("dependencies", []) if isinstance(d, dict) and "pip" in d), [])
+    pip: list[str] = next((d["pip"] for d in conda.get("dependencies", []) if isinstance(d, dict) and "pip" in d), [])
     pins = [Requirement(line) for line in pip if not str(line).startswith("-")]
     torch = next((pin for pin in pins if pin.name == "torch"), None)
     if torch is None or not str(torch.specifier).startswith("=="):

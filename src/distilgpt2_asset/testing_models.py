@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -19,7 +20,7 @@ from distilgpt2_scoring.folders import staged_folder
 from .errors import AssetError
 from .paths import PACKAGE_DATA, TOKENIZER_DIR
 
-SHAPES = {
+SHAPES: dict[str, dict[str, Any]] = {
     "tiny": dict(n_layer=2, n_embd=64, n_head=4, n_positions=1024),
     "distilgpt2": dict(n_layer=6, n_embd=768, n_head=12, n_positions=1024),
 }
@@ -31,7 +32,7 @@ SEED = 20231208
 
 def load_gpt2_tokenizer():
     """The real GPT-2 tokenizer from the shipped vocab.json + merges.txt."""
-    from transformers import GPT2TokenizerFast
+    from transformers import GPT2TokenizerFast  # type: ignore[attr-defined]  # exported lazily, unseen by mypy
 
     return GPT2TokenizerFast.from_pretrained(str(TOKENIZER_DIR), model_max_length=1024)
 

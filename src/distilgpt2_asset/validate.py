@@ -19,8 +19,9 @@ from typing import Any
 
 from .asset_ci import asset_ci_problems
 from .errors import AssetError
-from .sku_lifecycle import allow_listed, refusal, sku_status
-from .skus import canonical_sku, per_field_minimum, sku_catalog, supported_inference_skus
+from .sku_fitness import SkuRules, assess, online_endpoint_supports
+from .sku_lifecycle import sku_status
+from .skus import canonical_sku, per_field_minimum, sku_catalog
 from .spec import CARD_TAGS, SCENARIOS, AssetSpec, read_yaml
 
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,254}$")
@@ -98,8 +99,7 @@ def _scenario(spec: AssetSpec, scenario: str) -> Iterator[Problem]:
 
 
 def _inference_support(spec: AssetSpec) -> Iterator[Problem]:
-    supported = supported_inference_skus()
-    unsupported = [s for s in spec.allow_list("inference") if s.lower() not in supported]
+    unsupported = [s for s in spec.allow_list("inference") if not online_endpoint_supports(s)]
     if unsupported:
         yield Problem("inference-sku-supported", f"managed online endpoints do not support: {', '.join(unsupported)}")
 
@@ -188,7 +188,7 @@ def _loaders() -> dict[str, Callable[[Path], Any]]:
         load_online_endpoint,
     )
 
-    from .azure import sdk
+    from .azure_ml import sdk
 
     return {
         "managedOnlineEndpoint": load_online_endpoint,
@@ -240,8 +240,9 @@ def instance_types(entity: Any) -> list[str]:
     if resources is not None and isinstance(getattr(resources, "instance_type", None), str):
         found.append(resources.instance_type)
     node_input = (getattr(entity, "inputs", None) or {}).get("instance_type")
-    if isinstance(getattr(node_input, "_data", None), str) and "${{" not in node_input._data:
-        found.append(node_input._data)
+    data = getattr(node_input, "_data", None)
+    if isinstance(data, str) and "${{" not in data:
+        found.append(data)
     for node in (getattr(entity, "jobs", None) or {}).values():
         found += instance_types(node)
     return found
@@ -253,7 +254,7 @@ def presubmit_problems(entity: Any, path: Path) -> list[Problem]:
     deployments: the name and scale-settings checks, a model batch deployment's `_validate()` (its
     output action) and the scoring script's syntax (Online/BatchDeploymentOperations.begin_create_or_update);
     environments: `validate()` (its REST form)."""
-    from .azure import sdk
+    from .azure_ml import sdk
 
     found, checks = sdk.presubmit_checks(entity)
     if found:
@@ -268,32 +269,27 @@ def presubmit_problems(entity: Any, path: Path) -> list[Problem]:
 
 
 def _size_problems(
-    path: Path, sizes: list[str], scenario: str, spec: AssetSpec, warnings: list[Problem]
+    path: Path, sizes: list[str], rules: SkuRules, online_endpoint: bool, warnings: list[Problem]
 ) -> list[Problem]:
-    allow = {s.lower() for s in spec.allow_list(scenario)}
     problems = []
     for size in dict.fromkeys(sizes):
-        if size.lower() not in allow:
-            problems.append(Problem("allow-list", f"{path}: {size} is not in {scenario}_compute_allow_list"))
-            continue
-        name = canonical_sku(size)
-        if name is None:
-            continue  # reported as sku-catalog by the spec rules
-        status = sku_status(name, scenario)
-        if not status.usable:
-            problems.append(
-                Problem("sku-lifecycle", f"{path}: {refusal(status, scenario, _candidates(spec, scenario))}")
-            )
-        elif status.notice:
-            warnings.append(Problem("sku-lifecycle", f"{path}: {status.notice}"))
+        fit = assess(size, rules, online_endpoint)
+        if fit.rule == "sku-catalog":
+            continue  # reported by the spec rules
+        if not fit.fits:
+            problems.append(Problem(fit.rule, f"{path}: {fit.message}"))
+        elif fit.notice:
+            warnings.append(Problem("sku-lifecycle", f"{path}: {fit.notice}"))
     return problems
 
 
-def _candidates(spec: AssetSpec, scenario: str) -> list[str]:
+def sku_rules(spec: AssetSpec, scenario: str) -> SkuRules:
+    """The spec's rules for a scenario's compute; a malformed min-sku-spec (reported by the spec rules) as none."""
     try:
-        return allow_listed(spec, scenario)
-    except ValueError:  # a malformed min-sku-spec, reported by the spec rules
-        return []
+        minimum = spec.min_sku_spec(scenario)
+    except ValueError:
+        minimum = None
+    return SkuRules(scenario, spec.allow_list(scenario), minimum)
 
 
 def validate_yaml_file(path: Path, spec: AssetSpec, warnings: list[Problem] | None = None) -> list[Problem]:
@@ -319,7 +315,8 @@ def validate_yaml_file(path: Path, spec: AssetSpec, warnings: list[Problem] | No
         return problems + [
             Problem("allow-list", f"{path}: names {sizes} but no scenario (evaluation/finetune) is in its file name")
         ]
-    return problems + _size_problems(path, sizes, scenario, spec, warnings)
+    online = kind == "managedOnlineDeployment"
+    return problems + _size_problems(path, sizes, sku_rules(spec, scenario), online, warnings)
 
 
 def asset_yaml_files(root: Path) -> list[Path]:

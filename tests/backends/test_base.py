@@ -71,7 +71,8 @@ def test_sku_table_lists_the_whole_allow_list_fitting_first(registered, asset_sp
 def test_a_preferred_sku_is_taken_when_it_fits_and_refused_with_the_reason_otherwise(registered):
     assert pick_sku(registered, "inference", "standard_f8s_v2") == "Standard_F8s_v2"
     with pytest.raises(
-        AssetError, match="Standard_NV6 cannot run inference: not in distilgpt2's inference_compute_allow_list"
+        AssetError,
+        match="Standard_NV6 cannot run inference: Standard_NV6 is not in distilgpt2's inference_compute_allow_list",
     ):
         pick_sku(registered, "inference", "Standard_NV6")
 
@@ -80,7 +81,8 @@ def test_a_sku_below_the_minimum_is_marked_and_refused(registered):
     raised = dict(registered.properties, **{"inference-min-sku-spec": "8|0|8|28"})
     model = ModelInfo(registered.name, registered.version, registered.uri, registered.tags, raised)
     below = next(f for f in sku_fits(model, "inference") if f.sku == "Standard_DS3_v2")
-    assert not below.fits and below.reason == "below inference-min-sku-spec 8|0|8|28"
+    assert not below.fits and below.rule == "min-sku-spec"
+    assert below.reason == "(4|0|14|28) is below inference-min-sku-spec 8|0|8|28 (vCPUs|GPUs|memoryGB|tempDiskGB)"
     with pytest.raises(AssetError, match="below inference-min-sku-spec"):
         pick_sku(model, "inference", "Standard_DS3_v2")
 

@@ -69,7 +69,7 @@ def test_a_sku_the_deployment_checks_refuse_starts_no_server(isolated_home, asse
     model = ModelInfo(
         asset_spec.name, asset_spec.version, "models:/distilgpt2/1", asset_spec.string_tags(), {}, tiny_mlflow_model
     )
-    with pytest.raises(AssetError, match="'Standard_NV6' is not in spec.yaml's inference_compute_allow_list"):
+    with pytest.raises(AssetError, match="Standard_NV6 is not in spec.yaml's inference_compute_allow_list"):
         session.deploy(model, "Standard_NV6")
     assert session.endpoints == []
 

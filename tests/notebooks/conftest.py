@@ -86,13 +86,13 @@ def run_notebook(notebook_env, tiny_model_dir):
     return run
 
 
-# In the kernel: MLClient (workspace and registry) replaced by the recorders of tests/backends/test_azure.py.
+# In the kernel: MLClient (workspace and registry) replaced by the recorders of tests/backends/test_azure_ml.py.
 AZURE_RECORDERS = """
-import distilgpt2_asset.azure.registry, distilgpt2_asset.backends.azure
-from tests.backends.test_azure import recorders
+import distilgpt2_asset.azure_ml.registry, distilgpt2_asset.backends.azure_ml
+from tests.backends.test_azure_ml import recorders
 recorder, registry_recorder = recorders(load_spec())
-distilgpt2_asset.backends.azure.ml_client = lambda workspace: recorder
-distilgpt2_asset.azure.registry.AzureRegistry._connect = lambda self: registry_recorder
+distilgpt2_asset.backends.azure_ml.ml_client = lambda workspace: recorder
+distilgpt2_asset.azure_ml.registry.AzureRegistry._connect = lambda self: registry_recorder
 """
 AZURE_CALLS = "import json\nprint(json.dumps([call for call, _, _ in recorder.calls]))"
 

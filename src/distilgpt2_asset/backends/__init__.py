@@ -15,8 +15,8 @@ process. "azure": an Azure ML registry and workspace through MLClient (DefaultAz
 
 from __future__ import annotations
 
-from ..azure.deploy import MICROSOFT_REGISTRY
-from ..azure.workspace import resolve_workspace
+from ..azure_ml.deploy import MICROSOFT_REGISTRY
+from ..azure_ml.workspace import resolve_workspace
 from ..errors import AssetError
 from ..spec import AssetSpec, load_spec
 from .base import Backend, Endpoint, EvaluationReport, FinetuneRun, ModelInfo, endpoint_name, pick_sku, sku_fits
@@ -50,8 +50,10 @@ def open_backend(
 
         return LocalBackend(spec, model_source)
     if backend == "azure":
-        from .azure import AzureBackend
+        from .azure_ml import AzureBackend
 
         flags = {"subscription_id": subscription_id, "resource_group": resource_group, "workspace_name": workspace}
-        return AzureBackend(spec, resolve_workspace(flags), registry_name or MICROSOFT_REGISTRY)
+        settings = resolve_workspace(flags)  # required: raises, naming every missing setting
+        assert settings is not None
+        return AzureBackend(spec, settings, registry_name or MICROSOFT_REGISTRY)
     raise AssetError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")

@@ -18,8 +18,7 @@ from typing import Any
 
 from ..errors import AssetError
 from ..paths import PACKAGE_DATA
-from ..sku_lifecycle import refusal, sku_status
-from ..skus import canonical_sku, meets, sku_catalog, supported_inference_skus
+from ..sku_fitness import SkuFit, SkuRules, assess, assess_allow_list
 from ..spec import AssetSpec, SkuSpec
 
 SAMPLE_EVALUATION_DATA = PACKAGE_DATA / "evaluation" / "sample.jsonl"
@@ -66,75 +65,43 @@ def parse_list_tag(value: str) -> list[str]:
     return [item.strip() for item in text.strip("[]").split(",") if item.strip()]
 
 
-@dataclass(frozen=True)
-class SkuFit:
-    sku: str
-    spec: SkuSpec | None  # None: not in model/sku_catalog.csv
-    fits: bool
-    reason: str  # why not, when it does not fit
-    notice: str = ""  # a retirement announced for a later date
+def sku_rules(model: ModelInfo, scenario: str) -> SkuRules:
+    """The registered model's allow-list and min-sku-spec for a scenario, for the one SKU assessment."""
+    return SkuRules(scenario, model.allow_list(scenario), model.min_sku_spec(scenario), owner=model.name)
 
 
 def sku_fits(model: ModelInfo, scenario: str) -> list[SkuFit]:
-    """Every SKU of the model's allow-list for a scenario, smallest first, with whether it fits:
-    in the catalog, at least the minimum, supported by endpoints (inference), not retired and with
-    a GPU the scenario's software runs on (sku_lifecycle)."""
-    minimum = model.min_sku_spec(scenario)
-    fits = []
-    for sku in model.allow_list(scenario):
-        known = canonical_sku(sku)
-        spec = sku_catalog()[known] if known else None
-        status = sku_status(known, scenario) if known else None
-        if spec is None:
-            fits.append(SkuFit(sku, None, False, "not in the SKU catalog"))
-        elif minimum is not None and not meets(known, minimum):
-            fits.append(SkuFit(sku, spec, False, f"below {scenario}-min-sku-spec {minimum}"))
-        elif scenario == "inference" and sku.lower() not in supported_inference_skus():
-            fits.append(SkuFit(sku, spec, False, "not supported by managed online endpoints"))
-        elif not status.usable:
-            fits.append(SkuFit(sku, spec, False, status.blocked))
-        else:
-            fits.append(SkuFit(sku, spec, True, "", status.notice))
-    return sorted(fits, key=lambda fit: (not fit.fits, _size(fit.spec)))
-
-
-def _size(spec: SkuSpec | None) -> tuple:
-    """Smallest first, GPUs weighing most (they cost most); unknown SKUs last."""
-    if spec is None:
-        return (1,)
-    return (0, spec.gpus, spec.vcpus, spec.memory_gb, spec.temp_disk_gb)
+    """Every SKU of the model's allow-list for a scenario, fitting first, smallest first (sku_fitness)."""
+    return assess_allow_list(sku_rules(model, scenario), online_endpoint=scenario == "inference")
 
 
 def pick_sku(model: ModelInfo, scenario: str, preferred: str | None = None) -> str:
     """preferred if it fits, else the smallest SKU of the allow-list that fits (never a retired one,
     nor a GPU the scenario's software cannot run); a retirement announced for later is printed."""
-    fits = sku_fits(model, scenario)
+    rules = sku_rules(model, scenario)
     if preferred:
-        match = next((fit for fit in fits if fit.sku.lower() == preferred.lower()), None)
-        if match is None or not match.fits:
-            raise AssetError(f"instance type {preferred} cannot run {scenario}: {_refusal(model, scenario, match)}")
-        chosen = match
+        chosen = assess(preferred, rules, online_endpoint=scenario == "inference")
+        if not chosen.fits:
+            raise AssetError(f"instance type {preferred} cannot run {scenario}: {_refusal(model, scenario, chosen)}")
+        picked = str(chosen.name)
     else:
-        chosen = next((fit for fit in fits if fit.fits), None)
-        if chosen is None:
+        fitting = next((fit for fit in sku_fits(model, scenario) if fit.fits), None)
+        if fitting is None:
             raise AssetError(
                 f"{model.name} {model.version}: no SKU of its {scenario}_compute_allow_list meets its "
                 f"{scenario}-min-sku-spec and is still live"
             )
+        chosen, picked = fitting, fitting.sku
     if chosen.notice:
         print(f"note: {chosen.notice}", flush=True)
-    return chosen.sku
+    return picked
 
 
-def _refusal(model: ModelInfo, scenario: str, match: SkuFit | None) -> str:
-    fitting = [canonical_sku(fit.sku) for fit in sku_fits(model, scenario) if fit.fits]
-    if match is None:
-        return f"not in {model.name}'s {scenario}_compute_allow_list; fitting: {_shown(fitting)}"
-    known = canonical_sku(match.sku)
-    status = sku_status(known, scenario) if known else None
-    if status is not None and not status.usable:  # retired, or a GPU the software cannot run
-        return refusal(status, scenario, fitting)
-    return f"{match.reason}; fitting: {_shown(fitting)}"
+def _refusal(model: ModelInfo, scenario: str, refused: SkuFit) -> str:
+    if refused.rule == "sku-lifecycle":  # retired, or a GPU the software cannot run: names the nearest live SKU
+        return refused.message
+    fitting = [str(fit.name) for fit in sku_fits(model, scenario) if fit.fits]
+    return f"{refused.message}; fitting: {_shown(fitting)}"
 
 
 def _shown(skus: list[str]) -> str:
@@ -189,7 +156,7 @@ class Backend(ABC):
         deploy.py checks the deployment for spec.yaml's model; a finetuned classifier has the same
         architecture and serving limits, so the backends swap in its reference after the checks.
         """
-        from ..azure.deploy import plan_deployment
+        from ..azure_ml.deploy import plan_deployment
 
         overrides = [{"instance_type": instance_type}]
         return plan_deployment(
@@ -201,7 +168,7 @@ class Backend(ABC):
         it (jobs/deploy/autoscale.yml, measurements, the quota hint); None without autoscale."""
         if autoscale is None:
             return None
-        from ..azure.autoscale import plan_autoscale
+        from ..azure_ml.autoscale import plan_autoscale
 
         return plan_autoscale(self.spec, plan, autoscale)
 

@@ -85,7 +85,7 @@ class LocalBackend(Backend):
         threads = plan.profile.concurrency
         try:
             with open(log_path, "ab") as log:
-                server = start_server(model.path, port=free_port(), threads=threads, env=settings, log=log)
+                server = start_server(_files(model), port=free_port(), threads=threads, env=settings, log=log)
         except AssetError as exc:
             raise AssetError(f"{exc}\n--- {log_path} (last lines) ---\n{_tail(log_path)}") from None
         endpoint = Endpoint(
@@ -132,7 +132,7 @@ class LocalBackend(Backend):
 
         output = home() / "evaluations" / f"{model.name}-{model.version}"
         options = EvaluationOptions(params=dict(params or {}), limit=rows)
-        payload = run_evaluation(model.path, Path(data or SAMPLE_EVALUATION_DATA), output, options)
+        payload = run_evaluation(_files(model), Path(data or SAMPLE_EVALUATION_DATA), output, options)
         metrics = {f"{model.name} {model.version}": payload["model"]["metrics"]}
         return EvaluationReport(metrics, output, output / CHART_FILE)
 
@@ -163,12 +163,16 @@ class LocalBackend(Backend):
         given = {"epochs": epochs, "max_length": max_length}
         settings = FinetuneSettings(**{name: value for name, value in given.items() if value})
         result = finetune(self.spec, inputs, settings)
+        if result.output is None:  # only on ranks other than 0, which this process is not
+            raise AssetError("the finetune wrote no model")
         curve = result.output / CURVE_FILE
         return FinetuneRun(result.metrics, result.output, curve if curve.is_file() else None, base=model)
 
     def register(self, run: FinetuneRun) -> ModelInfo:
         from ..finetune import register_finetuned
 
+        if run.folder is None:
+            raise AssetError("the finetune run has no model folder to register")
         registration = register_finetuned(self.spec, run.folder, self.registry.uri)
         print(f"{registration.outcome}: {registration.name} {registration.asset_version} as {registration.model_uri}")
         return self._info(self.registry.find(registration.name, registration.asset_version))
@@ -177,3 +181,10 @@ class LocalBackend(Backend):
 def _tail(path: Path) -> str:
     lines = path.read_text(errors="replace").splitlines() if path.is_file() else []
     return "\n".join(lines[-LOG_TAIL_LINES:])
+
+
+def _files(model: ModelInfo) -> Path:
+    """The registered model's files on this machine (every version of the local registry has them)."""
+    if model.path is None:
+        raise AssetError(f"{model.name} {model.version}: its files are not on this machine")
+    return model.path

@@ -10,7 +10,7 @@ from .base import EvaluationReport, FinetuneRun, ModelInfo, sku_fits
 
 def model_overview(model: ModelInfo) -> pd.DataFrame:
     """Task, licence and, per scenario, the allow-list size and minimum SKU, as the registry tags say."""
-    rows = {
+    rows: dict[str, str | int] = {
         "name": model.name,
         "version": model.version,
         "registry": model.uri,

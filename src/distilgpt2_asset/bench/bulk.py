@@ -38,7 +38,7 @@ def prompts_file(work: Path) -> Path:
 
 
 def _ours(mlflow_dir: Path, work: Path) -> dict:
-    from ..generate import GenerateOptions, generate, summary_dict
+    from ..bulk_generation import GenerateOptions, generate, summary_dict
 
     output = work / "generated.jsonl"
     for leftover in work.glob("generated*"):

@@ -3,7 +3,6 @@ clients, and the peak RSS of the server's process tree while they run."""
 
 from __future__ import annotations
 
-import json
 import statistics
 import threading
 import time
@@ -11,6 +10,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ..event_stream import StreamCut, events
 
 NEW_TOKENS = 100
 # Mixed traffic as real callers differ: temperature, top_p, a quarter greedy, lengths, prompt echoed or not.
@@ -83,11 +84,9 @@ def post(url: str, body: dict) -> Outcome:
             if not params.get("stream"):
                 [text] = response.json()
                 return Outcome(200, text[len(prompt) :], time.perf_counter() - started, params.get("max_new_tokens", 0))
-            pieces, first = [], None
-            for line in response.iter_lines(decode_unicode=True):
-                if not line.startswith("data: {"):
-                    continue
-                event = json.loads(line[6:])
+            pieces: list[str] = []
+            first = None
+            for event in events(response.iter_lines()):
                 if event["text"] and not (prompt and not pieces and event["text"] == prompt):
                     first = first or time.perf_counter() - started
                 pieces.append(event["text"])
@@ -98,7 +97,7 @@ def post(url: str, body: dict) -> Outcome:
                 params.get("max_new_tokens", 0),
                 first,
             )
-    except requests.RequestException:
+    except (requests.RequestException, StreamCut):  # a cut stream is a failed request, not a short answer
         return Outcome(0, None, time.perf_counter() - started, params.get("max_new_tokens", 0))
 
 

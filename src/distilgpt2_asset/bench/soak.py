@@ -27,6 +27,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from ..event_stream import StreamCut, events
 from ..serve import free_port, start_server
 from ..spec import load_spec
 
@@ -83,8 +84,10 @@ def _post(url: str, data: bytes, tally: Tally, stream: bool = False) -> None:
             url, data=data, headers={"Content-Type": "application/json"}, timeout=300, stream=stream
         ) as response:
             if stream and response.status_code == 200:
-                lines = [line for line in response.iter_lines() if line]
-                if lines[-1] != b"data: [DONE]":
+                try:
+                    for _event in events(response.iter_lines()):
+                        pass
+                except (StreamCut, ValueError):
                     tally.add("lost")  # a stream that ended without its last event
                     return
             tally.add(_status_kind(response.status_code))

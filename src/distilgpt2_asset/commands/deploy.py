@@ -12,8 +12,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..azure.deploy import MICROSOFT_REGISTRY, model_origin, parse_overrides
-from ..azure.workspace import SETTINGS
+from ..azure_ml.deploy import MICROSOFT_REGISTRY, model_origin, parse_overrides
+from ..azure_ml.workspace import SETTINGS
 from ..errors import AssetError
 from ..spec import load_spec
 from .evaluate import positive_int
@@ -102,7 +102,7 @@ def add_parser(subparsers) -> None:
 
 def registry_properties(registry: str, name: str, version: str) -> dict | None:
     """A registry version's properties, read through the publish path's registry client (sign-in as for publish)."""
-    from ..azure.registry import AzureRegistry
+    from ..azure_ml.registry import AzureRegistry
 
     model = AzureRegistry(registry).get(name, version)
     return None if model is None else dict(model.properties or {})
@@ -120,7 +120,7 @@ def observability_overrides(args) -> list[dict[str, str]]:
 
 
 def run(args) -> int:
-    from ..azure.workspace import resolve_workspace
+    from ..azure_ml.workspace import resolve_workspace
 
     spec = load_spec()
     overrides = parse_overrides(args.overrides) + observability_overrides(args)
@@ -136,10 +136,10 @@ def run(args) -> int:
 
 
 def _online(args, spec, overrides, registry, workspace, origin) -> int:
-    from ..azure.alerts import alert_requests, plan_alerts, submit_alerts
-    from ..azure.autoscale import dry_run_request, plan_autoscale, submit_autoscale
-    from ..azure.deploy import dry_run_requests, pin_content_digest, plan_deployment, submit
-    from ..azure.workspace import ml_client, monitor_client
+    from ..azure_ml.alerts import alert_requests, plan_alerts, submit_alerts
+    from ..azure_ml.autoscale import dry_run_request, plan_autoscale, submit_autoscale
+    from ..azure_ml.deploy import dry_run_requests, pin_content_digest, plan_deployment, submit
+    from ..azure_ml.workspace import ml_client, monitor_client
 
     autoscaled = args.autoscale is not None
     if (args.autoscale_file or args.quota_cores) and not autoscaled:
@@ -187,8 +187,9 @@ def _online(args, spec, overrides, registry, workspace, origin) -> int:
 
 
 def _batch(args, spec, overrides, registry, workspace, origin) -> int:
-    from ..azure.batch import dry_run_requests, pin_batch_content_digest, plan_batch, submit_batch
-    from ..azure.workspace import ml_client
+    from ..azure_ml.batch import dry_run_requests, plan_batch, submit_batch
+    from ..azure_ml.deploy import pin_content_digest
+    from ..azure_ml.workspace import ml_client
 
     online_only = {"--autoscale": args.autoscale, "--autoscale-file": args.autoscale_file,
                    "--quota-cores": args.quota_cores,
@@ -207,7 +208,7 @@ def _batch(args, spec, overrides, registry, workspace, origin) -> int:
     if args.dry_run:
         print(json.dumps(dry_run_requests(plan, workspace, args.location), indent=2))
         return 0
-    pin_batch_content_digest(plan, registry_properties)
+    pin_content_digest(plan, registry_properties)
     submit_batch(plan, ml_client(workspace), where=f"Azure ML workspace {workspace.workspace_name!r}")
     print(
         f"deployed {spec.name} {spec.version} ({origin}) to batch endpoint {plan.endpoint.name}/{plan.deployment.name}; try:\n"

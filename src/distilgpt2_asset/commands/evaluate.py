@@ -51,7 +51,7 @@ def add_parser(subparsers) -> None:
         "--batch-size",
         type=positive_int,
         default=DEFAULT_BATCH_SIZE,
-        help="prompts per request and per engine batch (default: %(default)s)",
+        help="sequences the engine runs at once (default: %(default)s)",
     )
     p.add_argument(
         "--engine",

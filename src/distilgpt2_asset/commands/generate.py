@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..bulk_generation import GenerateOptions, generate
 from ..evaluation.run import parse_params_argument
-from ..generate import GenerateOptions, generate
 
 
 def add_parser(subparsers) -> None:

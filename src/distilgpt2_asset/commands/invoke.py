@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from ..errors import AssetError
+from ..event_stream import StreamCut, events
 from ..local_server import DEFAULT_HOST
 from ..score_url import ScoreUrl, parse_score_url
 from ..serve import DEFAULT_PORT
@@ -65,26 +66,30 @@ def _headers(key_env: str | None, target: ScoreUrl, url: str) -> dict[str, str]:
 
 def _print_events(response) -> None:
     """Each event's text as it arrives; the finish reasons and token counts once a prompt ends."""
-    endings = []
-    for line in response.iter_lines(decode_unicode=True):
-        if not line.startswith("data: ") or line == "data: [DONE]":
-            continue
-        event = json.loads(line[6:])
-        if "error" in event:
-            raise AssetError(f"the answer stopped: {event['error']}")
-        choice = event["choices"][0] if event.get("choices") else event  # OpenAI chunks or ours
-        print(choice.get("text", ""), end="", flush=True)
-        if choice.get("finish_reason"):
-            endings.append(
-                {
-                    "index": choice.get("index", 0),
-                    "finish_reason": choice["finish_reason"],
-                    **({"usage": event["usage"]} if "usage" in event else {}),
-                }
-            )
+    endings: list[dict] = []
+    try:
+        for event in events(response.iter_lines()):
+            _print_event(event, endings)
+    except StreamCut as exc:
+        raise AssetError(f"the answer stopped: {exc}") from None
     print()
     for ending in endings:
         print(json.dumps(ending), file=sys.stderr)
+
+
+def _print_event(event: dict, endings: list[dict]) -> None:
+    if "error" in event:
+        raise AssetError(f"the answer stopped: {event['error']}")
+    choice = event["choices"][0] if event.get("choices") else event  # OpenAI chunks or ours
+    print(choice.get("text", ""), end="", flush=True)
+    if choice.get("finish_reason"):
+        endings.append(
+            {
+                "index": choice.get("index", 0),
+                "finish_reason": choice["finish_reason"],
+                **({"usage": event["usage"]} if "usage" in event else {}),
+            }
+        )
 
 
 def run(args) -> int:

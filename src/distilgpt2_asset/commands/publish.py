@@ -3,7 +3,6 @@ model under its own: NAME-finetuned or NAME-text-classification, version from it
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -64,44 +63,24 @@ QUIET_LOGGERS = ("azure.ai.ml._utils._experimental", "azure.identity")
 
 def run(args) -> int:
     from .. import publish
-    from ..finetune import finetuned_release
-    from ..model_scan import scan_model
 
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
     spec = load_spec()
     publish.check_version(spec, args.expected_version)
     # `is not None`: an empty --registry (an unset CI variable) is a bad name, never the local registry.
-    registry = _azure_registry(args.registry) if args.registry is not None else None
-    publish.refuse_invalid(spec)
-    model_dir = _model_dir(args, spec)
-    scan = scan_model(model_dir)  # first: it names every unsafe file, links included, without following them
-    scan.require_clean("publish")
-    release = finetuned_release(spec, model_dir, args.allow_unpinned)  # a finetune: under a name of its own
-    release_spec = release[0] if release else spec
-    folder, manifest = publish.verified_model(model_dir, release_spec, args.allow_unpinned or release is not None)
-    payload = publish.build_payload(release_spec, folder, manifest, publish.git_commit(spec.path.parent), scan)
-    if release is not None:
-        payload = dataclasses.replace(payload, properties={**payload.properties, **release[1]})
-    spec = release_spec
-    publish.check_digest(payload, args.expect_digest)
-    if args.dry_run:
-        print(json.dumps(_dry_run(payload, registry, args.registry_uri), indent=2))
-        return 0
-    if registry is not None:
-        outcome = publish.publish_azure(payload, registry)
+    target: publish.ModelRegistry
+    if args.registry is not None:
+        from ..azure_ml.registry import AzureRegistry
+
+        target = publish.AzureTarget(AzureRegistry(args.registry))
     else:
-        from ..registry import LocalRegistry
-
-        outcome = publish.publish_local(payload, spec, LocalRegistry(args.registry_uri))
-    print(outcome)
+        target = publish.LocalTarget(args.registry_uri)
+    result = publish.publish(
+        spec, lambda: _model_dir(args, spec), target, args.allow_unpinned, args.expect_digest, args.dry_run
+    )
+    print(json.dumps(result, indent=2) if isinstance(result, dict) else result)
     return 0
-
-
-def _azure_registry(name: str):
-    from ..azure.registry import AzureRegistry
-
-    return AzureRegistry(name)
 
 
 def _model_dir(args, spec) -> Path:
@@ -118,31 +97,3 @@ def _model_dir(args, spec) -> Path:
 
         build_mlflow_model(spec, None, None, output)
     return output
-
-
-def _dry_run(payload, registry, registry_uri: str | None) -> dict:
-    if registry is None:
-        from ..registry import registry_uri as local_registry_uri
-
-        return {"registry": local_registry_uri(registry_uri), **payload.summary()}
-    from ..azure.registry import UPLOAD_AS, model_entity
-    from ..publish import Payload
-
-    # Read back from the azure.ai.ml Model entity that a real publish sends.
-    entity = model_entity(payload, payload.path)
-    sent = Payload(
-        name=entity.name,
-        version=entity.version,
-        type=entity.type,
-        path=Path(entity.path),
-        description=entity.description,
-        description_source=payload.description_source,
-        tags=entity.tags,
-        properties=entity.properties,
-    )
-    return {
-        "registry": f"azureml://registries/{registry.name}",
-        "model_uri": registry.model_uri(payload.name, payload.version),
-        "upload_as": UPLOAD_AS,
-        **sent.summary(),
-    }

@@ -49,7 +49,8 @@ def load_causal_lm(model_root: Path):
         raise AssetError(f"{folder}: cannot load the model weights and tokenizer: {exc}") from None
     import torch
 
-    return model.to("cuda" if torch.cuda.is_available() else "cpu").eval(), tokenizer
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return model.to(device).eval(), tokenizer  # type: ignore[arg-type]  # transformers' .to wrapper types self oddly
 
 
 def context_length(model) -> int:

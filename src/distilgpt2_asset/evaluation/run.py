@@ -2,7 +2,8 @@
 scoring code (distilgpt2_scoring.service: the same validation, engines and batching as the HTTP server).
 
 One model, or two side by side (e.g. finetuned vs base) on the same rows and settings:
-  rows (JSONL) -> batched generation (requests of batch_size prompts, progress bar)
+  rows (JSONL) -> generation by the batch scorer (distilgpt2_scoring.batch, as `generate` and the batch
+  endpoint do it: rows join the engine's running batch as others leave; progress bar)
   -> rouge / bleu against the ground truth (metrics.py) -> optional perplexity of a text file
   (perplexity.py, the model's own fp32 weights) -> metrics.json, predictions.jsonl, metrics.png.
 """
@@ -20,7 +21,7 @@ from tqdm import tqdm
 
 from distilgpt2_scoring.folders import staged_folder
 
-from ..errors import AssetError
+from ..errors import AssetError, invalid_as_asset_error
 from .data import EvaluationRow, read_evaluation_rows
 from .metrics import METRIC_DEFINITIONS, METRIC_NAMES, text_generation_metrics
 from .perplexity import DEFAULT_STRIDE, PerplexityResult, load_causal_lm, text_perplexity
@@ -93,21 +94,15 @@ def verified_mlflow_folder(model_root: Path) -> Path:
 
 
 def _load_service(folder: Path, options: EvaluationOptions):
-    from pydantic import ValidationError
-
     from distilgpt2_scoring.model_files import open_model
     from distilgpt2_scoring.service import TextGenerationService
     from distilgpt2_scoring.settings import ServingSettings
 
-    overrides = {"max_batch_size": options.batch_size, "max_prompts": options.batch_size}
+    overrides: dict[str, Any] = {"max_batch_size": options.batch_size}
     if options.engine:
         overrides["engine"] = options.engine
-    try:
+    with invalid_as_asset_error("serving settings (--batch-size, --engine, TEXTGEN_* variables)"):
         settings = ServingSettings(**overrides)
-    except ValidationError as exc:
-        raise AssetError(
-            f"serving settings (--batch-size, --engine, TEXTGEN_* variables): {exc.errors()[0]['msg']}"
-        ) from None
     return TextGenerationService.load(open_model(folder), settings)
 
 
@@ -118,27 +113,28 @@ def _resolved_params(service, request_params: dict) -> dict[str, Any]:
     return asdict(parse_params(request_params, service.served.defaults, service.settings.max_new_tokens))
 
 
-def _generate(service, rows: Sequence[EvaluationRow], request_params: dict, batch_size: int, data: Path, role: str):
-    """Predictions for every row, in requests of batch_size prompts; client errors name the row."""
-    from distilgpt2_scoring.errors import ServingError
+def _generate(service, rows: Sequence[EvaluationRow], request_params: dict, data: Path, role: str) -> list[str]:
+    """Predictions for every row, in row order, through the batch scorer (a window of rows in the
+    engine's running batch at once); the first row the service refuses stops the evaluation, named."""
+    from distilgpt2_scoring.batch import BatchScorer, Row, is_error
 
+    scorer = BatchScorer(service, request_params)
     predictions: list[str] = []
     with tqdm(total=len(rows), desc=f"generating ({role})", unit="row") as progress:
-        for start in range(0, len(rows), batch_size):
-            batch = rows[start : start + batch_size]
-            payload = {"input_data": [row.prompt for row in batch], "params": request_params}
-            try:
-                predictions += service.predict(payload)
-            except ServingError as exc:
-                raise AssetError(_serving_error_message(exc, batch, data)) from None
-            progress.update(len(batch))
+        for output in scorer.score(Row(str(data), row.line, prompt=row.prompt) for row in rows):
+            if is_error(output):
+                raise AssetError(_refusal_message(output, data))
+            predictions.append(output["generated_text"])
+            progress.update()
     return predictions
 
 
-def _serving_error_message(exc, batch: Sequence[EvaluationRow], data: Path) -> str:
-    if exc.prompt_index is not None:
-        return f"{data}:{batch[exc.prompt_index].line}: the service refused this prompt: {exc.message}"
-    return f"the service refused the generation settings (--params): {exc.message}"
+def _refusal_message(output: dict, data: Path) -> str:
+    if output["field"] == "prompt":
+        return f"{data}:{output['line']}: the service refused this prompt: {output['error']}"
+    if output["retryable"]:
+        return f"{data}:{output['line']}: generation failed: {output['error']}"
+    return f"the service refused the generation settings (--params): {output['error']}"
 
 
 def evaluate_model(
@@ -149,7 +145,7 @@ def evaluate_model(
     service = _load_service(folder, options)
     try:
         started = time.perf_counter()
-        predictions = _generate(service, rows, request_params, options.batch_size, data, role)
+        predictions = _generate(service, rows, request_params, data, role)
         seconds = time.perf_counter() - started
         engine, params = service.engine.name, _resolved_params(service, request_params)
     finally:

@@ -17,7 +17,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import AssetError
 from ..spec import AssetSpec
@@ -25,6 +25,9 @@ from . import checkpoints, data
 from .loop import CLASSIFICATION, Encoded, LoopSettings, Objective, Progress, train
 from .model import TASK, BaseModel, add_lora, export, load_classifier, load_tokenizer, locate_base, merged
 from .runtime import accelerator_notes, start_accelerator
+
+if TYPE_CHECKING:
+    from distilgpt2_scoring.model_files import ModelContent
 
 GENERATION_TASK = "text-generation"
 TASKS = (TASK, GENERATION_TASK)
@@ -376,17 +379,14 @@ class _FinetunedSpec(AssetSpec):
 
 
 def finetuned_release(
-    spec: AssetSpec, model_dir: Path, allow_unpinned: bool = False
+    spec: AssetSpec, content: ModelContent, allow_unpinned: bool = False
 ) -> tuple[AssetSpec, dict[str, str]] | None:
     """What a finetuned model is registered and published as: (its spec: NAME-text-classification or
     NAME-finetuned, version = the first 12 hex digits of its content digest; the base recorded as
     base_* properties), or None for a model that is not a finetune. Its base must be spec.yaml's
-    pinned build unless allow_unpinned (testing models)."""
-    from distilgpt2_scoring.model_files import open_model
-
+    pinned build unless allow_unpinned (testing models). content: the model opened (hashed) once."""
     from ..provenance import built_from
 
-    content = open_model(Path(model_dir), require_manifest=True)
     made = built_from(content.folder)
     if made.finetuning_task is None:
         return None
@@ -408,9 +408,11 @@ def register_finetuned(spec: AssetSpec, model_dir: Path, registry_uri: str | Non
     """Register a finetuned model in the local registry as finetuned_release says (any base: this is
     the finetune command's own registration); its version is its content digest, so registering the
     same model twice is a no-op and every different model gets a new version."""
+    from distilgpt2_scoring.model_files import open_model
+
     from ..registry import PROPERTY_PREFIX, LocalRegistry
 
-    release = finetuned_release(spec, model_dir, allow_unpinned=True)
+    release = finetuned_release(spec, open_model(Path(model_dir), require_manifest=True), allow_unpinned=True)
     if release is None:
         raise AssetError(f"{model_dir} is not a model made by `distilgpt2-asset finetune`")
     finetuned, base = release

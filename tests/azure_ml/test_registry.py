@@ -19,7 +19,7 @@ from azure.core.exceptions import (
 )
 from publish_helpers import changed_copy, edit_spec, make_asset_root, publish
 
-from distilgpt2_asset.azure import registry as azure_registry
+from distilgpt2_asset.azure_ml import registry as azure_registry
 from distilgpt2_asset.model_scan import SCAN_PROPERTIES
 from distilgpt2_asset.publish import COMMIT_PROPERTY, CONTENT_PROPERTY, MANIFEST_PROPERTY
 from distilgpt2_asset.registry import content_digest
@@ -103,8 +103,8 @@ def asset_root(tmp_path, monkeypatch, isolated_home):
 @pytest.fixture
 def registry(monkeypatch):
     fake = FakeMLClient()
-    monkeypatch.setattr(azure_registry, "MLClient", fake)
-    monkeypatch.setattr(azure_registry, "DefaultAzureCredential", SignedIn)
+    monkeypatch.setattr("azure.ai.ml.MLClient", fake)
+    monkeypatch.setattr("azure.identity.DefaultAzureCredential", SignedIn)
     return fake
 
 
@@ -113,8 +113,8 @@ def no_network(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("no credential and no MLClient may be made here")
 
-    monkeypatch.setattr(azure_registry, "MLClient", forbidden)
-    monkeypatch.setattr(azure_registry, "DefaultAzureCredential", forbidden)
+    monkeypatch.setattr("azure.ai.ml.MLClient", forbidden)
+    monkeypatch.setattr("azure.identity.DefaultAzureCredential", forbidden)
 
 
 def publish_to_azure(capsys, model, *args):
@@ -268,7 +268,7 @@ def test_missing_credentials_are_one_line(asset_root, tiny_mlflow_model, monkeyp
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("AZURE_TOKEN_CREDENTIALS", "EnvironmentCredential")
     made = []
-    monkeypatch.setattr(azure_registry, "MLClient", lambda *a, **k: made.append(a))
+    monkeypatch.setattr("azure.ai.ml.MLClient", lambda *a, **k: made.append(a))
     code, out, err = publish_to_azure(capsys, tiny_mlflow_model)
     assert code == 2 and out == "" and made == []
     assert err.startswith("error: not signed in to Azure:") and "azure/login" in err and err.count("\n") == 1

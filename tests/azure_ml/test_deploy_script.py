@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from azure.ai.ml import load_online_deployment
 
-from distilgpt2_asset.azure.deploy import model_reference
+from distilgpt2_asset.azure_ml.deploy import model_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "jobs" / "deploy.sh"
@@ -158,7 +158,7 @@ def test_registry_names_the_model_it_serves(tmp_path, asset_spec):
             "Standard_NC6s_v3",
             "Standard_NC6s_v3 was retired on 2025-09-30; the nearest live SKU of the inference allow-list",
         ),
-        ("Standard_DS2_v2", "instance_type 'Standard_DS2_v2' is not in spec.yaml's inference_compute_allow_list"),
+        ("Standard_DS2_v2", "instance_type Standard_DS2_v2 is not in spec.yaml's inference_compute_allow_list"),
     ],
 )
 def test_an_instance_type_the_sdk_path_refuses_stops_the_script_before_any_az_call(tmp_path, instance_type, refusal):

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from azure.ai.ml import load_environment, load_online_deployment, load_online_endpoint
 
-from distilgpt2_asset.azure.deploy import DEPLOYMENT_FILE, ENDPOINT_FILE, model_reference
-from distilgpt2_asset.azure.profile import serving_profile
+from distilgpt2_asset.azure_ml.deploy import DEPLOYMENT_FILE, ENDPOINT_FILE, model_reference
+from distilgpt2_asset.azure_ml.profile import serving_profile
 from distilgpt2_asset.validate import asset_yaml_files, validate_yaml_file
 
 ROOT = Path(__file__).resolve().parents[2]

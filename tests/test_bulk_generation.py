@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from distilgpt2_asset.bulk_generation import GenerateOptions, done_rows, generate, input_files
 from distilgpt2_asset.cli import main
 from distilgpt2_asset.errors import AssetError
-from distilgpt2_asset.generate import GenerateOptions, done_rows, generate, input_files
 
 PARAMS = {"max_new_tokens": 4, "do_sample": False, "return_full_text": False}
 ROOT = Path(__file__).resolve().parents[1]
@@ -205,7 +205,7 @@ def test_a_symlink_planted_at_an_output_path_is_refused_and_its_target_untouched
 
 
 def test_its_files_are_opened_without_following_a_link(tmp_path):
-    from distilgpt2_asset.generate import _open_own
+    from distilgpt2_asset.bulk_generation import _open_own
 
     (tmp_path / "link").symlink_to(tmp_path / "elsewhere")  # dangling: O_CREAT alone would create the target
     with pytest.raises(AssetError, match="is a symbolic link"):

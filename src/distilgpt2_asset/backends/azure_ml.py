@@ -1,20 +1,18 @@
-"""The Azure backend: the same steps as LocalBackend, sent to Azure ML through MLClient.
-
-Registry model: azure.registry.AzureRegistry (MLClient(registry_name=...)); endpoints: deploy.py's
-checked plan and submit(); jobs: the YAML files under jobs/ loaded with azure.ai.ml's load_job,
-sized with pick_sku, then jobs.create_or_update + jobs.stream + jobs.download. Credentials:
-DefaultAzureCredential (az login, managed identity, ...); nothing secret is read or printed.
+"""The Azure backend: the same steps as LocalBackend, sent to Azure ML by the azure_ml package, which
+it adapts and never goes around: the registry model through azure_ml.registry.AzureRegistry; endpoints
+through deploy.py's checked plan and submit() and endpoints.py; jobs (the YAML files under jobs/,
+sized with pick_sku) through jobs.py. Clients and credentials: azure_ml.workspace; nothing secret is
+read or printed.
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..azure.failures import WORKSPACE_ROLE, azure_errors
-from ..azure.workspace import Workspace, ml_client, monitor_client
+from ..azure_ml import endpoints, jobs
+from ..azure_ml.workspace import Workspace, ml_client, monitor_client
 from ..errors import AssetError
 from ..paths import home
 from ..skus import sku_catalog
@@ -23,7 +21,6 @@ from .base import Backend, Endpoint, EvaluationReport, FinetuneRun, ModelInfo, p
 
 EVALUATION_JOB = Path("jobs") / "evaluate-model-text-generation.yml"
 FINETUNE_JOBS = {task: Path("jobs") / f"finetune-{task}.yml" for task in ("text-classification", "text-generation")}
-NAMED_OUTPUTS = "named-outputs"  # where jobs.download puts an output: DIR/named-outputs/<output>
 
 
 class AzureBackend(Backend):
@@ -38,7 +35,7 @@ class AzureBackend(Backend):
     ):
         """client: an MLClient for the workspace, registry: an AzureRegistry, monitor: Azure Monitor's
         client for autoscale settings (each made on first use)."""
-        from ..azure.registry import AzureRegistry
+        from ..azure_ml.registry import AzureRegistry
 
         super().__init__(spec)
         self.workspace = workspace
@@ -70,15 +67,15 @@ class AzureBackend(Backend):
                 f"publish it with `distilgpt2-asset publish --registry {self.registry_name}`"
             )
         uri = self.registry.model_uri(name, version)
-        return ModelInfo(model.name, str(model.version), uri, _strings(model.tags), _strings(model.properties))
+        return ModelInfo(str(model.name), str(model.version), uri, _strings(model.tags), _strings(model.properties))
 
     # endpoints -----------------------------------------------------------------------------------
 
     def deploy(
         self, model: ModelInfo, instance_type: str, name: str | None = None, autoscale: str | None = None
     ) -> Endpoint:
-        from ..azure.autoscale import submit_autoscale
-        from ..azure.deploy import pin_content_digest, submit
+        from ..azure_ml.autoscale import submit_autoscale
+        from ..azure_ml.deploy import pin_content_digest, submit
 
         plan = self.plan(model, instance_type, name)
         scaling = self.autoscale_plan(plan, autoscale)
@@ -89,35 +86,20 @@ class AzureBackend(Backend):
         )  # found in find_model
         endpoint = Endpoint(plan.endpoint.name, plan.deployment.name, model, instance_type, "", autoscale=autoscale)
         self.endpoints.append(endpoint)  # before submit: close() also removes a half-made endpoint
-        submit(plan, self.client, where=f"Azure ML workspace {self.workspace.workspace_name!r}")
-        with self._errors():
-            created = self.client.online_endpoints.get(plan.endpoint.name)
-        endpoint.scoring_uri = created.scoring_uri
+        submit(plan, self.client, where=self.where)
+        endpoint.scoring_uri, location = endpoints.scoring_uri(self.client, plan.endpoint.name, self.where)
         if scaling is not None:
-            submit_autoscale(scaling, self.monitor, self.workspace, created.location)
+            submit_autoscale(scaling, self.monitor, self.workspace, location)
         return endpoint
 
     def invoke(self, endpoint: Endpoint, request: dict) -> Any:
-        with tempfile.TemporaryDirectory(prefix="request-") as folder:
-            request_file = Path(folder) / "request.json"
-            request_file.write_text(json.dumps(request))
-            with self._errors():
-                answer = self.client.online_endpoints.invoke(
-                    endpoint_name=endpoint.name, deployment_name=endpoint.deployment, request_file=str(request_file)
-                )
-        return json.loads(answer)
+        return endpoints.invoke(self.client, endpoint.name, endpoint.deployment, request, self.where)
 
     def _remove(self, endpoint: Endpoint) -> None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        from ..azure.autoscale import delete_autoscale
+        from ..azure_ml.autoscale import delete_autoscale
 
         print(f"deleting endpoint {endpoint.name} (its deployments go with it)", flush=True)
-        with self._errors():
-            try:
-                self.client.online_endpoints.begin_delete(name=endpoint.name).result()
-            except ResourceNotFoundError:
-                pass
+        endpoints.delete(self.client, endpoint.name, self.where)
         if endpoint.autoscale:
             delete_autoscale(self.monitor, self.workspace, endpoint.name, endpoint.deployment)
 
@@ -139,7 +121,7 @@ class AzureBackend(Backend):
                 f"and the metrics come from {EVALUATION_JOB.parent}/evaluation/eval-config.json"
             )
         sku = pick_sku(model, "evaluation", instance_type)
-        overrides = [
+        overrides: list[dict[str, Any]] = [
             {"jobs.prepare_data.resources.instance_type": sku},
             {"jobs.evaluate.inputs.instance_type": sku},
             {"jobs.evaluate.inputs.mlflow_model.path": model.uri},
@@ -169,12 +151,12 @@ class AzureBackend(Backend):
         if (train is None) != (validation is None):
             raise AssetError("on Azure pass both train and validation files (or neither: the job's sample data)")
         sku = pick_sku(model, "finetune", instance_type)
-        overrides = [
+        overrides: list[dict[str, Any]] = [
             {"resources.instance_type": sku},
             {"distribution.process_count_per_instance": sku_catalog()[sku].gpus},  # one process per GPU
             {"inputs.base_model.path": model.uri},
         ]
-        if train is not None:
+        if train is not None and validation is not None:
             overrides += [
                 {"inputs.train.path": str(Path(train).resolve())},
                 {"inputs.validation.path": str(Path(validation).resolve())},
@@ -193,49 +175,33 @@ class AzureBackend(Backend):
         """The job's `model` output as a workspace model: the base model's tags with the new task, its
         properties, and the hashes of the finetuned files themselves (the downloaded output, verified);
         the base model's hashes are kept as base_* properties."""
-        from azure.ai.ml.entities import Model
-
         from ..finetune import REGISTERED_SUFFIXES
         from ..finetune.model import TASK
 
         base, task = run.base, run.metrics.get("task", TASK)
-        entity = Model(
-            name=f"{base.name}{REGISTERED_SUFFIXES[task]}",
-            path=f"azureml://jobs/{run.job}/outputs/model",
-            type="mlflow_model",
-            description=f"{base.name} {base.version} finetuned for {task} by job {run.job}",
-            tags={**base.tags, "task": task, "base_model": base.name, "base_model_version": base.version},
-            properties=finetuned_properties(base.properties, run.folder),
-        )
-        with self._errors():
-            model = self.client.models.create_or_update(entity)
+        if base is None:
+            raise AssetError("the finetune run names no base model to register it under")
+        entity = {
+            "name": f"{base.name}{REGISTERED_SUFFIXES[task]}",
+            "description": f"{base.name} {base.version} finetuned for {task} by job {run.job}",
+            "tags": {**base.tags, "task": task, "base_model": base.name, "base_model_version": base.version},
+            "properties": finetuned_properties(base.properties, run.folder),
+        }
+        model = jobs.register_output(self.client, str(run.job), "model", entity, self.where)
         uri = f"azureml:{model.name}:{model.version}"
         print(f"registered {uri}")
         return ModelInfo(model.name, str(model.version), uri, _strings(model.tags), _strings(model.properties))
 
-    def _run_job(self, relative_path: Path, overrides: list[dict]) -> str:
-        """Submit a job file (with --set style overrides), stream its log until it ends; its name."""
-        from azure.ai.ml import load_job
-
-        path = self.spec.path.parent / relative_path
-        try:
-            job = load_job(path, params_override=overrides)
-        except Exception as exc:
-            raise AssetError(f"{path}: {exc}") from None
-        with self._errors():
-            submitted = self.client.jobs.create_or_update(job)
-            print(f"submitted {submitted.name}: {submitted.studio_url}", flush=True)
-            self.client.jobs.stream(submitted.name)  # raises when the job fails
-        return submitted.name
+    def _run_job(self, relative_path: Path, overrides: list[dict[str, Any]]) -> str:
+        return jobs.run_job(self.client, self.spec.path.parent / relative_path, overrides, self.where)
 
     def _download(self, job: str, output: str) -> Path:
-        folder = home() / "azure-jobs" / job
-        with self._errors():
-            self.client.jobs.download(job, download_path=folder, output_name=output)
-        return folder / NAMED_OUTPUTS / output
+        return jobs.download_output(self.client, job, output, home() / "azure-jobs" / job, self.where)
 
-    def _errors(self):
-        return azure_errors(f"Azure ML workspace {self.workspace.workspace_name!r}", WORKSPACE_ROLE)
+    @property
+    def where(self) -> str:
+        """The workspace, as Azure failures name it."""
+        return f"Azure ML workspace {self.workspace.workspace_name!r}"
 
 
 def finetuned_properties(base_properties: dict[str, str], output: Path | None) -> dict[str, str]:

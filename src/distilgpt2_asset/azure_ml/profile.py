@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import AssetError
+from ..errors import AssetError, invalid_as_asset_error
 from ..skus import canonical_sku, sku_catalog
 from ..spec import AssetSpec
 
@@ -44,7 +44,7 @@ def lowest_measured_speed(spec: AssetSpec, engine: str, batch: int) -> tuple[flo
         if engine in at_batch:
             figures.append((at_batch[engine], f"{engine} on {cpu_class}"))
         elif at_batch:
-            slowest = min(at_batch, key=at_batch.get)
+            slowest = min(at_batch, key=lambda name: at_batch[name])
             figures.append((at_batch[slowest], f"{cpu_class}, where {engine} was not measured: {slowest}'s"))
     return min(figures)
 
@@ -97,21 +97,15 @@ def gunicorn_concurrency(variables: dict[str, str]) -> int:
 
 def serving_settings(variables: dict[str, str]):
     """The deployment's TEXTGEN_* variables, validated by the scoring code's own settings model."""
-    from pydantic import ValidationError
-
     from distilgpt2_scoring.settings import ENV_PREFIX, ServingSettings
 
     values = {k[len(ENV_PREFIX) :].lower(): v for k, v in variables.items() if k.startswith(ENV_PREFIX)}
     unknown = sorted(ENV_PREFIX + k.upper() for k in values if k not in ServingSettings.model_fields)
     if unknown:
         raise AssetError(f"environment_variables: unknown serving setting(s) {', '.join(unknown)}")
-    try:
-        # model_validate, not the constructor: only the deployment's values, never this shell's env.
+    # model_validate, not the constructor: only the deployment's values, never this shell's env.
+    with invalid_as_asset_error("environment_variables", lambda location: f" {ENV_PREFIX}{location.upper() or '*'}"):
         return ServingSettings.model_validate(values)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]).upper() or "*"  # no loc: a check across fields
-        raise AssetError(f"environment_variables {ENV_PREFIX}{field}: {first['msg']}") from None
 
 
 def serving_profile(spec: AssetSpec, deployment: Any) -> ServingProfile:
@@ -122,7 +116,7 @@ def serving_profile(spec: AssetSpec, deployment: Any) -> ServingProfile:
         card_tokens = int(spec.sample_request.get("params", {}).get("max_new_tokens", 0))
         return ServingProfile.of(spec, NO_CODE_ENGINE, card_tokens, concurrency, concurrency)
     settings = serving_settings(variables)
-    device = "cuda" if sku_catalog()[canonical_sku(deployment.instance_type)].gpus else "cpu"
+    device = "cuda" if sku_catalog()[str(canonical_sku(deployment.instance_type))].gpus else "cpu"  # checked SKU
     try:
         engine = settings.engine_on(settings.device if settings.device != "auto" else device)
     except ValueError as exc:

@@ -20,7 +20,7 @@ from ..errors import AssetError
 from ..spec import AssetSpec
 from . import sdk
 from .checks import check_code, check_instance_type, check_model, check_names
-from .deploy import DEPLOY_DIR, deployment_overrides_for, load, pin_content_digest, put_request, uploads
+from .deploy import DEPLOY_DIR, deployment_overrides_for, load, put_request, uploads
 from .profile import serving_settings
 from .workspace import PLACEHOLDER_WORKSPACE, Workspace
 
@@ -36,6 +36,15 @@ class BatchPlan:
     endpoint: Any  # BatchEndpoint
     deployment: Any  # ModelBatchDeployment
     notices: list[str]
+
+    @property
+    def variables(self) -> dict[str, str]:
+        """The deployment's environment variables, which a batch deployment keeps in its settings."""
+        return dict(self.deployment.settings.environment_variables or {})
+
+    @variables.setter
+    def variables(self, values: dict[str, str]) -> None:
+        self.deployment.settings.environment_variables = values
 
 
 def plan_batch(
@@ -158,17 +167,6 @@ def _with_default(endpoint: Any, deployment_name: str) -> Any:
     routed = copy.deepcopy(endpoint)
     routed.defaults = {"deployment_name": deployment_name}
     return routed
-
-
-# pinning the model's content ----------------------------------------------------------------------
-
-
-def pin_batch_content_digest(
-    plan: BatchPlan, properties_of: Callable[[str, str, str], dict | None], log: Callable[[str], None] = print
-) -> None:
-    """The online path's pin (deploy.pin_content_digest) on the batch deployment's environment
-    variables: batch_score.py's init() then refuses any other files."""
-    pin_content_digest(plan, properties_of, log)
 
 
 # submit -----------------------------------------------------------------------------------------

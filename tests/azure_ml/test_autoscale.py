@@ -20,8 +20,8 @@ from azure.core.credentials import AccessToken
 from azure.core.pipeline.transport import RequestsTransport
 from azure.mgmt.monitor import MonitorManagementClient
 
-from distilgpt2_asset.azure import workspace as azure_workspace
-from distilgpt2_asset.azure.autoscale import (
+from distilgpt2_asset.azure_ml import workspace as azure_workspace
+from distilgpt2_asset.azure_ml.autoscale import (
     AUTOSCALE_FILE,
     SILENT_WHEN_IDLE,
     Rule,
@@ -30,8 +30,8 @@ from distilgpt2_asset.azure.autoscale import (
     plan_autoscale,
     submit_autoscale,
 )
-from distilgpt2_asset.azure.deploy import parse_overrides, plan_deployment
-from distilgpt2_asset.azure.workspace import Workspace
+from distilgpt2_asset.azure_ml.deploy import parse_overrides, plan_deployment
+from distilgpt2_asset.azure_ml.workspace import Workspace
 from distilgpt2_asset.cli import main
 from distilgpt2_asset.errors import AssetError
 

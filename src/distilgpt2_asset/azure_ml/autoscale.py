@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import AssetError
+from ..errors import AssetError, invalid_as_asset_error
 from ..skus import canonical_sku, sku_catalog
 from ..spec import AssetSpec, read_yaml
 from . import sdk
@@ -109,12 +109,8 @@ class AutoscaleProfile(_Strict):
 
 def load_profile(path: Path) -> AutoscaleProfile:
     data = read_yaml(path)
-    try:
+    with invalid_as_asset_error(str(path), lambda location: f": {location or 'the file'}"):
         return AutoscaleProfile.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "the file"
-        raise AssetError(f"{path}: {where}: {first['msg']}") from None
 
 
 def parse_bounds(text: str) -> tuple[int, int]:
@@ -258,7 +254,7 @@ def idle_scale_in_minutes(rules: tuple[Rule, ...] | list[Rule], minimum: int, ma
 
 def _check_quota(quota: QuotaHint, instance_type: str, maximum: int, quota_cores: int | None) -> str:
     """Refuse a MAX the quota hint cannot hold; returns the hint used, in words."""
-    sku = sku_catalog()[canonical_sku(instance_type)]
+    sku = sku_catalog()[str(canonical_sku(instance_type))]  # the deployment's SKU, checked by its plan
     if maximum > quota.instances_per_deployment:
         raise AssetError(
             f"--autoscale MAX {maximum}: a deployment has at most {quota.instances_per_deployment} instances ({quota.source})"

@@ -54,19 +54,28 @@ def resolve_workspace(
     return None
 
 
+def credential() -> Any:
+    """The one way this package signs in: azure-identity's DefaultAzureCredential (no call is made yet)."""
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential()
+
+
 def monitor_client(workspace: Workspace) -> Any:
     """Azure Monitor's client for the workspace's subscription (autoscale settings), signed in the same way."""
-    from azure.identity import DefaultAzureCredential
     from azure.mgmt.monitor import MonitorManagementClient
 
-    return MonitorManagementClient(DefaultAzureCredential(), workspace.subscription_id)
+    return MonitorManagementClient(credential(), workspace.subscription_id)
 
 
-def ml_client(workspace: Workspace) -> Any:
-    """An MLClient for the workspace, signed in with DefaultAzureCredential (no call is made yet)."""
+def ml_client(workspace: Workspace | None = None, *, registry: str | None = None, signed_in: Any = None) -> Any:
+    """The one MLClient factory: for a workspace, or for an Azure ML registry by name (MLClient finds
+    the registry's subscription and region itself); signed_in: a credential already made (else credential())."""
     from azure.ai.ml import MLClient
-    from azure.identity import DefaultAzureCredential
 
-    return MLClient(
-        DefaultAzureCredential(), workspace.subscription_id, workspace.resource_group, workspace.workspace_name
-    )
+    signed_in = signed_in or credential()
+    if registry is not None:
+        return MLClient(signed_in, registry_name=registry)
+    if workspace is None:
+        raise ValueError("ml_client needs a workspace or a registry name")
+    return MLClient(signed_in, workspace.subscription_id, workspace.resource_group, workspace.workspace_name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from distilgpt2_asset.azure.alerts import alert_requests, load_alerts, plan_alerts
+from distilgpt2_asset.azure_ml.alerts import alert_requests, load_alerts, plan_alerts
 from distilgpt2_asset.errors import AssetError
 from distilgpt2_asset.spec import load_spec
 

@@ -12,10 +12,10 @@ import pytest
 from azure.ai.ml.entities import Model
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from distilgpt2_asset.azure.registry import AzureRegistry
-from distilgpt2_asset.azure.workspace import Workspace
+from distilgpt2_asset.azure_ml.registry import AzureRegistry
+from distilgpt2_asset.azure_ml.workspace import Workspace
 from distilgpt2_asset.backends import pick_sku
-from distilgpt2_asset.backends.azure import AzureBackend
+from distilgpt2_asset.backends.azure_ml import AzureBackend
 from distilgpt2_asset.errors import AssetError
 from distilgpt2_asset.skus import sku_catalog
 

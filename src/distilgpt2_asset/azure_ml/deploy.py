@@ -9,10 +9,10 @@ load  (the real azure.ai.ml loaders; --set overrides applied exactly as `az ml .
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import AssetError
 from ..spec import AssetSpec
@@ -65,6 +65,25 @@ class DeploymentPlan:
     deployment: Any  # ManagedOnlineDeployment
     profile: ServingProfile
     notices: list[str]  # worth knowing, not a refusal (e.g. a retirement announced for later)
+
+    @property
+    def variables(self) -> dict[str, str]:
+        """The deployment's environment variables (a batch plan keeps them in its settings)."""
+        return dict(self.deployment.environment_variables or {})
+
+    @variables.setter
+    def variables(self, values: dict[str, str]) -> None:
+        self.deployment.environment_variables = values
+
+
+PropertiesOf = Callable[[str, str, str], dict | None]
+
+
+class PinnablePlan(Protocol):
+    """What pin_content_digest needs of a plan, online (DeploymentPlan) or batch (batch.BatchPlan)."""
+
+    deployment: Any
+    variables: dict[str, str]
 
 
 def plan_deployment(
@@ -187,31 +206,38 @@ def uploads(deployment: Any, workspace: Workspace) -> list[dict]:
 PIN_VARIABLE = "TEXTGEN_EXPECTED_CONTENT_SHA256"
 
 
-def pin_content_digest(
-    plan: DeploymentPlan, properties_of: Callable[[str, str, str], dict | None], log: Callable[[str], None] = print
-) -> None:
-    """Pin the deployment to the content its registry version records (publish records
-    content_sha256), so that the server refuses any other files. properties_of(registry, name,
-    version) -> the version's properties (None: no such version). A pin given explicitly stays."""
+def content_pin(
+    model: str | None, scored_by_our_code: bool, variables: Mapping[str, str], properties_of: PropertiesOf
+) -> tuple[dict[str, str], str]:
+    """The deployment's environment variables with the content pin its registry version records
+    (publish records content_sha256), so that the server refuses any other files, and the line that
+    says what was done ('' for nothing to say). properties_of(registry, name, version) -> the version's
+    properties (None: no such version). A pin given explicitly stays; nothing is changed in place."""
     from ..publish import CONTENT_PROPERTY
 
-    deployment = plan.deployment
-    variables = deployment.environment_variables or {}
-    match = MODEL_REFERENCE.match(deployment.model or "")
-    if deployment.code_configuration is None or variables.get(PIN_VARIABLE) or not (match and match["registry"]):
-        return
-    properties = properties_of(match["registry"], match["name"], match["version"]) or {}
-    digest = properties.get(CONTENT_PROPERTY)
+    variables = dict(variables or {})
+    match = MODEL_REFERENCE.match(model or "")
+    if not scored_by_our_code or variables.get(PIN_VARIABLE) or not (match and match["registry"]):
+        return variables, ""
+    registry, name, version = match["registry"], match["name"], match["version"]
+    digest = (properties_of(registry, name, version) or {}).get(CONTENT_PROPERTY)
     if digest:
-        deployment.environment_variables = {**variables, PIN_VARIABLE: digest}
-        log(
-            f"pinned to content sha256 {digest}, as registry {match['registry']} records it: other files will not start"
-        )
-    else:
-        log(
-            f"registry {match['registry']} records no content digest for {match['name']} {match['version']} (Microsoft's versions "
-            f"do not): the server logs the digest it serves at start; pin it with --set environment_variables.{PIN_VARIABLE}=<digest>"
-        )
+        said = f"pinned to content sha256 {digest}, as registry {registry} records it: other files will not start"
+        return {**variables, PIN_VARIABLE: digest}, said
+    return variables, (
+        f"registry {registry} records no content digest for {name} {version} (Microsoft's versions do not): the "
+        f"server logs the digest it serves at start; pin it with --set environment_variables.{PIN_VARIABLE}=<digest>"
+    )
+
+
+def pin_content_digest(plan: PinnablePlan, properties_of: PropertiesOf, log: Callable[[str], None] = print) -> None:
+    """content_pin applied to a plan, online or batch (each keeps its variables where its kind does)."""
+    deployment = plan.deployment
+    plan.variables, said = content_pin(
+        deployment.model, deployment.code_configuration is not None, plan.variables, properties_of
+    )
+    if said:
+        log(said)
 
 
 # submit -----------------------------------------------------------------------------------------

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AssetError
-from ..sku_lifecycle import allow_listed, refusal, sku_status
-from ..skus import canonical_sku, meets, sku_catalog
+from ..sku_fitness import SkuRules, assess
 from ..spec import AssetSpec
 from . import sdk
 from .failures import one_line
@@ -54,34 +53,21 @@ def check_model(spec: AssetSpec, deployment: Any) -> None:
 
 def check_compute(spec: AssetSpec, deployment: Any) -> list[str]:
     """The instance type (check_instance_type) and count; returns the notices to show."""
-    notices = check_instance_type(spec, deployment.instance_type, "instance_type")
+    notices = check_instance_type(spec, deployment.instance_type, "instance_type", online_endpoint=True)
     if deployment.instance_count is None or deployment.instance_count < 1:
         raise AssetError(f"instance_count must be at least 1, got {deployment.instance_count}")
     return notices
 
 
-def check_instance_type(spec: AssetSpec, sku: str | None, field: str) -> list[str]:
-    """A VM size that serves the model (a deployment's instance type, a batch cluster's size):
-    allow-listed, in the catalog, at least the minimum, live and runnable; returns the notices to
-    show (a retirement announced for later)."""
-    allow = {s.lower(): s for s in spec.allow_list("inference")}
-    if not sku or sku.lower() not in allow:
-        raise AssetError(
-            f"{field} {sku!r} is not in spec.yaml's inference_compute_allow_list "
-            f"(default {spec.allow_list('inference')[0]})"
-        )
-    name = canonical_sku(sku)
-    if name is None:
-        raise AssetError(f"{field} {sku} has no entry in model/sku_catalog.csv")
-    minimum = spec.min_sku_spec("inference")
-    if not meets(name, minimum):
-        raise AssetError(
-            f"{field} {sku} ({sku_catalog()[name]}) is below inference-min-sku-spec {minimum} (vCPUs|GPUs|memoryGB|tempDiskGB)"
-        )
-    status = sku_status(name, "inference")
-    if not status.usable:
-        raise AssetError(f"{field} {refusal(status, 'inference', allow_listed(spec, 'inference'))}")
-    return [status.notice] if status.notice else []
+def check_instance_type(spec: AssetSpec, sku: str | None, field: str, online_endpoint: bool = False) -> list[str]:
+    """A VM size that serves the model (a deployment's instance type, a batch cluster's size): the one
+    SKU assessment (sku_fitness) for inference; returns the notices to show (a retirement announced for later)."""
+    rules = SkuRules("inference", spec.allow_list("inference"), spec.min_sku_spec("inference"))
+    fit = assess(str(sku), rules, online_endpoint)
+    if not fit.fits:
+        default = f" (default {rules.allow_list[0]})" if fit.rule == "allow-list" else ""
+        raise AssetError(f"{field} {fit.message}{default}")
+    return [fit.notice] if fit.notice else []
 
 
 def check_code(deployment: Any) -> None:

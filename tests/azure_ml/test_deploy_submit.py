@@ -10,10 +10,16 @@ import copy
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from distilgpt2_asset.azure import workspace as azure_workspace
-from distilgpt2_asset.azure.deploy import dry_run_requests, parse_overrides, pin_content_digest, plan_deployment, submit
-from distilgpt2_asset.azure.sdk import rest_body
-from distilgpt2_asset.azure.workspace import Workspace, ml_client, resolve_workspace
+from distilgpt2_asset.azure_ml import workspace as azure_workspace
+from distilgpt2_asset.azure_ml.deploy import (
+    dry_run_requests,
+    parse_overrides,
+    pin_content_digest,
+    plan_deployment,
+    submit,
+)
+from distilgpt2_asset.azure_ml.sdk import rest_body
+from distilgpt2_asset.azure_ml.workspace import Workspace, ml_client, resolve_workspace
 from distilgpt2_asset.cli import main
 from distilgpt2_asset.errors import AssetError
 
@@ -226,3 +232,15 @@ def test_an_explicit_pin_is_kept(asset_spec):
     )
     pin_content_digest(plan, lambda *args: pytest.fail("no registry look-up when the pin is given"), print)
     assert plan.deployment.environment_variables["TEXTGEN_EXPECTED_CONTENT_SHA256"] == "cd" * 32
+
+
+def test_the_content_pin_is_worked_out_without_touching_the_deployment():
+    from distilgpt2_asset.azure_ml.deploy import content_pin
+
+    variables = {"WORKER_COUNT": "1"}
+    model = "azureml://registries/contoso-models/models/distilgpt2/versions/15"
+    pinned, said = content_pin(model, True, variables, lambda *version: {"content_sha256": "ab" * 32})
+    assert pinned == {"WORKER_COUNT": "1", "TEXTGEN_EXPECTED_CONTENT_SHA256": "ab" * 32} and "pinned" in said
+    assert variables == {"WORKER_COUNT": "1"}
+    assert content_pin(model, False, variables, lambda *version: {"content_sha256": "ab" * 32}) == (variables, "")
+    assert content_pin("azureml:distilgpt2:15", True, variables, lambda *version: {}) == (variables, "")

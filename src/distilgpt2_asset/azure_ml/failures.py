@@ -81,7 +81,7 @@ def one_line(exc: BaseException) -> str:
     text = str(exc)
     try:
         match = re.search(r"\{.*\}", text, re.S)
-        text = "; ".join(f"{field}: {msg}" for field, msg in _flatten(json.loads(match.group(0))))
+        text = "; ".join(f"{field}: {msg}" for field, msg in _flatten(json.loads(match.group(0) if match else "")))
     except (AttributeError, ValueError):
         text = next((line for line in text.splitlines() if line.strip()), "")
     return " ".join(text.split()) or type(exc).__name__

@@ -9,14 +9,14 @@ import shutil
 
 import pytest
 
-from distilgpt2_asset.azure.deploy import (
+from distilgpt2_asset.azure_ml.deploy import (
     dry_run_requests,
     model_reference,
     parse_overrides,
     plan_deployment,
 )
-from distilgpt2_asset.azure.profile import ENGINE_SPEEDS_FILE, lowest_measured_speed
-from distilgpt2_asset.azure.workspace import Workspace
+from distilgpt2_asset.azure_ml.profile import ENGINE_SPEEDS_FILE, lowest_measured_speed
+from distilgpt2_asset.azure_ml.workspace import Workspace
 from distilgpt2_asset.cli import main
 from distilgpt2_asset.errors import AssetError
 from distilgpt2_asset.spec import load_spec
@@ -309,7 +309,7 @@ def test_cli_model_from_set_is_kept_and_cannot_be_combined_with_model_registry(c
 def test_cli_refusal_is_one_line_and_exit_code_2(capsys):
     assert main(["deploy", "--dry-run", "--set", "instance_type=Standard_DS2_v2"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: instance_type 'Standard_DS2_v2' is not in") and err.count("\n") == 1
+    assert err.startswith("error: instance_type Standard_DS2_v2 is not in") and err.count("\n") == 1
 
 
 def test_cli_without_workspace_settings_refuses_before_any_call(capsys, monkeypatch):

@@ -1,8 +1,8 @@
 """An Azure ML registry: the only module that makes Azure network calls for publishing.
 
-Signs in with azure-identity's DefaultAzureCredential (in GitHub Actions: azure/login with an
-OIDC federated credential, then the Azure CLI session; locally: `az login`), then uses
-MLClient(registry_name=...) for models.get / models.create_or_update. Every Azure failure
+Signs in with workspace.credential() (in GitHub Actions: azure/login with an OIDC federated
+credential, then the Azure CLI session; locally: `az login`), then uses workspace.ml_client's
+registry client for models.get / models.create_or_update. Every Azure failure
 becomes one AssetError line (azure_errors); nothing secret is printed.
 """
 
@@ -17,16 +17,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from azure.ai.ml import MLClient
 from azure.ai.ml.entities import Model
 from azure.core.exceptions import ResourceNotFoundError
-from azure.identity import DefaultAzureCredential
 
 from distilgpt2_scoring.model_files import MLFLOW_SUBFOLDER
 
 from ..errors import AssetError
 from ..publish import MetadataUpdate, Payload
 from .failures import REGISTRY_ROLE, azure_errors
+from .workspace import credential, ml_client
 
 # Azure ML registry names: 2-32 characters, letters, digits, '-' and '_', starting with a
 # letter or digit (learn.microsoft.com, "Manage Azure Machine Learning registries").
@@ -74,11 +73,10 @@ class AzureRegistry:
         return self._client
 
     def _connect(self) -> Any:
-        credential = DefaultAzureCredential()
+        signed_in = credential()
         with self._errors():
-            credential.get_token(ARM_SCOPE)  # fail here, plainly, rather than deep inside MLClient
-            # With a registry name, MLClient finds the registry's subscription and region itself.
-            return MLClient(credential, registry_name=self.name)
+            signed_in.get_token(ARM_SCOPE)  # fail here, plainly, rather than deep inside MLClient
+            return ml_client(registry=self.name, signed_in=signed_in)
 
     def get(self, name: str, version: str) -> Model | None:
         client = self.client  # a registry that is not found must not read as a version that is not

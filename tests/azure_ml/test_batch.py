@@ -12,10 +12,10 @@ import pytest
 import yaml
 from azure.ai.ml import load_batch_deployment
 
-from distilgpt2_asset.azure import workspace as azure_workspace
-from distilgpt2_asset.azure.batch import BATCH_DEPLOYMENT_FILE, dry_run_requests, plan_batch, submit_batch
-from distilgpt2_asset.azure.deploy import model_reference, parse_overrides
-from distilgpt2_asset.azure.workspace import Workspace
+from distilgpt2_asset.azure_ml import workspace as azure_workspace
+from distilgpt2_asset.azure_ml.batch import BATCH_DEPLOYMENT_FILE, dry_run_requests, plan_batch, submit_batch
+from distilgpt2_asset.azure_ml.deploy import model_reference, parse_overrides
+from distilgpt2_asset.azure_ml.workspace import Workspace
 from distilgpt2_asset.cli import main
 from distilgpt2_asset.errors import AssetError
 from distilgpt2_asset.spec import load_spec
@@ -191,7 +191,7 @@ def test_a_cluster_size_outside_the_inference_allow_list_is_refused(asset_spec, 
     cluster.write_text(cluster.read_text().replace("size: Standard_DS3_v2", "size: Standard_DS2_v2"))
     with pytest.raises(
         AssetError,
-        match="jobs/deploy/batch-cluster.yml size 'Standard_DS2_v2' is not in spec.yaml's inference_compute_allow_list",
+        match="jobs/deploy/batch-cluster.yml size Standard_DS2_v2 is not in spec.yaml's inference_compute_allow_list",
     ):
         plan_batch(load_spec(tmp_path / "spec.yaml"))
 
@@ -212,7 +212,7 @@ def test_submit_makes_cluster_endpoint_deployment_then_the_default_as_the_dry_ru
         "batch_deployments.begin_create_or_update", "batch_endpoints.begin_create_or_update",
     ]  # fmt: skip
     expected = {r["step"]: r.get("body") for r in dry_run_requests(plan, None, "westeurope")}
-    from distilgpt2_asset.azure.sdk import rest_body
+    from distilgpt2_asset.azure_ml.sdk import rest_body
 
     _, defaulted = client.calls[-1]
     assert rest_body(defaulted, "westeurope") == expected["make it the default deployment"]
@@ -233,14 +233,12 @@ def test_an_existing_cluster_and_endpoint_are_kept_and_only_the_default_changes(
 
 
 def test_the_deployment_is_pinned_to_the_content_its_registry_version_records(asset_spec):
-    from distilgpt2_asset.azure.batch import pin_batch_content_digest
+    from distilgpt2_asset.azure_ml.deploy import pin_content_digest
 
     plan = plan_batch(asset_spec, model_registry="contoso-models")
     asked = []
     digest = "ab" * 32
-    pin_batch_content_digest(
-        plan, lambda *version: asked.append(version) or {"content_sha256": digest}, log=lambda _: None
-    )
+    pin_content_digest(plan, lambda *version: asked.append(version) or {"content_sha256": digest}, log=lambda _: None)
     assert asked == [("contoso-models", asset_spec.name, asset_spec.version)]
     variables = dry_run_requests(plan, WORKSPACE, "westeurope")[4]["body"]["properties"]["environmentVariables"]
     assert variables["TEXTGEN_EXPECTED_CONTENT_SHA256"] == digest and variables["BATCH_TEXT_COLUMN"] == "text"

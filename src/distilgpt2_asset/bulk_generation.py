@@ -26,7 +26,7 @@ from typing import IO, Any
 
 from tqdm import tqdm
 
-from .errors import AssetError
+from .errors import AssetError, invalid_as_asset_error
 
 # No client waits for a row here: a row may queue behind the whole window before its turn.
 ROW_DEADLINE_MS = 3_600_000
@@ -207,16 +207,12 @@ def _rows(files: list[tuple[Path, str]], text_column: str | None, done: set) -> 
 
 
 def _load_scorer(model: Path, params: dict):
-    from pydantic import ValidationError
-
     from distilgpt2_scoring.batch import BatchScorer
     from distilgpt2_scoring.settings import ServingSettings
     from distilgpt2_scoring.tasks import load_service
 
-    try:
+    with invalid_as_asset_error("serving settings (TEXTGEN_* variables)"):
         settings = ServingSettings(request_timeout_ms=ROW_DEADLINE_MS)
-    except ValidationError as exc:
-        raise AssetError(f"serving settings (TEXTGEN_* variables): {exc.errors()[0]['msg']}") from None
     service = load_service(Path(model), settings)  # a model folder's problems: ModelFilesError, one line in cli.main
     try:
         return BatchScorer(service, params)

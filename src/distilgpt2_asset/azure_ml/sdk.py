@@ -42,9 +42,9 @@ def rest_body(entity: Any, location: str | None = None) -> dict:
     from azure.ai.ml.entities import BatchEndpoint, OnlineEndpoint
 
     if isinstance(entity, OnlineEndpoint):
-        return wire(entity._to_rest_online_endpoint(location))
+        return wire(entity._to_rest_online_endpoint(location))  # type: ignore[arg-type]  # None: as the SDK's own dry run
     if isinstance(entity, BatchEndpoint):
-        return wire(entity._to_rest_batch_endpoint(location))
+        return wire(entity._to_rest_batch_endpoint(location))  # type: ignore[arg-type]  # None: as above
     return wire(entity._to_rest_object(location=location) if location is not None else entity._to_rest_object())
 
 
@@ -60,7 +60,7 @@ def code_upload_hash(path: Path) -> str:
     """The content hash the SDK computes for a code folder it uploads (it names the code version)."""
     from azure.ai.ml.entities._assets import Code
 
-    return Code(path=str(path))._hash_sha256
+    return str(Code(path=str(path))._hash_sha256)
 
 
 def model_batch_deployment_loader() -> Callable[..., Any]:

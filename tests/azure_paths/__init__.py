@@ -1,1 +1,0 @@
-"""Tests of distilgpt2_asset.azure (the folder is not named azure: on sys.path it would hide the Azure SDK)."""
