@@ -116,4 +116,7 @@ class TextClassificationService:
         with torch.inference_mode():
             logits = self.model(input_ids=input_ids, attention_mask=mask).logits
         scores, best = torch.softmax(logits.float(), dim=-1).max(dim=-1)
-        return [{"label": self.labels[i], "score": round(float(s), 6)} for i, s in zip(best.tolist(), scores.tolist())]
+        return [
+            {"label": self.labels[i], "score": round(float(s), 6)}
+            for i, s in zip(best.tolist(), scores.tolist(), strict=True)
+        ]

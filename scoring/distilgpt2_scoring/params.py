@@ -207,7 +207,11 @@ def parse_params(
     each one in `spellings` (OpenAI's max_tokens is our max_new_tokens), so messages use the client's words.
     """
     spellings = spellings or {}
-    spelled = lambda param: f"{field}.{spellings.get(param, param)}" if field else spellings.get(param, param)  # noqa: E731
+
+    def spelled(param: str) -> str:
+        spelling = spellings.get(param, param)
+        return f"{field}.{spelling}" if field else spelling
+
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

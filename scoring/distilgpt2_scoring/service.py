@@ -139,6 +139,7 @@ class TextGenerationService:
     # encode ---------------------------------------------------------------------------------------
     def _completion(self, request: GenerationRequest, group: SequenceGroup, index: int) -> Completion:
         sequence = group.sequences[index]
+        assert sequence.finish_reason is not None, "a completion is encoded once its sequence finished"
         return Completion(
             index=index,
             prompt=request.prompts[index // request.samples],

@@ -43,7 +43,7 @@ assert set(_OPENAI_DOCS) == set(OPENAI_FIELDS), "every OpenAI field served is do
 
 def _params_schema(settings: ServingSettings) -> dict[str, Any]:
     limits = {"max_new_tokens": settings.max_new_tokens, "max_stop": MAX_STOP_STRINGS, "max_seed": MAX_SEED}
-    properties = {}
+    properties: dict[str, dict[str, Any]] = {}
     for param in PARAMS:
         properties[param.name] = {"type": param.kind, "description": param.description.format(**limits)}
         if param.kind == "array":
