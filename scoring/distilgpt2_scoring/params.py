@@ -110,7 +110,8 @@ PARAMS = (
         "max_new_tokens",
         "integer",
         _integer,
-        "Tokens to generate, 1 to TEXTGEN_MAX_NEW_TOKENS ({max_new_tokens}); prompt + new tokens <= the model's context (1024).",
+        "Tokens to generate, 1 to TEXTGEN_MAX_NEW_TOKENS ({max_new_tokens}); prompt + new tokens <= the model's "
+        "context (1024).",
         (1, None, "between 1 and {high}"),
     ),
     Param("do_sample", "boolean", _boolean, "Sample (true) or greedy decoding (false)."),

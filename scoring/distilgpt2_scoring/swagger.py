@@ -51,7 +51,8 @@ def _params_schema(settings: ServingSettings) -> dict[str, Any]:
     properties["seed"]["x-nullable"] = True
     return {
         "type": "object",
-        "description": "Generation parameters; defaults come from the model's MLmodel signature. Unknown names are refused.",
+        "description": "Generation parameters; defaults come from the model's MLmodel signature. Unknown names are "
+        "refused.",
         "properties": properties,
         "additionalProperties": False,
     }
@@ -96,7 +97,8 @@ def swagger_document(example: dict[str, Any], settings: ServingSettings | None =
         {name: {"type": kind, "description": text} for name, (kind, text) in _OPENAI_DOCS.items()},
         required=["prompt"],
         additionalProperties=False,
-        description="OpenAI's completions request; other OpenAI fields (logprobs, best_of, suffix, ...) get a 422 naming them.",
+        description="OpenAI's completions request; other OpenAI fields (logprobs, best_of, suffix, ...) get a 422 "
+        "naming them.",
     )
     usage = _object({"prompt_tokens": {"type": "integer"}, "completion_tokens": {"type": "integer"}})
     details = _object(
@@ -121,9 +123,11 @@ def swagger_document(example: dict[str, Any], settings: ServingSettings | None =
         "error_type": {"type": "string"},
     })  # fmt: skip
     answer = (
-        "One string per prompt (the published answer); with params.details one Details object per prompt; for an OpenAI "
+        "One string per prompt (the published answer); with params.details one Details object per prompt; for an "
+        "OpenAI "
         'request an OpenAICompletion. With params.stream (or stream), text/event-stream: `data: {"index", "text"}` per '
-        "piece of text (OpenAI: text_completion chunks), each prompt's last event with finish_reason and usage, then `data: [DONE]`."
+        "piece of text (OpenAI: text_completion chunks), each prompt's last event with finish_reason and usage, then "
+        "`data: [DONE]`."
     )
     errors = {
         code: {"description": text, "schema": {"$ref": "#/definitions/ErrorResponse"}} for code, text in _ERRORS.items()

@@ -66,7 +66,8 @@ def load_service(model_root: Path, settings: ServingSettings | None = None) -> S
         logger.info("serving %s: content sha256 %s, as pinned", content.folder, content.digest)
     else:
         logger.warning(
-            "serving %s: content sha256 %s; not pinned: set TEXTGEN_EXPECTED_CONTENT_SHA256=%s in the deployment to refuse any other content",
+            "serving %s: content sha256 %s; not pinned: set TEXTGEN_EXPECTED_CONTENT_SHA256=%s in the deployment to "
+            "refuse any other content",
             content.folder, content.digest, content.digest,
         )  # fmt: skip
     if not content.has_manifest:

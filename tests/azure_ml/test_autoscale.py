@@ -299,7 +299,8 @@ def test_a_gpu_family_starts_without_quota(asset_spec):
     (lambda d: rule(d, "CpuUtilizationPercentage", "decrease").update(window_minutes=10),
      "its window (10 min) must be longer than increase on CpuUtilizationPercentage GreaterThan 75's (10 min)"),
     (lambda d: rule(d, "CpuUtilizationPercentage", "decrease").update(threshold=40),
-     "flaps with increase on CpuUtilizationPercentage GreaterThan 75: going from 2 instances to 1 puts 40 x 2/1 = 80 on each"),
+     "flaps with increase on CpuUtilizationPercentage GreaterThan 75: going from 2 instances to 1 puts 40 x 2/1 = 80 "
+     "on each"),
     # The scale-in example Azure's docs carried for a long time: LessThan, but direction Increase.
     (lambda d: rule(d, "CpuUtilizationPercentage", "decrease").update(scale="increase"),
      "a scale-out (increase) rule needs operator GreaterThan or GreaterThanOrEqual"),

@@ -112,7 +112,7 @@ def test_text_generation_online_endpoint_answers_the_card_request(run_notebook, 
     answer = result_value(notebook, "answer")
     prompts = asset_spec.sample_request["input_data"]
     assert isinstance(answer, list) and len(answer) == len(prompts)
-    for text, prompt in zip(answer, prompts):
+    for text, prompt in zip(answer, prompts, strict=True):
         assert isinstance(text, str) and text.startswith(prompt) and len(text) > len(prompt)
     assert_servers_stopped(notebook)
 

@@ -146,7 +146,8 @@ def test_a_row_the_service_refuses_is_an_error_row_and_its_neighbours_are_answer
     assert [is_error(o) for o in outputs] == [False, True, True, True, True, False]
     assert outputs[1] == {
         "file": "f", "line": 2, "id": "r2", "error_type": "validation", "field": "params.temperature", "retryable": False,
-        "error": "params.temperature must be > 0 when do_sample is true (between 1e-06 and 1e+06; never negative), got -1.0",
+        "error": "params.temperature must be > 0 when do_sample is true (between 1e-06 and 1e+06; never negative), "
+            "got -1.0",
     }  # fmt: skip
     assert (outputs[2]["field"], outputs[3]["error_type"], outputs[4]["field"]) == (
         "prompt",

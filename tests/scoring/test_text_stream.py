@@ -17,7 +17,10 @@ def tokenizer() -> Tokenizer:
 
 def stream(tokenizer, text: str, stops=()) -> list[str]:
     ids = tokenizer.encode(text, add_special_tokens=False).ids
-    decode = lambda t: tokenizer.decode(t, skip_special_tokens=True)  # noqa: E731
+
+    def decode(token_ids: list[int]) -> str:
+        return tokenizer.decode(token_ids, skip_special_tokens=True)
+
     texts = TextStream(decode, tuple(stops))
     return [texts.feed([token]) for token in ids] + [texts.finish()]
 

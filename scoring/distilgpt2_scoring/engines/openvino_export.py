@@ -105,7 +105,8 @@ def _gpt2_graph(weights_dir: Path):
         for name, shape in expected.items():
             if tuple(graph.weights[name].shape) != shape:
                 raise UnsupportedModel(
-                    f"{name.replace('/', '.')} has shape {tuple(graph.weights[name].shape)}, config.json implies {shape}"
+                    f"{name.replace('/', '.')} has shape {tuple(graph.weights[name].shape)}, config.json implies "
+                    f"{shape}"
                 )
     except KeyError as exc:
         raise UnsupportedModel(f"{weights_dir}/model.safetensors: no tensor {exc} of a GPT-2 model") from None
