@@ -99,8 +99,11 @@ class TextGenerationService:
         answer = codec.encode(request, [self._completion(request, group, i) for i in range(len(group))], self.served)
         logger.debug(
             "%d sequences: validate %.1f ms, generate %.1f ms, encode %.1f ms",
-            len(group), (validated - started) * 1e3, (generated - validated) * 1e3, (time.monotonic() - generated) * 1e3,
-        )  # fmt: skip
+            len(group),
+            (validated - started) * 1e3,
+            (generated - validated) * 1e3,
+            (time.monotonic() - generated) * 1e3,
+        )
         return answer
 
     # tokenize ------------------------------------------------------------------------------------

@@ -110,21 +110,44 @@ def swagger_document(example: dict[str, Any], settings: ServingSettings | None =
             "seed": {"type": "integer", "description": "The sampling seed used (sampled prompts only)."},
         }
     )
-    choice = _object({"text": {"type": "string"}, "index": {"type": "integer"}, "logprobs": {"type": "object", "x-nullable": True},
-                      "finish_reason": {"type": "string", "enum": ["stop", "length"]}})  # fmt: skip
-    openai_answer = _object({
-        "id": {"type": "string"}, "object": {"type": "string", "enum": ["text_completion"]}, "created": {"type": "integer"},
-        "model": {"type": "string"}, "choices": {"type": "array", "items": choice},
-        "usage": _object({"prompt_tokens": {"type": "integer"}, "completion_tokens": {"type": "integer"}, "total_tokens": {"type": "integer"}}),
-    })  # fmt: skip
-    error = _object({
-        "error": {"type": "string", "description": "What is wrong, in words."},
-        "field": {"type": "string", "x-nullable": True, "description": "The part of the request at fault, e.g. params.top_p."},
-        "error_type": {"type": "string"},
-    })  # fmt: skip
+    choice = _object(
+        {
+            "text": {"type": "string"},
+            "index": {"type": "integer"},
+            "logprobs": {"type": "object", "x-nullable": True},
+            "finish_reason": {"type": "string", "enum": ["stop", "length"]},
+        }
+    )
+    openai_answer = _object(
+        {
+            "id": {"type": "string"},
+            "object": {"type": "string", "enum": ["text_completion"]},
+            "created": {"type": "integer"},
+            "model": {"type": "string"},
+            "choices": {"type": "array", "items": choice},
+            "usage": _object(
+                {
+                    "prompt_tokens": {"type": "integer"},
+                    "completion_tokens": {"type": "integer"},
+                    "total_tokens": {"type": "integer"},
+                }
+            ),
+        }
+    )
+    error = _object(
+        {
+            "error": {"type": "string", "description": "What is wrong, in words."},
+            "field": {
+                "type": "string",
+                "x-nullable": True,
+                "description": "The part of the request at fault, e.g. params.top_p.",
+            },
+            "error_type": {"type": "string"},
+        }
+    )
     answer = (
-        "One string per prompt (the published answer); with params.details one Details object per prompt; for an "
-        "OpenAI "
+        "One string per prompt (the published answer); with params.details one Details object per prompt; "
+        "for an OpenAI "
         'request an OpenAICompletion. With params.stream (or stream), text/event-stream: `data: {"index", "text"}` per '
         "piece of text (OpenAI: text_completion chunks), each prompt's last event with finish_reason and usage, then "
         "`data: [DONE]`."

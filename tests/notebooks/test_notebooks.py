@@ -167,8 +167,13 @@ def test_finetune_notebook_on_your_own_text_lowers_perplexity_registers_deploys_
 
 # the same cells on the azure backend, MLClient replaced by a recorder ----------------------------
 
-DEPLOY = ["online_endpoints.get", "online_endpoints.begin_create_or_update", "online_deployments.begin_create_or_update",
-          "online_endpoints.begin_create_or_update", "online_endpoints.get"]  # fmt: skip
+DEPLOY = [
+    "online_endpoints.get",
+    "online_endpoints.begin_create_or_update",
+    "online_deployments.begin_create_or_update",
+    "online_endpoints.begin_create_or_update",
+    "online_endpoints.get",
+]
 DELETE = ["online_endpoints.begin_delete"]
 JOB = ["jobs.create_or_update", "jobs.stream", "jobs.download"]
 

@@ -1,4 +1,5 @@
-"""Streamed text with the real GPT-2 tokenizer: pieces never split a character or show stop text, and join to the whole."""
+"""Streamed text with the real GPT-2 tokenizer: pieces never split a character or show stop text,
+and join to the whole."""
 
 from __future__ import annotations
 
