@@ -16,7 +16,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -31,13 +31,14 @@ from .scheduler import Scheduler
 from .sequences import CANCELLED, Sequence, SequenceGroup
 from .settings import ServingSettings
 from .stopping import Stopping, cut_at_stop
+from .tasks import Service
 from .text_stream import TextStream
 
 logger = logging.getLogger(__name__)
 
 
 class TextGenerationService:
-    task = "text-generation"
+    task: ClassVar[str] = "text-generation"
 
     def __init__(
         self, tokenizer, engine, served: ServedModel, settings: ServingSettings, context_size: int, eos_token_id: int
@@ -188,3 +189,7 @@ class TextGenerationService:
         if failure is not None:
             yield codec.server_sent(events.error(failure))
         yield codec.server_sent(codec.DONE)
+
+
+# score.py and batch scoring use it through the Service Protocol: this has mypy check that it is one.
+_SERVICE: type[Service] = TextGenerationService
