@@ -43,6 +43,7 @@ def init() -> None:
 
 def run(mini_batch: list[str]) -> list[str]:
     """One JSON line per row of every file in the mini-batch, in order."""
+    assert scorer is not None, "the batch deployment calls init() before run()"
     text_column = os.environ.get("BATCH_TEXT_COLUMN") or DEFAULT_TEXT_COLUMN
     rows = chain.from_iterable(read_rows(Path(path), Path(path).name, text_column) for path in mini_batch)
     return [output_line(output) for output in scorer.score(rows)]

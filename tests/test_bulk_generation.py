@@ -152,8 +152,20 @@ def test_the_output_and_errors_inside_the_input_folder_are_not_read_as_inputs(
 
 def test_a_kill_mid_run_then_a_rerun_gives_every_row_exactly_once(tiny_mlflow_model, tmp_path, isolated_home):
     source, output = prompts_file(tmp_path / "in.jsonl", 300), tmp_path / "out.jsonl"
-    command = [sys.executable, "-m", "distilgpt2_asset.cli", "generate", "--model", str(tiny_mlflow_model),
-               "--input", str(source), "--output", str(output), "--params", json.dumps({**PARAMS, "max_new_tokens": 24})]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "distilgpt2_asset.cli",
+        "generate",
+        "--model",
+        str(tiny_mlflow_model),
+        "--input",
+        str(source),
+        "--output",
+        str(output),
+        "--params",
+        json.dumps({**PARAMS, "max_new_tokens": 24}),
+    ]
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "scoring"), os.environ.get("PYTHONPATH", "")]),

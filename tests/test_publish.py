@@ -194,7 +194,8 @@ def test_dry_run_without_a_built_model_says_how_to_make_one(asset_root, isolated
     assert code == 2 and out == ""
     assert (
         err
-        == f"error: no built model at {isolated_home / 'models' / 'distilgpt2-15'}: run `distilgpt2-asset build` or pass --model DIR\n"
+        == f"error: no built model at {isolated_home / 'models' / 'distilgpt2-15'}: run `distilgpt2-asset build` or "
+        "pass --model DIR\n"
     )
 
 

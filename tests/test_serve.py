@@ -190,9 +190,21 @@ def test_a_stop_signal_during_the_health_wait_leaves_no_server_running(
         PYTHONPATH=os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]),
     )
     serve = subprocess.Popen(
-        [sys.executable, "-m", "distilgpt2_asset.cli", "serve", "--model", str(tiny_mlflow_model), "--port", str(free_port())],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "distilgpt2_asset.cli",
+            "serve",
+            "--model",
+            str(tiny_mlflow_model),
+            "--port",
+            str(free_port()),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     server_pid = None
     try:
         deadline = time.monotonic() + 180

@@ -196,8 +196,8 @@ def test_retired_skus_the_card_lists_are_warnings_and_the_lists_stay_as_publishe
     assert validate_spec(asset_spec) == []
     retired = [w.message for w in warnings if "was retired" in w.message]
     assert (
-        "finetune_compute_allow_list: Standard_NV12s_v3 was retired on 2026-09-30 (kept as the card lists it; never picked)"
-        in retired
+        "finetune_compute_allow_list: Standard_NV12s_v3 was retired on 2026-09-30 (kept as the card lists it; never "
+        "picked)" in retired
     )
     assert sum("Standard_NC6s_v3 was retired on 2025-09-30" in m for m in retired) == 3  # in all three lists
     assert "Standard_NV12s_v3" in asset_spec.allow_list("finetune")

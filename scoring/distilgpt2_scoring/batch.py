@@ -24,7 +24,7 @@ import csv
 import json
 import logging
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,7 +178,7 @@ def _csv_rows(path: Path, label: str, text_column: str) -> Iterator[Row]:
             yield Row(label, start, problem=f"{problem}; the rest of the file is not read")
 
 
-def _csv_row(record: dict, header: list[str], text_column: str, label: str, line: int) -> Row:
+def _csv_row(record: dict, header: Sequence[str], text_column: str, label: str, line: int) -> Row:
     row_id = record.get(ID_FIELD) if ID_FIELD in header else None
     # DictReader keeps extra fields under the key None and fills missing ones with None.
     values = len(header) + len(record.get(None, [])) - sum(v is None for v in record.values())

@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from .codec import checked_prompts
 from .engines import weights_folder
 from .errors import InvalidInput
 from .model_files import ModelContent
 from .settings import ServingSettings
+from .tasks import Service
 
 logger = logging.getLogger(__name__)
 INPUT_FIELD = "input_data"
@@ -40,7 +41,7 @@ def decode_texts(payload: Any, max_texts: int) -> list[str]:
 
 
 class TextClassificationService:
-    task = "text-classification"
+    task: ClassVar[str] = "text-classification"
 
     def __init__(self, tokenizer, model, settings: ServingSettings, device):
         self.tokenizer = tokenizer
@@ -116,4 +117,11 @@ class TextClassificationService:
         with torch.inference_mode():
             logits = self.model(input_ids=input_ids, attention_mask=mask).logits
         scores, best = torch.softmax(logits.float(), dim=-1).max(dim=-1)
-        return [{"label": self.labels[i], "score": round(float(s), 6)} for i, s in zip(best.tolist(), scores.tolist())]
+        return [
+            {"label": self.labels[i], "score": round(float(s), 6)}
+            for i, s in zip(best.tolist(), scores.tolist(), strict=True)
+        ]
+
+
+# score.py and batch scoring use it through the Service Protocol: this has mypy check that it is one.
+_SERVICE: type[Service] = TextClassificationService

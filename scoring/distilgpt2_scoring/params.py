@@ -110,7 +110,8 @@ PARAMS = (
         "max_new_tokens",
         "integer",
         _integer,
-        "Tokens to generate, 1 to TEXTGEN_MAX_NEW_TOKENS ({max_new_tokens}); prompt + new tokens <= the model's context (1024).",
+        "Tokens to generate, 1 to TEXTGEN_MAX_NEW_TOKENS ({max_new_tokens}); prompt + new tokens <= the model's "
+        "context (1024).",
         (1, None, "between 1 and {high}"),
     ),
     Param("do_sample", "boolean", _boolean, "Sample (true) or greedy decoding (false)."),
@@ -207,7 +208,11 @@ def parse_params(
     each one in `spellings` (OpenAI's max_tokens is our max_new_tokens), so messages use the client's words.
     """
     spellings = spellings or {}
-    spelled = lambda param: f"{field}.{spellings.get(param, param)}" if field else spellings.get(param, param)  # noqa: E731
+
+    def spelled(param: str) -> str:
+        spelling = spellings.get(param, param)
+        return f"{field}.{spelling}" if field else spelling
+
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

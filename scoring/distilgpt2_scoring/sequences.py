@@ -50,12 +50,13 @@ class Sequence:
     id: int = field(default_factory=lambda: next(_ids))
     token_ids: list[int] = field(default_factory=list)  # generated so far; the eos token is not kept
     finish_reason: FinishReason | None = None
-    group: SequenceGroup | None = None
+    # Set by the SequenceGroup the sequence is made into, before the scheduler or an engine sees it.
+    group: SequenceGroup = field(init=False, repr=False)
     token_times: list[float] = field(default_factory=list)  # monotonic time of each step that gave tokens
 
     @property
     def done(self) -> bool:
-        return self.finish_reason is not None or (self.group is not None and self.group.ended is not None)
+        return self.finish_reason is not None or self.group.ended is not None
 
     def extend(self, token_ids: list[int]) -> None:
         """Engine thread: take new tokens one by one until the stopping object ends the sequence."""

@@ -16,7 +16,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -31,13 +31,14 @@ from .scheduler import Scheduler
 from .sequences import CANCELLED, Sequence, SequenceGroup
 from .settings import ServingSettings
 from .stopping import Stopping, cut_at_stop
+from .tasks import Service
 from .text_stream import TextStream
 
 logger = logging.getLogger(__name__)
 
 
 class TextGenerationService:
-    task = "text-generation"
+    task: ClassVar[str] = "text-generation"
 
     def __init__(
         self, tokenizer, engine, served: ServedModel, settings: ServingSettings, context_size: int, eos_token_id: int
@@ -99,8 +100,11 @@ class TextGenerationService:
         answer = codec.encode(request, [self._completion(request, group, i) for i in range(len(group))], self.served)
         logger.debug(
             "%d sequences: validate %.1f ms, generate %.1f ms, encode %.1f ms",
-            len(group), (validated - started) * 1e3, (generated - validated) * 1e3, (time.monotonic() - generated) * 1e3,
-        )  # fmt: skip
+            len(group),
+            (validated - started) * 1e3,
+            (generated - validated) * 1e3,
+            (time.monotonic() - generated) * 1e3,
+        )
         return answer
 
     # tokenize ------------------------------------------------------------------------------------
@@ -139,6 +143,7 @@ class TextGenerationService:
     # encode ---------------------------------------------------------------------------------------
     def _completion(self, request: GenerationRequest, group: SequenceGroup, index: int) -> Completion:
         sequence = group.sequences[index]
+        assert sequence.finish_reason is not None, "a completion is encoded once its sequence finished"
         return Completion(
             index=index,
             prompt=request.prompts[index // request.samples],
@@ -184,3 +189,7 @@ class TextGenerationService:
         if failure is not None:
             yield codec.server_sent(events.error(failure))
         yield codec.server_sent(codec.DONE)
+
+
+# score.py and batch scoring use it through the Service Protocol: this has mypy check that it is one.
+_SERVICE: type[Service] = TextGenerationService

@@ -40,7 +40,11 @@ class Stopping:
     def __call__(self, token_ids: list[int]) -> FinishReason | None:
         if token_ids and token_ids[-1] == self.eos_token_id:
             return "eos"
-        if self.stops and any(stop in self.decode(token_ids[-self.window :]) for stop in self.stops):
+        if (
+            self.stops
+            and self.decode is not None
+            and any(stop in self.decode(token_ids[-self.window :]) for stop in self.stops)
+        ):
             return "stop"
         if len(token_ids) >= self.max_new_tokens:
             return "length"

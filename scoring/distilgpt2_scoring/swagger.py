@@ -43,7 +43,7 @@ assert set(_OPENAI_DOCS) == set(OPENAI_FIELDS), "every OpenAI field served is do
 
 def _params_schema(settings: ServingSettings) -> dict[str, Any]:
     limits = {"max_new_tokens": settings.max_new_tokens, "max_stop": MAX_STOP_STRINGS, "max_seed": MAX_SEED}
-    properties = {}
+    properties: dict[str, dict[str, Any]] = {}
     for param in PARAMS:
         properties[param.name] = {"type": param.kind, "description": param.description.format(**limits)}
         if param.kind == "array":
@@ -51,7 +51,8 @@ def _params_schema(settings: ServingSettings) -> dict[str, Any]:
     properties["seed"]["x-nullable"] = True
     return {
         "type": "object",
-        "description": "Generation parameters; defaults come from the model's MLmodel signature. Unknown names are refused.",
+        "description": "Generation parameters; defaults come from the model's MLmodel signature. Unknown names are "
+        "refused.",
         "properties": properties,
         "additionalProperties": False,
     }
@@ -96,7 +97,8 @@ def swagger_document(example: dict[str, Any], settings: ServingSettings | None =
         {name: {"type": kind, "description": text} for name, (kind, text) in _OPENAI_DOCS.items()},
         required=["prompt"],
         additionalProperties=False,
-        description="OpenAI's completions request; other OpenAI fields (logprobs, best_of, suffix, ...) get a 422 naming them.",
+        description="OpenAI's completions request; other OpenAI fields (logprobs, best_of, suffix, ...) get a 422 "
+        "naming them.",
     )
     usage = _object({"prompt_tokens": {"type": "integer"}, "completion_tokens": {"type": "integer"}})
     details = _object(
@@ -108,22 +110,47 @@ def swagger_document(example: dict[str, Any], settings: ServingSettings | None =
             "seed": {"type": "integer", "description": "The sampling seed used (sampled prompts only)."},
         }
     )
-    choice = _object({"text": {"type": "string"}, "index": {"type": "integer"}, "logprobs": {"type": "object", "x-nullable": True},
-                      "finish_reason": {"type": "string", "enum": ["stop", "length"]}})  # fmt: skip
-    openai_answer = _object({
-        "id": {"type": "string"}, "object": {"type": "string", "enum": ["text_completion"]}, "created": {"type": "integer"},
-        "model": {"type": "string"}, "choices": {"type": "array", "items": choice},
-        "usage": _object({"prompt_tokens": {"type": "integer"}, "completion_tokens": {"type": "integer"}, "total_tokens": {"type": "integer"}}),
-    })  # fmt: skip
-    error = _object({
-        "error": {"type": "string", "description": "What is wrong, in words."},
-        "field": {"type": "string", "x-nullable": True, "description": "The part of the request at fault, e.g. params.top_p."},
-        "error_type": {"type": "string"},
-    })  # fmt: skip
+    choice = _object(
+        {
+            "text": {"type": "string"},
+            "index": {"type": "integer"},
+            "logprobs": {"type": "object", "x-nullable": True},
+            "finish_reason": {"type": "string", "enum": ["stop", "length"]},
+        }
+    )
+    openai_answer = _object(
+        {
+            "id": {"type": "string"},
+            "object": {"type": "string", "enum": ["text_completion"]},
+            "created": {"type": "integer"},
+            "model": {"type": "string"},
+            "choices": {"type": "array", "items": choice},
+            "usage": _object(
+                {
+                    "prompt_tokens": {"type": "integer"},
+                    "completion_tokens": {"type": "integer"},
+                    "total_tokens": {"type": "integer"},
+                }
+            ),
+        }
+    )
+    error = _object(
+        {
+            "error": {"type": "string", "description": "What is wrong, in words."},
+            "field": {
+                "type": "string",
+                "x-nullable": True,
+                "description": "The part of the request at fault, e.g. params.top_p.",
+            },
+            "error_type": {"type": "string"},
+        }
+    )
     answer = (
-        "One string per prompt (the published answer); with params.details one Details object per prompt; for an OpenAI "
+        "One string per prompt (the published answer); with params.details one Details object per prompt; "
+        "for an OpenAI "
         'request an OpenAICompletion. With params.stream (or stream), text/event-stream: `data: {"index", "text"}` per '
-        "piece of text (OpenAI: text_completion chunks), each prompt's last event with finish_reason and usage, then `data: [DONE]`."
+        "piece of text (OpenAI: text_completion chunks), each prompt's last event with finish_reason and usage, then "
+        "`data: [DONE]`."
     )
     errors = {
         code: {"description": text, "schema": {"$ref": "#/definitions/ErrorResponse"}} for code, text in _ERRORS.items()

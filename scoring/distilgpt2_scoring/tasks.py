@@ -28,7 +28,10 @@ logger = logging.getLogger(__name__)
 
 class Service(Protocol):
     task: ClassVar[str]  # its key in SERVICES
-    ready: bool
+    settings: ServingSettings
+
+    @property
+    def ready(self) -> bool: ...
 
     @classmethod
     def load(cls, content: ModelContent, settings: ServingSettings | None = None) -> Service: ...
@@ -47,7 +50,7 @@ def model_task(mlflow_dir: Path) -> str:
         raise ModelFilesError(f"{mlmodel}: cannot read flavors.transformers.task ({exc})") from None
 
 
-def service_class(task: str) -> type:
+def service_class(task: str) -> type[Service]:
     if task not in SERVICES:
         raise ModelFilesError(f"task {task!r} is not served here; served tasks: {', '.join(SERVICES)}")
     module_name, class_name = SERVICES[task].split(":")
@@ -63,7 +66,8 @@ def load_service(model_root: Path, settings: ServingSettings | None = None) -> S
         logger.info("serving %s: content sha256 %s, as pinned", content.folder, content.digest)
     else:
         logger.warning(
-            "serving %s: content sha256 %s; not pinned: set TEXTGEN_EXPECTED_CONTENT_SHA256=%s in the deployment to refuse any other content",
+            "serving %s: content sha256 %s; not pinned: set TEXTGEN_EXPECTED_CONTENT_SHA256=%s in the deployment to "
+            "refuse any other content",
             content.folder, content.digest, content.digest,
         )  # fmt: skip
     if not content.has_manifest:

@@ -82,8 +82,17 @@ def test_dry_run_is_the_put_azure_mgmt_monitor_builds_with_every_rule_on_the_dep
     )
     [profile] = properties["profiles"]
     assert profile["capacity"] == {"minimum": "1", "maximum": "3", "default": "1"}
-    triggers = [(r["metricTrigger"]["metricName"], r["metricTrigger"]["operator"], r["metricTrigger"]["threshold"],
-                 r["metricTrigger"]["timeWindow"], r["scaleAction"]["direction"], r["scaleAction"]["cooldown"]) for r in profile["rules"]]  # fmt: skip
+    triggers = [
+        (
+            r["metricTrigger"]["metricName"],
+            r["metricTrigger"]["operator"],
+            r["metricTrigger"]["threshold"],
+            r["metricTrigger"]["timeWindow"],
+            r["scaleAction"]["direction"],
+            r["scaleAction"]["cooldown"],
+        )
+        for r in profile["rules"]
+    ]
     assert triggers == [
         ("CpuUtilizationPercentage", "GreaterThan", 75, "PT10M", "Increase", "PT20M"),
         ("CpuUtilizationPercentage", "LessThan", 30, "PT30M", "Decrease", "PT20M"),
@@ -258,14 +267,21 @@ def test_a_refused_write_names_the_role_it_needs(asset_spec, online):
 # the checks -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bounds, message", [
-    ("3", "expected MIN:MAX instance counts"),
-    ("a:b", "expected MIN:MAX instance counts"),
-    ("0:2", "need 1 <= MIN <= MAX"),
-    ("3:2", "need 1 <= MIN <= MAX"),
-    ("1:51", "a deployment has at most 50 instances"),
-    ("1:6", "MAX 6 x Standard_DS3_v2 needs quota for 8 instances (20% reserved for upgrades) = 32 cores; the quota hint is 24 cores per VM family"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "bounds, message",
+    [
+        ("3", "expected MIN:MAX instance counts"),
+        ("a:b", "expected MIN:MAX instance counts"),
+        ("0:2", "need 1 <= MIN <= MAX"),
+        ("3:2", "need 1 <= MIN <= MAX"),
+        ("1:51", "a deployment has at most 50 instances"),
+        (
+            "1:6",
+            "MAX 6 x Standard_DS3_v2 needs quota for 8 instances (20% reserved for upgrades) = 32 cores; the quota "
+            "hint is 24 cores per VM family",
+        ),
+    ],
+)
 def test_bounds_outside_what_azure_allows_are_refused(asset_spec, online, bounds, message):
     with pytest.raises(AssetError, match=re.escape(message)):
         plan_autoscale(asset_spec, online, bounds)
@@ -299,7 +315,8 @@ def test_a_gpu_family_starts_without_quota(asset_spec):
     (lambda d: rule(d, "CpuUtilizationPercentage", "decrease").update(window_minutes=10),
      "its window (10 min) must be longer than increase on CpuUtilizationPercentage GreaterThan 75's (10 min)"),
     (lambda d: rule(d, "CpuUtilizationPercentage", "decrease").update(threshold=40),
-     "flaps with increase on CpuUtilizationPercentage GreaterThan 75: going from 2 instances to 1 puts 40 x 2/1 = 80 on each"),
+     "flaps with increase on CpuUtilizationPercentage GreaterThan 75: going from 2 instances to 1 puts 40 x 2/1 = 80 "
+     "on each"),
     # The scale-in example Azure's docs carried for a long time: LessThan, but direction Increase.
     (lambda d: rule(d, "CpuUtilizationPercentage", "decrease").update(scale="increase"),
      "a scale-out (increase) rule needs operator GreaterThan or GreaterThanOrEqual"),

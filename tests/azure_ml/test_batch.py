@@ -136,9 +136,13 @@ def test_the_batch_environment_is_the_online_one_plus_the_batch_drivers_packages
 def test_dry_run_is_every_request_in_order_with_the_bodies_the_sdk_sends(plan):
     requests = dry_run_requests(plan, WORKSPACE, "westeurope")
     assert [r["step"] for r in requests] == [
-        "create compute cluster (skipped when it exists)", "create batch endpoint (skipped when it exists)", "upload code",
-        "create environment", "create batch deployment", "make it the default deployment",
-    ]  # fmt: skip
+        "create compute cluster (skipped when it exists)",
+        "create batch endpoint (skipped when it exists)",
+        "upload code",
+        "create environment",
+        "create batch deployment",
+        "make it the default deployment",
+    ]
     cluster, endpoint, _, _, deployment, default = requests
     assert cluster["url"] == f"{ARM}/computes/distilgpt2-batch?api-version=2023-08-01-preview"
     assert cluster["body"]["properties"]["properties"]["vmSize"] == "Standard_DS3_v2"
@@ -159,25 +163,48 @@ def test_dry_run_is_every_request_in_order_with_the_bodies_the_sdk_sends(plan):
 
 
 def test_set_overrides_and_names_reach_the_deployment_as_az_ml_applies_them(asset_spec):
-    plan = plan_batch(asset_spec, parse_overrides(["mini_batch_size=4", "resources.instance_count=1"]),
-                      endpoint_name="bulk-ci", deployment_name="textgen-v2", model_registry="contoso-models")  # fmt: skip
+    plan = plan_batch(
+        asset_spec,
+        parse_overrides(["mini_batch_size=4", "resources.instance_count=1"]),
+        endpoint_name="bulk-ci",
+        deployment_name="textgen-v2",
+        model_registry="contoso-models",
+    )
     body = dry_run_requests(plan, WORKSPACE, "westeurope")[4]["body"]["properties"]
     assert (body["miniBatchSize"], body["resources"]["instanceCount"]) == (4, 1)
     assert body["model"]["assetId"] == model_reference(asset_spec, "contoso-models")
     assert (plan.endpoint.name, plan.deployment.name) == ("bulk-ci", "textgen-v2")
 
 
-@pytest.mark.parametrize("pairs, message", [
-    (["compute=azureml:gpu-cluster"], "compute 'gpu-cluster' is not the cluster jobs/deploy/batch-cluster.yml creates \\(distilgpt2-batch\\)"),
-    (["resources.instance_count=5"], "resources.instance_count 5: the cluster distilgpt2-batch has 1 to 2 instances"),
-    (["output_action=summary_only", "output_file_name="], "output_action is summary_only; batch scoring's rows need append_row"),
-    (["retry_settings.timeout=300"], "TEXTGEN_REQUEST_TIMEOUT_MS 600000 \\(a row's deadline\\) must be below retry_settings.timeout \\(300 s"),
-    (["environment_variables.BATCH_PARAMS={\"max_new_tokens\": 5000}"], "environment_variables: BATCH_PARAMS.max_new_tokens must be between 1 and 1024"),
-    (["environment_variables.BATCH_PARAMS=[1]"], "environment_variables: BATCH_PARAMS must be a JSON object"),
-    (["environment_variables.TEXTGEN_MAX_BATCH_SZE=4"], "unknown serving setting\\(s\\) TEXTGEN_MAX_BATCH_SZE"),
-    (["model=azureml://registries/azureml/models/gpt2/versions/1"], "is not defined by spec.yaml"),
-    (["code_configuration.scoring_script=missing.py"], "scoring script .*missing.py does not exist"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "pairs, message",
+    [
+        (
+            ["compute=azureml:gpu-cluster"],
+            "compute 'gpu-cluster' is not the cluster jobs/deploy/batch-cluster.yml creates \\(distilgpt2-batch\\)",
+        ),
+        (
+            ["resources.instance_count=5"],
+            "resources.instance_count 5: the cluster distilgpt2-batch has 1 to 2 instances",
+        ),
+        (
+            ["output_action=summary_only", "output_file_name="],
+            "output_action is summary_only; batch scoring's rows need append_row",
+        ),
+        (
+            ["retry_settings.timeout=300"],
+            "TEXTGEN_REQUEST_TIMEOUT_MS 600000 \\(a row's deadline\\) must be below retry_settings.timeout \\(300 s",
+        ),
+        (
+            ['environment_variables.BATCH_PARAMS={"max_new_tokens": 5000}'],
+            "environment_variables: BATCH_PARAMS.max_new_tokens must be between 1 and 1024",
+        ),
+        (["environment_variables.BATCH_PARAMS=[1]"], "environment_variables: BATCH_PARAMS must be a JSON object"),
+        (["environment_variables.TEXTGEN_MAX_BATCH_SZE=4"], "unknown serving setting\\(s\\) TEXTGEN_MAX_BATCH_SZE"),
+        (["model=azureml://registries/azureml/models/gpt2/versions/1"], "is not defined by spec.yaml"),
+        (["code_configuration.scoring_script=missing.py"], "scoring script .*missing.py does not exist"),
+    ],
+)
 def test_refusals_name_the_problem_before_any_azure_call(asset_spec, pairs, message):
     with pytest.raises(AssetError, match=message):
         plan_batch(asset_spec, parse_overrides(pairs))
@@ -208,9 +235,13 @@ def test_submit_makes_cluster_endpoint_deployment_then_the_default_as_the_dry_ru
     client = RecordingClient()
     submit_batch(plan, client, log=lambda _: None)
     assert [name for name, _ in client.calls] == [
-        "compute.get", "compute.begin_create_or_update", "batch_endpoints.get", "batch_endpoints.begin_create_or_update",
-        "batch_deployments.begin_create_or_update", "batch_endpoints.begin_create_or_update",
-    ]  # fmt: skip
+        "compute.get",
+        "compute.begin_create_or_update",
+        "batch_endpoints.get",
+        "batch_endpoints.begin_create_or_update",
+        "batch_deployments.begin_create_or_update",
+        "batch_endpoints.begin_create_or_update",
+    ]
     expected = {r["step"]: r.get("body") for r in dry_run_requests(plan, None, "westeurope")}
     from distilgpt2_asset.azure_ml.sdk import rest_body
 
@@ -226,8 +257,11 @@ def test_an_existing_cluster_and_endpoint_are_kept_and_only_the_default_changes(
     client = RecordingClient(cluster=plan.cluster, endpoint=endpoint)
     submit_batch(plan, client, log=lambda _: None)
     assert [name for name, _ in client.calls] == [
-        "compute.get", "batch_endpoints.get", "batch_deployments.begin_create_or_update", "batch_endpoints.begin_create_or_update",
-    ]  # fmt: skip
+        "compute.get",
+        "batch_endpoints.get",
+        "batch_deployments.begin_create_or_update",
+        "batch_endpoints.begin_create_or_update",
+    ]
     _, defaulted = client.calls[-1]
     assert defaulted.tags == {"owner": "platform-team"} and defaulted.defaults == {"deployment_name": "textgen"}
 

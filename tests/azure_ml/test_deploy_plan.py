@@ -281,7 +281,8 @@ def test_cli_dry_run_prints_the_requests_as_json_without_credentials(capsys, mon
         (
             ["--model-registry", "contoso-models"],
             "contoso-models",
-            "your own version in registry contoso-models (what `distilgpt2-asset publish --registry contoso-models` uploaded)",
+            "your own version in registry contoso-models (what `distilgpt2-asset publish --registry contoso-models` "
+            "uploaded)",
         ),
     ],
 )
@@ -319,6 +320,6 @@ def test_cli_without_workspace_settings_refuses_before_any_call(capsys, monkeypa
     assert main(["deploy"]) == 2
     err = capsys.readouterr().err
     assert (
-        "missing Azure ML workspace settings: --resource-group or AZURE_RESOURCE_GROUP; --workspace-name or AZUREML_WORKSPACE_NAME"
-        in err
+        "missing Azure ML workspace settings: --resource-group or AZURE_RESOURCE_GROUP; --workspace-name or "
+        "AZUREML_WORKSPACE_NAME" in err
     )

@@ -55,7 +55,10 @@ def test_picked_sku_is_the_smallest_allow_listed_sku_meeting_the_minimum(registe
     minimum = asset_spec.min_sku_spec(scenario)
     assert sku in asset_spec.allow_list(scenario) and meets(sku, minimum)
     fitting = [s for s in asset_spec.allow_list(scenario) if meets(s, minimum)]
-    size = lambda s: (sku_catalog()[s].gpus, sku_catalog()[s].vcpus, sku_catalog()[s].memory_gb)  # noqa: E731
+
+    def size(name: str) -> tuple[int, int, int]:
+        return sku_catalog()[name].gpus, sku_catalog()[name].vcpus, sku_catalog()[name].memory_gb
+
     assert size(sku) == min(size(s) for s in fitting)
     assert (sku_catalog()[sku].gpus > 0) == (minimum.gpus > 0)
 

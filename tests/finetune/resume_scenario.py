@@ -42,7 +42,8 @@ def stopped_after_first_checkpoint():
 
 
 def run(work: Path, source: str, train: Path, validation: Path) -> dict | None:
-    """{stopped_at, processes, uninterrupted/resumed: {history, weights_sha256}}; None on processes other than rank 0."""
+    """{stopped_at, processes, uninterrupted/resumed: {history, weights_sha256}}; None on processes
+    other than rank 0."""
     from distilgpt2_asset.finetune import FinetuneInputs, FinetuneSettings, checkpoints, finetune
     from distilgpt2_asset.spec import load_spec
 

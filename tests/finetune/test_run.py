@@ -175,9 +175,19 @@ def test_resuming_under_torchrun_repeats_the_uninterrupted_run_in_every_process(
     train, validation = toy_dataset
     result = tmp_path / "result.json"
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", resume_scenario.__file__,
-        str(result), str(tmp_path), str(tiny_model_dir), str(train), str(validation),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        resume_scenario.__file__,
+        str(result),
+        str(tmp_path),
+        str(tiny_model_dir),
+        str(train),
+        str(validation),
+    ]
     path = os.pathsep.join([str(ROOT / "src"), str(ROOT / "scoring"), os.environ.get("PYTHONPATH", "")])
     env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     run = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)

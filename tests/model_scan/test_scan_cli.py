@@ -43,5 +43,6 @@ def test_without_a_build_the_default_folder_is_one_clear_line(isolated_home, cap
     assert (code, out) == (2, "")
     assert (
         err
-        == f"error: no built model at {isolated_home / 'models' / 'distilgpt2-15'}: run `distilgpt2-asset build` or pass --model DIR\n"
+        == f"error: no built model at {isolated_home / 'models' / 'distilgpt2-15'}: run `distilgpt2-asset build` or "
+        "pass --model DIR\n"
     )

@@ -32,7 +32,8 @@ def test_pytorch_weights_as_microsoft_publishes_them_are_a_finding_that_says_wha
     report = scan_model(mlflow_copy)
     messages = {f.message for f in report.failing if f.file == "model/pytorch_model.bin" and f.rule == "pickle"}
     assert messages == {
-        "a PyTorch checkpoint (torch.save: a zip of pickles): loading it can run arbitrary code; weights must be safetensors"
+        "a PyTorch checkpoint (torch.save: a zip of pickles): loading it can run arbitrary code; weights must be "
+        "safetensors"
     }
     assert ("model/*.safetensors", "layout") in named(report)
 

@@ -112,7 +112,7 @@ def test_text_generation_online_endpoint_answers_the_card_request(run_notebook, 
     answer = result_value(notebook, "answer")
     prompts = asset_spec.sample_request["input_data"]
     assert isinstance(answer, list) and len(answer) == len(prompts)
-    for text, prompt in zip(answer, prompts):
+    for text, prompt in zip(answer, prompts, strict=True):
         assert isinstance(text, str) and text.startswith(prompt) and len(text) > len(prompt)
     assert_servers_stopped(notebook)
 
@@ -167,8 +167,13 @@ def test_finetune_notebook_on_your_own_text_lowers_perplexity_registers_deploys_
 
 # the same cells on the azure backend, MLClient replaced by a recorder ----------------------------
 
-DEPLOY = ["online_endpoints.get", "online_endpoints.begin_create_or_update", "online_deployments.begin_create_or_update",
-          "online_endpoints.begin_create_or_update", "online_endpoints.get"]  # fmt: skip
+DEPLOY = [
+    "online_endpoints.get",
+    "online_endpoints.begin_create_or_update",
+    "online_deployments.begin_create_or_update",
+    "online_endpoints.begin_create_or_update",
+    "online_endpoints.get",
+]
 DELETE = ["online_endpoints.begin_delete"]
 JOB = ["jobs.create_or_update", "jobs.stream", "jobs.download"]
 

@@ -30,7 +30,8 @@ RECORD_SUGGESTIONS = """() => {
   window.suggestionLog = [];
   const snapshot = () => window.suggestionLog.push([...list.querySelectorAll(".suggestion")].map(
     (card) => ({ state: card.dataset.state, text: card.querySelector(".suggestion-text").textContent })));
-  new MutationObserver(snapshot).observe(list, { subtree: true, childList: true, characterData: true, attributes: true });
+  new MutationObserver(snapshot).observe(
+    list, { subtree: true, childList: true, characterData: true, attributes: true });
 }"""
 
 

@@ -56,8 +56,13 @@ def _published_folder(tiny_model_dir, root, weights: str):
         "base_model_task": "text-generation",
         "azureml.base_image": "mcr.microsoft.com/azureml/curated/mlflow-model-inference",
     }
-    mlflow.transformers.save_model(transformers_model=pipeline, path=str(folder), signature=_signature(), metadata=metadata,
-                                   pip_requirements=["mlflow", "transformers", "torch"])  # fmt: skip
+    mlflow.transformers.save_model(
+        transformers_model=pipeline,
+        path=str(folder),
+        signature=_signature(),
+        metadata=metadata,
+        pip_requirements=["mlflow", "transformers", "torch"],
+    )
     if weights == "bin":
         (folder / "model" / "model.safetensors").unlink()
         torch.save(pipeline.model.state_dict(), folder / "model" / "pytorch_model.bin")

@@ -145,9 +145,15 @@ def test_a_row_the_service_refuses_is_an_error_row_and_its_neighbours_are_answer
     outputs = list(BatchScorer(openvino_service, GREEDY).score(rows))
     assert [is_error(o) for o in outputs] == [False, True, True, True, True, False]
     assert outputs[1] == {
-        "file": "f", "line": 2, "id": "r2", "error_type": "validation", "field": "params.temperature", "retryable": False,
-        "error": "params.temperature must be > 0 when do_sample is true (between 1e-06 and 1e+06; never negative), got -1.0",
-    }  # fmt: skip
+        "file": "f",
+        "line": 2,
+        "id": "r2",
+        "error_type": "validation",
+        "field": "params.temperature",
+        "retryable": False,
+        "error": "params.temperature must be > 0 when do_sample is true (between 1e-06 and 1e+06; never negative), "
+        "got -1.0",
+    }
     assert (outputs[2]["field"], outputs[3]["error_type"], outputs[4]["field"]) == (
         "prompt",
         "bad_row",
@@ -184,10 +190,15 @@ class ScriptedService:
 
 
 def test_server_faults_are_error_rows_marked_retryable_and_a_rows_own_mistake_is_final():
-    service = ScriptedService({
-        "late": DeadlineExceeded("the request's deadline passed"), "broken": EngineFailed("generation failed on the server"),
-        "bug": RuntimeError("boom"), "bad": InvalidInput("params.top_p must be in (0, 1]", "params.top_p"), "fine": "text",
-    })  # fmt: skip
+    service = ScriptedService(
+        {
+            "late": DeadlineExceeded("the request's deadline passed"),
+            "broken": EngineFailed("generation failed on the server"),
+            "bug": RuntimeError("boom"),
+            "bad": InvalidInput("params.top_p must be in (0, 1]", "params.top_p"),
+            "fine": "text",
+        }
+    )
     outputs = BatchScorer(service).score(
         Row("f", i, prompt=p) for i, p in enumerate(["late", "broken", "bug", "bad", "fine"])
     )

@@ -1,4 +1,5 @@
-"""OpenAI's completions shape: what is read, what is refused by name, and answers the openai package's own types accept."""
+"""OpenAI's completions shape: what is read, what is refused by name, and answers the openai
+package's own types accept."""
 
 from __future__ import annotations
 
@@ -87,10 +88,16 @@ def test_every_problem_is_a_422_naming_the_openai_field(payload, field, words):
 
 def _completions(request) -> list[Completion]:
     return [
-        Completion(index=i, prompt=request.prompts[i // request.samples], text=f" t{i}", finish_reason=("eos", "length", "stop")[i % 3],
-                   prompt_tokens=3, completion_tokens=5)
+        Completion(
+            index=i,
+            prompt=request.prompts[i // request.samples],
+            text=f" t{i}",
+            finish_reason=("eos", "length", "stop")[i % 3],
+            prompt_tokens=3,
+            completion_tokens=5,
+        )
         for i in range(len(request.prompts) * request.samples)
-    ]  # fmt: skip
+    ]
 
 
 def test_the_answer_is_a_text_completion_the_openai_types_accept():

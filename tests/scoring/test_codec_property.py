@@ -1,4 +1,5 @@
-"""Property: whatever JSON a client sends, decoding and validation answer with our 4xx errors or a request; nothing else.
+"""Property: whatever JSON a client sends, decoding and validation answer with our 4xx errors or a
+request; nothing else.
 
 Arbitrary JSON values (nested, unicode, integers hundreds of digits long, tiny and huge floats) go
 into every field of every accepted shape, through the same path as a request body.

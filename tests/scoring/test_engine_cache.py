@@ -59,7 +59,8 @@ def test_two_processes_starting_together_convert_once_and_both_get_the_entry(tin
         logging.basicConfig(level=logging.INFO, format="%(message)s")
         from pathlib import Path
         from distilgpt2_scoring.engines.cache import cached_conversion
-        print(cached_conversion(Path({str(tmp_path / "cache")!r}), "key", "openvino", Path({str(tiny_mlflow_model / "model")!r})))
+        cache, weights = Path({str(tmp_path / "cache")!r}), Path({str(tiny_mlflow_model / "model")!r})
+        print(cached_conversion(cache, "key", "openvino", weights))
         """
     )
     runs = [

@@ -1,4 +1,5 @@
-"""What the server serves: our builds checked against their manifest, any folder hashed to one digest a deployment can pin."""
+"""What the server serves: our builds checked against their manifest, any folder hashed to one
+digest a deployment can pin."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Our scoring on a folder made the way Microsoft publishes distilgpt2: it starts, serves the card's request, says what it serves."""
+"""Our scoring on a folder made the way Microsoft publishes distilgpt2: it starts, serves the
+card's request, says what it serves."""
 
 from __future__ import annotations
 

@@ -115,8 +115,13 @@ with open("probes.json", "w") as out:  # azmlinfsrv turns print() into log lines
 
 
 def test_the_health_probe_fails_once_the_engine_thread_is_gone(tiny_mlflow_model, engine_cache, tmp_path):
-    env = dict(os.environ, AZUREML_ENTRY_SCRIPT=str(scoring_dir() / "score.py"), AZUREML_MODEL_DIR=str(tiny_mlflow_model),
-               AML_APP_ROOT=str(scoring_dir()), TEXTGEN_CACHE_DIR=str(engine_cache))  # fmt: skip
+    env = dict(
+        os.environ,
+        AZUREML_ENTRY_SCRIPT=str(scoring_dir() / "score.py"),
+        AZUREML_MODEL_DIR=str(tiny_mlflow_model),
+        AML_APP_ROOT=str(scoring_dir()),
+        TEXTGEN_CACHE_DIR=str(engine_cache),
+    )
     done = subprocess.run(
         [sys.executable, "-c", LIVENESS], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path
     )

@@ -249,8 +249,17 @@ def test_several_streamed_prompts_carry_their_index_and_each_ends_once(server):
 
 
 def test_details_answer_finish_reasons_token_counts_and_the_seed_used(server):
-    body = {"input_data": ["I believe the meaning of life is", "The quick brown fox"],
-            "params": {"details": True, "max_new_tokens": 5, "do_sample": True, "temperature": 0.7, "seed": 11, "return_full_text": False}}  # fmt: skip
+    body = {
+        "input_data": ["I believe the meaning of life is", "The quick brown fox"],
+        "params": {
+            "details": True,
+            "max_new_tokens": 5,
+            "do_sample": True,
+            "temperature": 0.7,
+            "seed": 11,
+            "return_full_text": False,
+        },
+    }
     first, second = post(server, body).json()
     assert first["finish_reason"] == "length" and first["completion_tokens"] == 5 and first["prompt_tokens"] == 7
     assert first["seed"] == 11 and second["seed"] == 11 and isinstance(first["generated_text"], str)
@@ -271,9 +280,21 @@ def test_an_openai_request_gets_answers_the_openai_client_parses(server):
     OpenAICompletion.model_validate(answer.model_dump())
     assert answer.choices[0].text == " to learn something new every day and to share it with the people around you."
     assert answer.choices[0].finish_reason == "stop" and answer.usage.completion_tokens == 16
-    chunks = list(client.post("/score", cast_to=OpenAICompletion, stream=True, stream_cls=openai.Stream[OpenAICompletion],
-                              body={"prompt": "I believe the meaning of life is", "max_tokens": 40, "temperature": 0, "stream": True,
-                                    "stream_options": {"include_usage": True}}))  # fmt: skip
+    chunks = list(
+        client.post(
+            "/score",
+            cast_to=OpenAICompletion,
+            stream=True,
+            stream_cls=openai.Stream[OpenAICompletion],
+            body={
+                "prompt": "I believe the meaning of life is",
+                "max_tokens": 40,
+                "temperature": 0,
+                "stream": True,
+                "stream_options": {"include_usage": True},
+            },
+        )
+    )
     assert "".join(c.choices[0].text for c in chunks if c.choices) == answer.choices[0].text
     assert chunks[-1].usage.total_tokens == answer.usage.total_tokens and len({c.id for c in chunks}) == 1
     OpenAICompletion.model_validate([c for c in chunks if c.choices][-1].model_dump())

@@ -83,10 +83,13 @@ def test_int8_engines_agree_with_the_reference(engine, request, reference_servic
     prompts = CORPUS_PROMPTS + UNSEEN_PROMPTS
     fast = service.predict({"input_data": prompts, "params": GREEDY})
     reference = reference_service.predict({"input_data": prompts, "params": GREEDY})
-    encode = lambda text: service.tokenizer.encode(text).ids  # noqa: E731
-    agreed = sum(_common_prefix(encode(a), encode(b)) for a, b in zip(fast, reference))
-    total = sum(max(len(encode(a)), len(encode(b))) for a, b in zip(fast, reference))
-    identical = sum(a == b for a, b in zip(fast, reference)) / len(prompts)
+
+    def encode(text: str) -> list[int]:
+        return service.tokenizer.encode(text).ids
+
+    agreed = sum(_common_prefix(encode(a), encode(b)) for a, b in zip(fast, reference, strict=True))
+    total = sum(max(len(encode(a)), len(encode(b))) for a, b in zip(fast, reference, strict=True))
+    identical = sum(a == b for a, b in zip(fast, reference, strict=True)) / len(prompts)
     assert identical >= MIN_IDENTICAL_TEXTS and agreed / total >= MIN_TOKEN_AGREEMENT, (identical, agreed / total)
 
 

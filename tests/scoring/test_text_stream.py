@@ -1,4 +1,5 @@
-"""Streamed text with the real GPT-2 tokenizer: pieces never split a character or show stop text, and join to the whole."""
+"""Streamed text with the real GPT-2 tokenizer: pieces never split a character or show stop text,
+and join to the whole."""
 
 from __future__ import annotations
 
@@ -17,7 +18,10 @@ def tokenizer() -> Tokenizer:
 
 def stream(tokenizer, text: str, stops=()) -> list[str]:
     ids = tokenizer.encode(text, add_special_tokens=False).ids
-    decode = lambda t: tokenizer.decode(t, skip_special_tokens=True)  # noqa: E731
+
+    def decode(token_ids: list[int]) -> str:
+        return tokenizer.decode(token_ids, skip_special_tokens=True)
+
     texts = TextStream(decode, tuple(stops))
     return [texts.feed([token]) for token in ids] + [texts.finish()]
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 CONFIG_FILES = ("config.json", "generation_config.json")
@@ -57,7 +58,11 @@ def to_safetensors(pytorch_folder: Path, output: Path) -> None:
             shutil.copyfile(pytorch_folder / name, output / name)
 
 
-KINDS = {"openvino": to_openvino, "ctranslate2": to_ctranslate2, "safetensors": to_safetensors}
+KINDS: dict[str, Callable[..., None]] = {
+    "openvino": to_openvino,
+    "ctranslate2": to_ctranslate2,
+    "safetensors": to_safetensors,
+}
 
 
 def main(argv: list[str]) -> int:

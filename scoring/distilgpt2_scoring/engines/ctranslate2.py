@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
-from ..hardware import EngineConfig
+from ..hardware import EngineConfig, EngineName
 from ..model_files import ModelContent
+from ..scheduler import Batching, Engine, EngineEvents
 from ..sequences import Sequence
 from ..settings import ServingSettings
 from .cache import cached_conversion
@@ -47,12 +50,20 @@ def load_cublas() -> None:
 
 
 class CTranslate2Engine:
-    name = "ctranslate2"
-    batching = "static"  # a batch runs to its end; sequences that arrive meanwhile wait for the next
-    seeds_every_sequence = False  # unseeded sampling draws from CTranslate2's own generator
+    name: ClassVar[EngineName] = "ctranslate2"
+    batching: ClassVar[Batching] = (
+        "static"  # a batch runs to its end; sequences that arrive meanwhile wait for the next
+    )
+    seeds_every_sequence: ClassVar[bool] = False  # unseeded sampling draws from CTranslate2's own generator
 
     def __init__(
-        self, model_dir: Path, device: str, threads: int, max_batch_size: int, eos_token_id: int, seeded_engine
+        self,
+        model_dir: Path,
+        device: str,
+        threads: int,
+        max_batch_size: int,
+        eos_token_id: int,
+        seeded_engine: Callable[[], Engine],
     ):
         import ctranslate2
 
@@ -70,7 +81,7 @@ class CTranslate2Engine:
             intra_threads=threads if device == "cpu" else 0,
         )
         self._seeded_engine = seeded_engine  # () -> the engine for seeded sampling, made on first call
-        self._seeded = None
+        self._seeded: Engine | None = None
         self._waiting: list[Sequence] = []
 
     @classmethod
@@ -114,15 +125,14 @@ class CTranslate2Engine:
     def occupancy(self) -> None:
         return None  # no queue or KV cache of its own: the scheduler's counts say it all
 
-    def step(self, events) -> None:
+    def step(self, events: EngineEvents) -> None:
         if self._seeded is not None and self._seeded.busy:
             self._seeded.step(events)
         batch, self._waiting = self._waiting[: self.max_batch_size], self._waiting[self.max_batch_size :]
-        key = lambda s: repr(s.params.sampling_key())  # noqa: E731
-        for _, group in itertools.groupby(sorted(batch, key=key), key=key):
+        for _, group in itertools.groupby(sorted(batch, key=_sampling_key), key=_sampling_key):
             self._generate(list(group), events)
 
-    def _generate(self, sequences: list[Sequence], events) -> None:
+    def _generate(self, sequences: list[Sequence], events: EngineEvents) -> None:
         params = sequences[0].params
         shortest = min(len(s.prompt_ids) for s in sequences)
         # CTranslate2 forwards the first `shortest` tokens of every prompt at once and feeds the
@@ -139,7 +149,7 @@ class CTranslate2Engine:
 
         self.generator.generate_batch(
             [[self.vocabulary[t] for t in s.prompt_ids] for s in sequences],
-            max_length=max(o + s.params.max_new_tokens for o, s in zip(offsets, sequences)),
+            max_length=max(o + s.params.max_new_tokens for o, s in zip(offsets, sequences, strict=True)),
             include_prompt_in_result=False,
             end_token=[self.eos_token_id],
             return_end_token=True,  # the stopping object sees the eos token and names it
@@ -152,3 +162,12 @@ class CTranslate2Engine:
         for k, sequence in enumerate(sequences):  # one the callback never ended ran out of max_length
             if not stopped[k]:
                 events.on_tokens(sequence, [], True)
+
+
+def _sampling_key(sequence: Sequence) -> str:
+    """Sequences with equal keys sample alike, so they can share one generate_batch call."""
+    return repr(sequence.params.sampling_key())
+
+
+# The scheduler drives engines through its Engine Protocol: this has mypy check that CTranslate2Engine is one.
+_ENGINE: type[Engine] = CTranslate2Engine

@@ -17,11 +17,12 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any, ClassVar
 
-from ..hardware import EngineConfig
+from ..hardware import EngineConfig, EngineName
 from ..model_files import ModelContent
 from ..params import GenerationParams
-from ..scheduler import Occupancy
+from ..scheduler import Batching, Engine, EngineEvents, Occupancy
 from ..sequences import Sequence
 from ..settings import ServingSettings
 from .cache import cached_conversion
@@ -74,15 +75,17 @@ def generation_config(params: GenerationParams, seed: int | None, vocab_size: in
 
 
 class OpenVINOEngine:
-    name = "openvino"
-    batching = "continuous"  # sequences join and leave the running batch at every step
-    seeds_every_sequence = True  # rng_seed per request: an unseeded one gets a drawn seed, reported back
+    name: ClassVar[EngineName] = "openvino"
+    batching: ClassVar[Batching] = "continuous"  # sequences join and leave the running batch at every step
+    seeds_every_sequence: ClassVar[bool] = (
+        True  # rng_seed per request: an unseeded one gets a drawn seed, reported back
+    )
 
     def __init__(self, pipeline, vocab_size: int, eos_token_id: int):
         self.pipeline = pipeline
         self.vocab_size = vocab_size
         self.eos_token_id = eos_token_id
-        self._handles: dict[int, tuple[Sequence, object]] = {}
+        self._handles: dict[int, tuple[Sequence, Any]] = {}  # id -> (sequence, openvino_genai's GenerationHandle)
 
     @classmethod
     def load(
@@ -113,7 +116,7 @@ class OpenVINOEngine:
         if entry is not None and entry[1].get_status() == openvino_genai.GenerationStatus.RUNNING:
             entry[1].cancel()  # leaves the batch at the next step, its KV blocks freed
 
-    def step(self, events) -> None:
+    def step(self, events: EngineEvents) -> None:
         from openvino_genai import GenerationStatus
 
         self.pipeline.step()
@@ -134,3 +137,7 @@ class OpenVINOEngine:
         metrics = self.pipeline.get_metrics()  # of its last step
         running = metrics.scheduled_requests
         return Occupancy(running, max(metrics.requests - running, 0), metrics.cache_usage / 100)
+
+
+# The scheduler drives engines through its Engine Protocol: this has mypy check that OpenVINOEngine is one.
+_ENGINE: type[Engine] = OpenVINOEngine

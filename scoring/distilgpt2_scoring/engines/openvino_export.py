@@ -105,7 +105,8 @@ def _gpt2_graph(weights_dir: Path):
         for name, shape in expected.items():
             if tuple(graph.weights[name].shape) != shape:
                 raise UnsupportedModel(
-                    f"{name.replace('/', '.')} has shape {tuple(graph.weights[name].shape)}, config.json implies {shape}"
+                    f"{name.replace('/', '.')} has shape {tuple(graph.weights[name].shape)}, config.json implies "
+                    f"{shape}"
                 )
     except KeyError as exc:
         raise UnsupportedModel(f"{weights_dir}/model.safetensors: no tensor {exc} of a GPT-2 model") from None
@@ -134,7 +135,7 @@ def _make_stateful(model, layers: int, heads: int, head_size: int) -> None:
         for consumer in consumers:
             consumer.replace_source_output(reordered.output(0))
     model.validate_nodes_and_infer_types()
-    apply_make_stateful_transformation(model, dict(zip(past, present)))
+    apply_make_stateful_transformation(model, dict(zip(past, present, strict=True)))
     batch = ops.gather(ops.shape_of(model.input("input_ids"), output_type="i64"), ops.constant([0]), ops.constant(0))
     empty = ops.concat([batch, ops.constant(np.array([heads, 0, head_size], dtype=np.int64))], axis=0)
     for op in model.get_ops():
@@ -161,9 +162,9 @@ def export(weights_dir: Path, output: Path) -> Path:
     with torch.no_grad():
         model = ov.convert_model(graph, example_input=example)
     inputs = ["input_ids", "attention_mask", "position_ids", *_kv_names(layers, "past_key_values")]
-    for port, name in zip(model.inputs, inputs):
+    for port, name in zip(model.inputs, inputs, strict=True):
         port.get_tensor().set_names({name})
-    for port, name in zip(model.outputs, ["logits", *_kv_names(layers, "present")]):
+    for port, name in zip(model.outputs, ["logits", *_kv_names(layers, "present")], strict=True):
         port.get_tensor().set_names({name})
     shapes = {name: [-1, -1] for name in inputs[:3]} | {name: [-1, heads, -1, head_size] for name in inputs[3:]}
     model.reshape({model.input(name): ov.PartialShape(shape) for name, shape in shapes.items()})

@@ -9,17 +9,19 @@ generator with the sequence's own seed first, so the same seed gives the same te
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, ClassVar
 
-from ..hardware import EngineConfig
+from ..hardware import EngineConfig, EngineName
 from ..model_files import ModelContent
+from ..scheduler import Batching, Engine, EngineEvents
 from ..sequences import Sequence
 from ..settings import ServingSettings
 
 
 class TransformersEngine:
-    name = "transformers"
-    batching = "sequential"  # one sequence at a time
-    seeds_every_sequence = True
+    name: ClassVar[EngineName] = "transformers"
+    batching: ClassVar[Batching] = "sequential"  # one sequence at a time
+    seeds_every_sequence: ClassVar[bool] = True
 
     def __init__(self, model, device: str, eos_token_id: int):
         self.model = model
@@ -42,7 +44,9 @@ class TransformersEngine:
             trust_remote_code=False,
             dtype=torch.float16 if device == "cuda" else torch.float32,
         )
-        return cls(model.to(device).eval(), device, int(model.config.eos_token_id))
+        # transformers declares .to with functools.wraps(torch.nn.Module.to), which types the bound
+        # method as the unbound one (its first argument a module): the device is right.
+        return cls(model.to(device).eval(), device, int(model.config.eos_token_id))  # type: ignore[arg-type]
 
     @property
     def busy(self) -> bool:
@@ -58,7 +62,7 @@ class TransformersEngine:
     def occupancy(self) -> None:
         return None  # no queue or KV cache of its own: the scheduler's counts say it all
 
-    def step(self, events) -> None:
+    def step(self, events: EngineEvents) -> None:
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
 
@@ -71,7 +75,7 @@ class TransformersEngine:
                 return torch.tensor([stop], device=ids.device)
 
         params = sequence.params
-        sampling = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        sampling: dict[str, Any] = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         if not params.greedy:
             sampling = {
                 "do_sample": True,
@@ -93,3 +97,7 @@ class TransformersEngine:
             )
         if not sequence.done:  # generate() ended on its own without our stopping object's word
             events.on_tokens(sequence, [], True)
+
+
+# The scheduler drives engines through its Engine Protocol: this has mypy check that TransformersEngine is one.
+_ENGINE: type[Engine] = TransformersEngine

@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 def rows(record: RequestRecord) -> tuple[list[dict], list[dict]]:
     """What the collections receive for one answered request: one row per sequence each."""
-    if record.group is None or record.completion_text is None:
+    if record.group is None or record.prompt_text is None or record.completion_text is None:
         return [], []
     params = json.dumps({k: v for k, v in dataclasses.asdict(record.request.params).items() if v is not None})
     inputs = [{"prompt": prompt, "params": params} for prompt in record.prompt_text]

@@ -53,7 +53,7 @@ class Observability:
         engine = getattr(service, "engine", None)
         text_of = None
         if settings.log_text or settings.collect_data:
-            from ..codec import cut_at_stop
+            from ..stopping import cut_at_stop
 
             def text_of(sequence):
                 return cut_at_stop(service.decode(sequence.token_ids), sequence.params.stop)

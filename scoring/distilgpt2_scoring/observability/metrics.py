@@ -56,6 +56,7 @@ Figure = tuple[str, float, dict[str, str]]  # metric name, value, its labels
 
 
 def request_figures(record: RequestRecord) -> Iterator[Figure]:
+    assert record.total_s is not None, "a record is exported once finished (RequestRecord.finish)"
     yield "e2e_request_latency_seconds", record.total_s, {}
     if record.status is not None and record.status >= 400:
         yield "request_errors", 1, {"status": str(record.status), "error_type": record.error_type or "unknown"}

@@ -6,9 +6,14 @@ endpoint's scraper must reach it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, start_http_server
 
 from .metrics import METRICS, Figure, FigureExporter
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
 
 PREFIX = "textgen:"
 
@@ -26,7 +31,7 @@ class PrometheusExporter(FigureExporter):
         self.registry = registry or CollectorRegistry()
         self.model_name = model_name
         self.instruments = {name: _instrument(metric, self.registry) for name, metric in METRICS.items()}
-        self._server = None
+        self._server: WSGIServer | None = None
 
     def serve(self, host: str, port: int) -> None:
         """GET /metrics on host:port (a thread of prometheus-client's)."""
