@@ -153,14 +153,14 @@ def _collected_log() -> Iterator[_CollectingLogger]:
     """Each validator module logs through its own reference to azureml.assets' logger."""
     modules = [importlib.import_module(name) for name in LOGGING_MODULES]
     collector = _CollectingLogger()
-    saved = [module.logger for module in modules]
+    saved = [vars(module)["logger"] for module in modules]
     for module in modules:
-        module.logger = collector
+        vars(module)["logger"] = collector
     try:
         yield collector
     finally:
         for module, logger in zip(modules, saved, strict=True):
-            module.logger = logger
+            vars(module)["logger"] = logger
 
 
 def _one_line(text: Any) -> str:

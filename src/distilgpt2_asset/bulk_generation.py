@@ -247,8 +247,11 @@ def generate(model: Path, source: Path, output: Path, options: GenerateOptions |
     summary = GenerateSummary(skipped=len(done), output=str(output), errors_file=str(errors))
     scorer = _load_scorer(model, options.params)
     try:
-        with _open_own(output, "a") as out, _open_own(errors, "a") as err, \
-                tqdm(total=total, initial=len(done), unit="row", desc="generating", dynamic_ncols=True) as progress:  # fmt: skip
+        with (
+            _open_own(output, "a") as out,
+            _open_own(errors, "a") as err,
+            tqdm(total=total, initial=len(done), unit="row", desc="generating", dynamic_ncols=True) as progress,
+        ):
             started = time.perf_counter()
             for row in scorer.score(_rows(files, options.text_column, done)):
                 target = err if is_error(row) else out

@@ -214,6 +214,7 @@ def model_for_serving(spec: AssetSpec, model: Path | None, source: str | None) -
         return verified
     if is_pinned_source(spec, source):
         return Path(registered_asset(spec, LocalRegistry()).source)
+    assert source is not None  # no source is the pinned one
     return source_build(spec, source)
 
 

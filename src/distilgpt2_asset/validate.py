@@ -56,7 +56,7 @@ def _identity(spec: AssetSpec) -> Iterator[Problem]:
     if spec.field(SHARED_COMPUTE) is None:
         yield Problem("shared-compute", f"{SHARED_COMPUTE} must be set (the card's tag and property)")
     try:
-        spec.model_specific_defaults
+        _ = spec.model_specific_defaults  # reading it validates it
     except Exception as exc:
         yield Problem("model-specific-defaults", str(exc))
 
@@ -125,7 +125,7 @@ def _companion_files(spec: AssetSpec) -> Iterator[Problem]:
         yield Problem("description", f"{spec.description_path} is missing")
     else:
         try:
-            spec.sample_request
+            _ = spec.sample_request  # reading it parses it out of the card
         except Exception as exc:
             yield Problem("description", f"model card sample request: {exc}")
     try:

@@ -161,13 +161,22 @@ class Floors:
         )
         tokens = int(spec.sample_request.get("params", {}).get("max_new_tokens", 0))
         latency_ms = tokens / serving.tokens_per_second * 1000
-        cooldown_how = f"{profile.provisioning.minutes:g} min provisioning + {cold:.1f} s cold start + {conversion:.1f} s OpenVINO conversion at first start"
-        latency_how = f"{tokens} new tokens at {serving.tokens_per_second:.1f} tokens/s per sequence on a full batch; {serving.measured}"
+        cooldown_how = (
+            f"{profile.provisioning.minutes:g} min provisioning + {cold:.1f} s cold start + "
+            f"{conversion:.1f} s OpenVINO conversion at first start"
+        )
+        latency_how = (
+            f"{tokens} new tokens at {serving.tokens_per_second:.1f} tokens/s per sequence on a full batch; "
+            f"{serving.measured}"
+        )
         cooldown_s = profile.provisioning.minutes * 60 + cold + conversion
         return cls(cooldown_s, cooldown_how, latency_ms, latency_how, timeout_ms)
 
     def __str__(self) -> str:
-        return f"cooldowns >= {self.cooldown_s / 60:.1f} min ({self.cooldown_how}); scale-out latency >= {self.latency_ms:.0f} ms ({self.latency_how})"
+        return (
+            f"cooldowns >= {self.cooldown_s / 60:.1f} min ({self.cooldown_how}); "
+            f"scale-out latency >= {self.latency_ms:.0f} ms ({self.latency_how})"
+        )
 
 
 # checks --------------------------------------------------------------------------------------------
@@ -191,12 +200,14 @@ def _check_rule(rule: Rule, floors: Floors) -> None:
         )
     if not COOLDOWN_MINUTES[0] <= rule.cooldown_minutes <= COOLDOWN_MINUTES[1]:
         raise AssetError(
-            f"{rule.label}: cooldown_minutes must be {COOLDOWN_MINUTES[0]} to {COOLDOWN_MINUTES[1]} (Azure Monitor's limits)"
+            f"{rule.label}: cooldown_minutes must be {COOLDOWN_MINUTES[0]} to {COOLDOWN_MINUTES[1]} "
+            "(Azure Monitor's limits)"
         )
     if rule.cooldown_minutes * 60 < floors.cooldown_s:
         raise AssetError(
             f"{rule.label}: cooldown {rule.cooldown_minutes} min is shorter than a new instance takes to serve "
-            f"({math.ceil(floors.cooldown_s / 60)} min: {floors.cooldown_how}); the rule would act again before the last action shows"
+            f"({math.ceil(floors.cooldown_s / 60)} min: {floors.cooldown_how}); "
+            "the rule would act again before the last action shows"
         )
     if unit == "milliseconds" and rule.scale == "increase":
         if rule.threshold < floors.latency_ms:
@@ -230,12 +241,14 @@ def _check_scale_in(rules: list[Rule], minimum: int) -> None:
                 )
             if twin.window_minutes <= out.window_minutes:
                 raise AssetError(
-                    f"{twin.label}: its window ({twin.window_minutes} min) must be longer than {out.label}'s ({out.window_minutes} min)"
+                    f"{twin.label}: its window ({twin.window_minutes} min) must be longer than "
+                    f"{out.label}'s ({out.window_minutes} min)"
                 )
             if out.metric in PER_INSTANCE_METRICS and twin.threshold * (minimum + 1) / minimum >= out.threshold:
                 raise AssetError(
                     f"{twin.label} flaps with {out.label}: going from {minimum + 1} instances to {minimum} puts "
-                    f"{twin.threshold:g} x {minimum + 1}/{minimum} = {twin.threshold * (minimum + 1) / minimum:g} on each, "
+                    f"{twin.threshold:g} x {minimum + 1}/{minimum} = "
+                    f"{twin.threshold * (minimum + 1) / minimum:g} on each, "
                     "at or above the scale-out threshold"
                 )
 
@@ -257,7 +270,8 @@ def _check_quota(quota: QuotaHint, instance_type: str, maximum: int, quota_cores
     sku = sku_catalog()[str(canonical_sku(instance_type))]  # the deployment's SKU, checked by its plan
     if maximum > quota.instances_per_deployment:
         raise AssetError(
-            f"--autoscale MAX {maximum}: a deployment has at most {quota.instances_per_deployment} instances ({quota.source})"
+            f"--autoscale MAX {maximum}: a deployment has at most {quota.instances_per_deployment} instances "
+            f"({quota.source})"
         )
     cores = (
         quota_cores if quota_cores is not None else (quota.gpu_cores_per_family if sku.gpus else quota.cores_per_family)
@@ -267,8 +281,9 @@ def _check_quota(quota: QuotaHint, instance_type: str, maximum: int, quota_cores
     hint = f"{cores} cores per VM family" + (" (--quota-cores)" if quota_cores is not None else f" ({quota.source})")
     if needed > cores:
         raise AssetError(
-            f"--autoscale MAX {maximum} x {instance_type} needs quota for {reserved} instances ({quota.upgrade_reserve_percent}% "
-            f"reserved for upgrades) = {needed} cores; the quota hint is {hint}. Lower MAX, or give your subscription's "
+            f"--autoscale MAX {maximum} x {instance_type} needs quota for {reserved} instances "
+            f"({quota.upgrade_reserve_percent}% reserved for upgrades) = {needed} cores; the quota hint is {hint}. "
+            "Lower MAX, or give your subscription's "
             "quota for the family with --quota-cores"
         )
     return hint
@@ -374,7 +389,8 @@ def plan_autoscale(
     minimum, maximum = parse_bounds(bounds) if bounds else (profile.capacity.minimum, profile.capacity.maximum)
     if not 1 <= minimum <= maximum:
         raise AssetError(
-            f"--autoscale {minimum}:{maximum}: need 1 <= MIN <= MAX (a managed online deployment keeps at least one instance)"
+            f"--autoscale {minimum}:{maximum}: need 1 <= MIN <= MAX "
+            "(a managed online deployment keeps at least one instance)"
         )
     deployment = deployment_plan.deployment
     timeout_ms = getattr(deployment.request_settings, "request_timeout_ms", None)

@@ -86,7 +86,8 @@ def _check_cluster(cluster: Any, deployment: Any) -> None:
     compute = str(deployment.compute or "").removeprefix("azureml:")
     if compute != cluster.name:
         raise AssetError(
-            f"compute {compute or None!r} is not the cluster {BATCH_CLUSTER_FILE} creates ({cluster.name}); name that one"
+            f"compute {compute or None!r} is not the cluster {BATCH_CLUSTER_FILE} creates ({cluster.name}); "
+            "name that one"
         )
     count = getattr(deployment.resources, "instance_count", None) or 1
     if not 1 <= count <= cluster.max_instances:
@@ -109,7 +110,8 @@ def _check_settings(deployment: Any) -> None:
     timeout_s = deployment.retry_settings.timeout
     if serving.request_timeout_ms >= timeout_s * 1000:
         raise AssetError(
-            f"environment_variables.TEXTGEN_REQUEST_TIMEOUT_MS {serving.request_timeout_ms} (a row's deadline) must be below "
+            f"environment_variables.TEXTGEN_REQUEST_TIMEOUT_MS {serving.request_timeout_ms} (a row's deadline) "
+            "must be below "
             f"retry_settings.timeout ({timeout_s} s per mini-batch), or Azure retries the mini-batch first"
         )
     try:
@@ -186,7 +188,8 @@ def submit_batch(plan: BatchPlan, client: Any, log: Callable[[str], None] = prin
             log(f"compute cluster {cluster.name} exists; using it")
         except ResourceNotFoundError:
             log(
-                f"creating compute cluster {cluster.name} ({cluster.min_instances} to {cluster.max_instances} x {cluster.size})"
+                f"creating compute cluster {cluster.name} "
+                f"({cluster.min_instances} to {cluster.max_instances} x {cluster.size})"
             )
             client.compute.begin_create_or_update(cluster).result()
         try:

@@ -11,17 +11,20 @@ import math
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import AssetError, invalid_as_asset_error
 from ..skus import canonical_sku, sku_catalog
 from ..spec import AssetSpec
 
+if TYPE_CHECKING:
+    from distilgpt2_scoring.hardware import EngineName
+
 # Raw decode throughput of each engine on a distilgpt2-shaped model, 2 vCPUs, per CPU class, written by
 # `python -m distilgpt2_asset.bench engine-speeds`. 2 vCPUs is inference-min-sku-spec's floor.
 ENGINE_SPEEDS_FILE = Path("benchmarks") / "engine-speeds.json"
 TIMEOUT_HEADROOM = 1.5  # prompt prefill, queueing for a batch slot, a noisy neighbour
-NO_CODE_ENGINE = "transformers"  # Azure's no-code MLflow scoring runs the transformers pipeline
+NO_CODE_ENGINE: EngineName = "transformers"  # Azure's no-code MLflow scoring runs the transformers pipeline
 
 
 def lowest_measured_speed(spec: AssetSpec, engine: str, batch: int) -> tuple[float, str]:
@@ -34,7 +37,8 @@ def lowest_measured_speed(spec: AssetSpec, engine: str, batch: int) -> tuple[flo
         classes = json.loads(path.read_text())["classes"]
     except (OSError, ValueError, KeyError) as exc:
         raise AssetError(
-            f"{path}: cannot read the measured engine speeds ({exc}); run python -m distilgpt2_asset.bench engine-speeds"
+            f"{path}: cannot read the measured engine speeds ({exc}); "
+            "run python -m distilgpt2_asset.bench engine-speeds"
         ) from None
     figures = []
     for cpu_class, measured in classes.items():
@@ -53,7 +57,7 @@ def lowest_measured_speed(spec: AssetSpec, engine: str, batch: int) -> tuple[flo
 class ServingProfile:
     """What a deployment will do per instance, as far as timeouts and concurrency go."""
 
-    engine: str
+    engine: EngineName
     max_new_tokens: int
     batch_size: int  # sequences generated at once at most
     concurrency: int  # requests one instance serves at once (gunicorn workers x threads)
@@ -61,7 +65,9 @@ class ServingProfile:
     measured: str  # where that figure comes from
 
     @classmethod
-    def of(cls, spec: AssetSpec, engine: str, max_new_tokens: int, batch_size: int, concurrency: int) -> ServingProfile:
+    def of(
+        cls, spec: AssetSpec, engine: EngineName, max_new_tokens: int, batch_size: int, concurrency: int
+    ) -> ServingProfile:
         """continuous and static batches: a full batch shares at least batch 8's measured throughput
         (throughput only grows with batch size), and a static batch may first wait for the one running;
         sequential: a request may wait for each other one in flight."""

@@ -94,8 +94,9 @@ class LocalBackend(Backend):
         self.endpoints.append(endpoint)
         if scaling is not None:
             print(
-                f"autoscale {scaling.minimum} to {scaling.maximum} instances checked ({len(scaling.rules)} rules of jobs/deploy/autoscale.yml; "
-                f"{scaling.floors}); a local server is one instance: Azure Monitor applies the setting on the azure backend"
+                f"autoscale {scaling.minimum} to {scaling.maximum} instances checked "
+                f"({len(scaling.rules)} rules of jobs/deploy/autoscale.yml; {scaling.floors}); "
+                "a local server is one instance: Azure Monitor applies the setting on the azure backend"
             )
         return endpoint
 
@@ -160,8 +161,8 @@ class LocalBackend(Backend):
             source=str(model.path),
             task=task,
         )
-        given = {"epochs": epochs, "max_length": max_length}
-        settings = FinetuneSettings(**{name: value for name, value in given.items() if value})
+        defaults = FinetuneSettings()  # for what was not given
+        settings = FinetuneSettings(epochs=epochs or defaults.epochs, max_length=max_length or defaults.max_length)
         result = finetune(self.spec, inputs, settings)
         if result.output is None:  # only on ranks other than 0, which this process is not
             raise AssetError("the finetune wrote no model")

@@ -128,8 +128,11 @@ def benchmark(mlflow_dir: Path, work: Path, machine: dict) -> dict:
     results["conversion"] = measure("conversion", mlflow_dir, work)
     ratio = results["ours"]["tokens_per_second"] / results["raw"]["tokens_per_second"]
     return {
-        "what": f"{PROMPTS} prompts, {NEW_TOKENS} new tokens each, greedy: distilgpt2-asset generate vs the raw OpenVINO GenAI "
-        f"pipeline given the same prompts in one generate() call; generation time only; the best of {ROUNDS} alternating runs each",
+        "what": (
+            f"{PROMPTS} prompts, {NEW_TOKENS} new tokens each, greedy: distilgpt2-asset generate vs the raw "
+            "OpenVINO GenAI pipeline given the same prompts in one generate() call; generation time only; "
+            f"the best of {ROUNDS} alternating runs each"
+        ),
         "model": str(mlflow_dir),
         "machine": machine,
         "load_average_before": load_before,
@@ -170,7 +173,8 @@ def readme_block(results: dict) -> str:
         f"load average {before:.1f} before it and {after:.1f} after:\n\n"
         "| | runs, tokens/s | best | ratio (target) |\n| --- | --- | --- | --- |\n"
         f"| raw OpenVINO GenAI `generate()` | {runs['raw']} | {best['raw']:.0f} | |\n"
-        f"| `distilgpt2-asset generate` | {runs['ours']} | {best['ours']:.0f} | {ratio['generate_vs_raw']:.2f} (≥ {ratio['target']:g}) |\n\n"
+        f"| `distilgpt2-asset generate` | {runs['ours']} | {best['ours']:.0f} | "
+        f"{ratio['generate_vs_raw']:.2f} (≥ {ratio['target']:g}) |\n\n"
         f"First-start OpenVINO conversion of the model: {results['first_start']['openvino_conversion_s']:.1f} s.\n"
     )
 

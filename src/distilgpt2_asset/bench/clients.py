@@ -62,7 +62,7 @@ class Counter:
 @dataclass
 class Outcome:
     status: int
-    text: str | None  # the generated text (the prompt removed), when answered
+    text: str  # the generated text (the prompt removed); empty when not answered
     seconds: float
     max_new_tokens: int
     first_token_s: float | None = None  # streaming: time to the first generated text
@@ -78,9 +78,7 @@ def post(url: str, body: dict) -> Outcome:
     try:
         with requests.post(url, json=body, timeout=600, stream=bool(params.get("stream"))) as response:
             if response.status_code != 200:
-                return Outcome(
-                    response.status_code, None, time.perf_counter() - started, params.get("max_new_tokens", 0)
-                )
+                return Outcome(response.status_code, "", time.perf_counter() - started, params.get("max_new_tokens", 0))
             if not params.get("stream"):
                 [text] = response.json()
                 return Outcome(200, text[len(prompt) :], time.perf_counter() - started, params.get("max_new_tokens", 0))
@@ -98,7 +96,7 @@ def post(url: str, body: dict) -> Outcome:
                 first,
             )
     except (requests.RequestException, StreamCut):  # a cut stream is a failed request, not a short answer
-        return Outcome(0, None, time.perf_counter() - started, params.get("max_new_tokens", 0))
+        return Outcome(0, "", time.perf_counter() - started, params.get("max_new_tokens", 0))
 
 
 def single_requests(
@@ -120,7 +118,7 @@ def single_requests(
 def mixed_request(prompt: str, n: int) -> dict:
     """The n-th request of the mixed traffic: every combination comes round, deterministically."""
     greedy = n % 4 == 3
-    params = {
+    params: dict[str, int | float | bool] = {
         "max_new_tokens": MIXED_LENGTHS[(n // 2) % 4],
         "return_full_text": n % 2 == 0,
         "do_sample": not greedy,

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from distilgpt2_scoring.engines import engine_class
+from distilgpt2_scoring.hardware import EngineName
 
 from . import raw
 from .machine import machine
@@ -31,7 +32,7 @@ WHAT = (
 )
 
 
-def _batches(engine: str) -> list[int]:
+def _batches(engine: EngineName) -> list[int]:
     batching = engine_class(engine).batching
     return [1] if batching == "sequential" else OPENVINO_BATCHES if engine == "openvino" else [1, 8]
 
@@ -39,8 +40,10 @@ def _batches(engine: str) -> list[int]:
 def measure_class(mlflow_dir: Path, cache_dir: Path) -> dict[str, dict]:
     """{class: figures} for this CPU's class and, where engines can be held to them, AVX2 kernels."""
     here = machine()
-    runs: dict[tuple[str, str, str], dict[str, float]] = {}  # (class, engine, precision) -> best per batch
-    plan = [(here["cpu_class"], "openvino", precision, None) for precision in raw.PRECISIONS[1:]]
+    runs: dict[tuple[str, EngineName, str], dict[str, float]] = {}  # (class, engine, precision) -> best per batch
+    plan: list[tuple[str, EngineName, str, dict[str, str] | None]] = [
+        (here["cpu_class"], "openvino", precision, None) for precision in raw.PRECISIONS[1:]
+    ]
     plan += [(here["cpu_class"], engine, raw.SERVED, None) for engine in ("ctranslate2", "transformers")]
     if here["cpu_class"] != "avx2":
         plan += [("avx2", e, raw.SERVED, raw.AVX2_SWITCH[e]) for e in ("ctranslate2", "transformers")]

@@ -76,7 +76,7 @@ def measure(
     for pair in range(pairs):
         for mode in ("off", "on"):
             port = free_port() if mode == "on" else None
-            env = {**base, **(on_environment(port) if mode == "on" else OFF)}
+            env = {**base, **(on_environment(port) if port is not None else OFF)}
             print(f"(g) observability {mode}, run {pair + 1} of {pairs}", flush=True)
             log_path = log_dir / f"observability-{mode}-{pair}.log"
             runs[mode].append(_run(mlflow_dir, env, clients, rounds, log_path, port))

@@ -68,23 +68,28 @@ def print_table(results: dict) -> None:
         print(f"fidelity: token agreement {results['fidelity']['token_agreement']:.3f} ({results['fidelity']['what']})")
     print(f"{'':38}{'stock':>10}{'raw engine':>12}{'ours':>10}")
     print(
-        f"{'(a) 1 request, tokens/s':38}{stock['single']['tokens_per_s']:10.1f}{rawe['batch_1_tokens_per_s']:12.1f}{ours['single']['tokens_per_s']:10.1f}"
+        f"{'(a) 1 request, tokens/s':38}{stock['single']['tokens_per_s']:10.1f}"
+        f"{rawe['batch_1_tokens_per_s']:12.1f}{ours['single']['tokens_per_s']:10.1f}"
     )
     for load, label, raw_key in (
         ("uniform", "(b) 8 clients", "card_8_tokens_per_s"),
         ("mixed", "(d) mixed", "mixed_8_tokens_per_s"),
     ):
         print(
-            f"{label + ', tokens/s':38}{stock[load]['tokens_per_s']:10.1f}{rawe[raw_key]:12.1f}{ours[load]['tokens_per_s']:10.1f}"
+            f"{label + ', tokens/s':38}{stock[load]['tokens_per_s']:10.1f}{rawe[raw_key]:12.1f}"
+            f"{ours[load]['tokens_per_s']:10.1f}"
         )
         print(
-            f"{label + ', p50 / p95 s':38}{stock[load]['p50_s']:5.1f}/{stock[load]['p95_s']:<4.1f}{'':12}{ours[load]['p50_s']:5.2f}/{ours[load]['p95_s']:.2f}"
+            f"{label + ', p50 / p95 s':38}{stock[load]['p50_s']:5.1f}/{stock[load]['p95_s']:<4.1f}{'':12}"
+            f"{ours[load]['p50_s']:5.2f}/{ours[load]['p95_s']:.2f}"
         )
     print(
-        f"{'(d) short requests p95 s (idle p50)':38}{stock['mixed']['short_p95_s']:10.2f}{'':12}{ours['mixed']['short_p95_s']:10.2f} ({ours['idle_short_p50_s']:.2f})"
+        f"{'(d) short requests p95 s (idle p50)':38}{stock['mixed']['short_p95_s']:10.2f}{'':12}"
+        f"{ours['mixed']['short_p95_s']:10.2f} ({ours['idle_short_p50_s']:.2f})"
     )
     print(
-        f"{'(e) first token p50 / p95 s':38}{'':22}{ours['streaming']['first_token_p50_s']:5.2f}/{ours['streaming']['first_token_p95_s']:.2f}"
+        f"{'(e) first token p50 / p95 s':38}{'':22}"
+        f"{ours['streaming']['first_token_p50_s']:5.2f}/{ours['streaming']['first_token_p95_s']:.2f}"
     )
     print(f"{'(c) peak RSS, GB':38}{stock['peak_rss_gb']:10.2f}{'':12}{ours['peak_rss_gb']:10.2f}")
     print(f"{'(c) cold start, s':38}{stock['cold_start_s']:10.1f}{'':12}{ours['cold_start_s']:10.1f}\n")
@@ -161,7 +166,8 @@ def plot(results: dict, path: Path) -> None:
     bars(axes[4], {"stock": stock["peak_rss_gb"], "ours": ours["peak_rss_gb"]}, "(c) peak RSS", "GB")
     config = results["config"]
     fig.suptitle(
-        f"distilgpt2-shaped model, {config['cpus']} vCPUs of {config['cpu']} ({', '.join(config['cpu_features'])}), {config['when']}"
+        f"distilgpt2-shaped model, {config['cpus']} vCPUs of {config['cpu']} "
+        f"({', '.join(config['cpu_features'])}), {config['when']}"
     )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -183,8 +189,8 @@ def machine_line(machine: dict) -> str:
 def headline(results: dict) -> str:
     r, config = results["ratios"], results["config"]
     return (
-        f"{r['b_ours_vs_stock']:.1f}x the stock no-code MLflow deployment's throughput with 8 concurrent clients sending the "
-        f"card's request, {r['d_ours_vs_stock']:.1f}x with mixed traffic, the first streamed token within "
+        f"{r['b_ours_vs_stock']:.1f}x the stock no-code MLflow deployment's throughput with 8 concurrent clients "
+        f"sending the card's request, {r['d_ours_vs_stock']:.1f}x with mixed traffic, the first streamed token within "
         f"{r['e_first_token_p95_s']:.2f} s (p95), on {machine_line(config)} ([Benchmark](#benchmark)).\n"
     )
 
@@ -205,12 +211,18 @@ def serving_tables(results: dict) -> str:
     )
     figures = [
         "| | stock | raw engine | ours |", "| --- | --- | --- | --- |",
-        f"| (a) one request, tokens/s | {stock['single']['tokens_per_s']:.1f} | {raw_engine['batch_1_tokens_per_s']:.1f} | {ours['single']['tokens_per_s']:.1f} |",
-        f"| (b) 8 clients, tokens/s | {stock['uniform']['tokens_per_s']:.1f} | {raw_card} | {ours['uniform']['tokens_per_s']:.1f} |",
-        f"| (b) p50 / p95 latency, s | {stock['uniform']['p50_s']:.1f} / {stock['uniform']['p95_s']:.1f} | | {ours['uniform']['p50_s']:.2f} / {ours['uniform']['p95_s']:.2f} |",
-        f"| (d) mixed traffic, tokens/s | {stock['mixed']['tokens_per_s']:.1f} | {raw_engine['mixed_8_tokens_per_s']:.1f} (8 prompts, 4 settings) | {ours['mixed']['tokens_per_s']:.1f} |",
-        f"| (d) short requests p95, s (idle server: {ours['idle_short_p50_s']:.2f}) | {stock['mixed']['short_p95_s']:.1f} | | {ours['mixed']['short_p95_s']:.2f} |",
-        f"| (e) streaming: first token p50 / p95, s | | | {ours['streaming']['first_token_p50_s']:.2f} / {ours['streaming']['first_token_p95_s']:.2f} |",
+        (f"| (a) one request, tokens/s | {stock['single']['tokens_per_s']:.1f} | "
+         f"{raw_engine['batch_1_tokens_per_s']:.1f} | {ours['single']['tokens_per_s']:.1f} |"),
+        (f"| (b) 8 clients, tokens/s | {stock['uniform']['tokens_per_s']:.1f} | {raw_card} | "
+         f"{ours['uniform']['tokens_per_s']:.1f} |"),
+        (f"| (b) p50 / p95 latency, s | {stock['uniform']['p50_s']:.1f} / {stock['uniform']['p95_s']:.1f} | | "
+         f"{ours['uniform']['p50_s']:.2f} / {ours['uniform']['p95_s']:.2f} |"),
+        (f"| (d) mixed traffic, tokens/s | {stock['mixed']['tokens_per_s']:.1f} | "
+         f"{raw_engine['mixed_8_tokens_per_s']:.1f} (8 prompts, 4 settings) | {ours['mixed']['tokens_per_s']:.1f} |"),
+        (f"| (d) short requests p95, s (idle server: {ours['idle_short_p50_s']:.2f}) | "
+         f"{stock['mixed']['short_p95_s']:.1f} | | {ours['mixed']['short_p95_s']:.2f} |"),
+        (f"| (e) streaming: first token p50 / p95, s | | | "
+         f"{ours['streaming']['first_token_p50_s']:.2f} / {ours['streaming']['first_token_p95_s']:.2f} |"),
         f"| (c) peak RSS, GB | {stock['peak_rss_gb']:.2f} | | {ours['peak_rss_gb']:.2f} |",
         f"| (c) cold start, s | {stock['cold_start_s']:.1f} | | {ours['cold_start_s']:.1f} |",
     ]  # fmt: skip
@@ -290,17 +302,21 @@ def write_readme_figures(folder: Path) -> Path:
 def render_readme(readme: str, blocks: dict[str, str]) -> str:
     """The README with each generated block's body replaced (a missing block is an error). A block
     indented under a list item keeps its indent, so the item goes on around it."""
+    for name, body in blocks.items():
+        readme = _render_block(readme, name, body)
+    return readme
+
+
+def _render_block(readme: str, name: str, body: str) -> str:
     import re
 
-    for name, body in blocks.items():
-        opening = re.escape(README_BLOCK.split("{name}")[0]) + re.escape(name) + " -->"
-        pattern = r"^([ \t]*)" + opening + r"\n.*?<!-- end of generated " + re.escape(name) + " -->"
-        if not re.search(pattern, readme, re.S | re.M):
-            raise ValueError(f"README.md has no generated block {name!r}")
+    opening = re.escape(README_BLOCK.split("{name}")[0]) + re.escape(name) + " -->"
+    pattern = r"^([ \t]*)" + opening + r"\n.*?<!-- end of generated " + re.escape(name) + " -->"
+    if not re.search(pattern, readme, re.S | re.M):
+        raise ValueError(f"README.md has no generated block {name!r}")
 
-        def block(match: re.Match) -> str:
-            indent = match.group(1)
-            return indent + README_BLOCK.format(name=name, body=body).replace("\n", "\n" + indent)
+    def block(match: re.Match) -> str:
+        indent = match.group(1)
+        return indent + README_BLOCK.format(name=name, body=body).replace("\n", "\n" + indent)
 
-        readme = re.sub(pattern, block, readme, flags=re.S | re.M)
-    return readme
+    return re.sub(pattern, block, readme, flags=re.S | re.M)

@@ -60,7 +60,7 @@ def measure_server(
         server = start_server(
             mlflow_dir, port=free_port(), threads=threads, entry_script=entry_script, env=env, log=log
         )
-        result = {"cold_start_s": time.perf_counter() - started}
+        result: dict[str, object] = {"cold_start_s": time.perf_counter() - started}
         rss = PeakRss(server.process.pid)
         try:
             url = server.score_url

@@ -182,14 +182,17 @@ def main(argv: list[str] | None = None) -> int:
             "TEXTGEN_MAX_PROMPTS": "8",
         }
         server = start_server(model, port=free_port(), threads=32, env=env, log=log)
-        try:
-            tree = lambda: sum(
+
+        def tree() -> int:
+            return sum(
                 p.memory_info().rss
                 for p in [
                     psutil.Process(server.process.pid),
                     *psutil.Process(server.process.pid).children(recursive=True),
                 ]
-            )  # noqa: E731
+            )
+
+        try:
             # The same mix first, round after round until the RSS settles: the paged KV cache grows to
             # what this traffic needs (bounded by TEXTGEN_KV_CACHE_GB) and keeps it; growth after that would be a leak.
             warm_up = [tree()]
@@ -210,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     growth = rss_end / rss_start - 1
     report = {
         "answers": dict(tally.counts), "seconds": round(time.monotonic() - started, 1),
-        "rss_start_gb": round(rss_start / 2**30, 3), "rss_end_gb": round(rss_end / 2**30, 3), "rss_growth": round(growth, 4),
+        "rss_start_gb": round(rss_start / 2**30, 3), "rss_end_gb": round(rss_end / 2**30, 3),
+        "rss_growth": round(growth, 4),
         "server_alive_at_end": alive, "tracebacks_in_server_log": traceback_lines,
         "warm_up_rss_gb": [round(r / 2**30, 3) for r in warm_up],
     }  # fmt: skip

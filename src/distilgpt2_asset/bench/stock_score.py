@@ -9,8 +9,9 @@ import json
 import os
 
 import mlflow.pyfunc
+from mlflow.pyfunc import PyFuncModel
 
-model = None
+model: PyFuncModel  # loaded by init(), which azmlinfsrv calls before any run()
 
 
 def init():

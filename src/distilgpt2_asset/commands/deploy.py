@@ -22,7 +22,8 @@ from .evaluate import positive_int
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "deploy",
-        help="deploy to an Azure ML managed online endpoint (with autoscale) or a batch endpoint (az ml's YAML and --set), or print the requests",
+        help="deploy to an Azure ML managed online endpoint (with autoscale) or a batch endpoint "
+        "(az ml's YAML and --set), or print the requests",
     )
     p.add_argument(
         "--set",
@@ -50,7 +51,8 @@ def add_parser(subparsers) -> None:
         "--deployment-file",
         type=Path,
         help="deployment YAML, relative to the asset root "
-        "(default: jobs/deploy/online-deployment.yml; the no-code MLflow one: jobs/deploy/online-deployment-mlflow.yml)",
+        "(default: jobs/deploy/online-deployment.yml; "
+        "the no-code MLflow one: jobs/deploy/online-deployment-mlflow.yml)",
     )
     p.add_argument("--endpoint-file", type=Path, help="endpoint YAML (default: jobs/deploy/online-endpoint.yml)")
     p.add_argument(
@@ -61,8 +63,9 @@ def add_parser(subparsers) -> None:
         metavar="MIN:MAX",
         nargs="?",
         const="",
-        help="also create an Azure Monitor autoscale setting for the deployment with the rules of jobs/deploy/autoscale.yml, "
-        "MIN to MAX instances (alone: the profile's capacity); checked against measurements and the quota hint first",
+        help="also create an Azure Monitor autoscale setting for the deployment with the rules of "
+        "jobs/deploy/autoscale.yml, MIN to MAX instances (alone: the profile's capacity); "
+        "checked against measurements and the quota hint first",
     )
     p.add_argument("--autoscale-file", type=Path, help="autoscale profile (default: jobs/deploy/autoscale.yml)")
     p.add_argument(
@@ -161,7 +164,8 @@ def _online(args, spec, overrides, registry, workspace, origin) -> int:
     _tell(f"model: {plan.deployment.model}, {origin}", plan.notices)
     if scaling is not None:
         print(
-            f"autoscale: {scaling.minimum} to {scaling.maximum} instances; {scaling.floors}; quota hint: {scaling.quota_hint}",
+            f"autoscale: {scaling.minimum} to {scaling.maximum} instances; {scaling.floors}; "
+            f"quota hint: {scaling.quota_hint}",
             file=sys.stderr,
         )
     alerts = plan_alerts(spec, plan.endpoint.name) if args.alerts else None
@@ -199,7 +203,8 @@ def _batch(args, spec, overrides, registry, workspace, origin) -> int:
     given = [flag for flag, value in online_only.items() if value is not None]
     if given:
         raise AssetError(
-            f"{', '.join(given)}: online deployments only; a batch endpoint scales with its cluster (batch-cluster.yml max_instances)"
+            f"{', '.join(given)}: online deployments only; "
+            "a batch endpoint scales with its cluster (batch-cluster.yml max_instances)"
         )
     plan = plan_batch(
         spec, overrides, endpoint_name=args.endpoint_name, deployment_name=args.deployment_name, model_registry=registry
@@ -211,8 +216,10 @@ def _batch(args, spec, overrides, registry, workspace, origin) -> int:
     pin_content_digest(plan, registry_properties)
     submit_batch(plan, ml_client(workspace), where=f"Azure ML workspace {workspace.workspace_name!r}")
     print(
-        f"deployed {spec.name} {spec.version} ({origin}) to batch endpoint {plan.endpoint.name}/{plan.deployment.name}; try:\n"
-        f"  az ml batch-endpoint invoke --name {plan.endpoint.name} --input jobs/deploy/batch-sample --input-type uri_folder"
+        f"deployed {spec.name} {spec.version} ({origin}) to batch endpoint "
+        f"{plan.endpoint.name}/{plan.deployment.name}; try:\n"
+        f"  az ml batch-endpoint invoke --name {plan.endpoint.name} "
+        "--input jobs/deploy/batch-sample --input-type uri_folder"
     )
     return 0
 

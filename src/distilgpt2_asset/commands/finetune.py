@@ -51,7 +51,8 @@ def add_parser(subparsers) -> None:
     model = p.add_argument_group("model and output")
     model.add_argument(
         "--source",
-        help="base model: hub id, Hugging Face folder, or the base asset's MLflow folder (default: spec.yaml's huggingface_model_id at its SHA)",
+        help="base model: hub id, Hugging Face folder, or the base asset's MLflow folder "
+        "(default: spec.yaml's huggingface_model_id at its SHA)",
     )
     model.add_argument("--revision", help="hub commit SHA (default: spec.yaml's SHA property)")
     model.add_argument(

@@ -31,7 +31,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--output", type=Path, required=True, help="output JSON Lines file (appended to when resuming)")
     p.add_argument(
         "--params",
-        help='request params for every row, JSON, e.g. \'{"max_new_tokens": 64, "do_sample": false}\'; a row\'s own params override them',
+        help='request params for every row, JSON, e.g. \'{"max_new_tokens": 64, "do_sample": false}\'; '
+        "a row's own params override them",
     )
     p.add_argument("--text-column", help="the prompt column of CSV files (default: text)")
     p.add_argument("--errors", type=Path, help="errors file (default: OUTPUT's name with .errors.jsonl)")

@@ -13,7 +13,8 @@ DEFAULT_PLAYGROUND_PORT = 8080
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "playground",
-        help="serve a page on 127.0.0.1 to write with the model: streamed suggestions, every parameter, the exact request",
+        help="serve a page on 127.0.0.1 to write with the model: streamed suggestions, every parameter, "
+        "the exact request",
     )
     p.add_argument(
         "--url",
@@ -23,7 +24,8 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--key-env",
         metavar="VAR",
-        help="environment variable holding the endpoint's key: the playground adds it to each request (a Bearer token); it never reaches the browser",
+        help="environment variable holding the endpoint's key: the playground adds it to each request "
+        "(a Bearer token); it never reaches the browser",
     )
     p.add_argument(
         "--port", type=int, default=DEFAULT_PLAYGROUND_PORT, help="port of the page on 127.0.0.1 (default %(default)s)"

@@ -21,7 +21,8 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--model",
         type=Path,
-        help="built MLflow model folder (default: the build command's output, built from the pinned revision if missing)",
+        help="built MLflow model folder "
+        "(default: the build command's output, built from the pinned revision if missing)",
     )
     target = p.add_mutually_exclusive_group()
     target.add_argument(

@@ -42,12 +42,12 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..serve import curl_command, model_for_serving, start_server
+    from ..serve import LocalServer, curl_command, model_for_serving, start_server
     from ..spec import load_spec
     from ..stop_signals import stop_on_signals
 
     stop_on_signals()  # first: a stop at any moment (build, start-up, serving) unwinds through the finally below
-    launched = []  # the server, recorded the moment its process exists
+    launched: list[LocalServer] = []  # the server, recorded the moment its process exists
     try:
         spec = load_spec()
         model_dir = model_for_serving(spec, args.model, args.source)
@@ -63,7 +63,8 @@ def run(args) -> int:
         if args.metrics_port:
             print(f"metrics: http://127.0.0.1:{args.metrics_port}/metrics", flush=True)
         print(
-            f"\nready: {server.score_url}  (Ctrl-C stops it)\ntry:\n  {curl_command(server.score_url, spec.sample_request)}\n",
+            f"\nready: {server.score_url}  (Ctrl-C stops it)\n"
+            f"try:\n  {curl_command(server.score_url, spec.sample_request)}\n",
             flush=True,
         )
         server.process.wait()

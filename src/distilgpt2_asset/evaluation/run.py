@@ -216,7 +216,9 @@ def run_evaluation(
     if options.perplexity_text and not Path(options.perplexity_text).is_file():
         raise AssetError(f"{options.perplexity_text}: no such text file for --perplexity-text")
     roots = [model] + ([compare_model] if compare_model else [])
-    results = [evaluate_model(role, root, rows, data, options) for role, root in zip(ROLES, roots)]
+    results = [
+        evaluate_model(role, root, rows, data, options) for role, root in zip(ROLES, roots, strict=False)
+    ]  # compare_model is optional
     payload = _metrics_payload(data, rows, options, results)
     with staged_folder(Path(output).resolve()) as staging:
         write_json(staging / METRICS_FILE, payload)
@@ -238,7 +240,7 @@ def format_table(payload: dict) -> str:
             line.append(f"{payload['difference'][name]:+.4f}")
         lines.append(line)
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths)) for line in lines)
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)) for line in lines)
 
 
 def parse_params_argument(text: str | None) -> dict[str, Any]:

@@ -118,7 +118,7 @@ def load_texts(path: Path, text_column: str = "text") -> Texts:
                 problems.append(f"{file}: empty text")
             continue
         for line, row in _jsonl_rows(text):
-            value, problem = (None, row) if isinstance(row, str) else _text(row, text_column)
+            value, problem = ("", row) if isinstance(row, str) else _text(row, text_column)
             if problem:
                 problems.append(f"{file}: line {line}: {problem}")
             else:
@@ -182,7 +182,10 @@ def _label(row: dict, column: str) -> tuple[str, str | None]:
 
 
 def _missing(row: dict, column: str) -> str:
-    return f"no {column!r} column (columns: {', '.join(map(str, row)) or 'none'}; choose with --text-column / --label-column)"
+    return (
+        f"no {column!r} column (columns: {', '.join(map(str, row)) or 'none'}; "
+        "choose with --text-column / --label-column)"
+    )
 
 
 def _kind(value: Any) -> str:

@@ -91,17 +91,18 @@ def finetune_language_model(spec: AssetSpec, inputs: FinetuneInputs, settings: F
     set_seed(run.settings.seed)
     tokenizer = load_tokenizer(run.base)
     model = load_language_model(run.base)
-    run = replace(run, settings=_with_sequence_length(run.settings, context_length(model)))
+    sequence_length = _sequence_length(run.settings.max_length, context_length(model))
+    run = replace(run, settings=replace(run.settings, max_length=sequence_length))
     settings = run.settings
 
-    sequences = pack(tokenizer, train_texts, settings.max_length)
+    sequences = pack(tokenizer, train_texts, sequence_length)
     if validation_texts is None:
         train_data, held_out = hold_out(sequences, settings.validation_fraction, settings.seed, train_texts.source)
     else:
-        train_data, held_out = Packed(sequences), Packed(pack(tokenizer, validation_texts, settings.max_length))
+        train_data, held_out = Packed(sequences), Packed(pack(tokenizer, validation_texts, sequence_length))
     run.say(
         f"{len(train_texts)} texts -> {len(train_data)} training / {len(held_out)} held-out sequences "
-        f"of {settings.max_length} tokens"
+        f"of {sequence_length} tokens"
     )
     before = held_out_perplexity(model.to(run.accelerator.device), held_out)
     run.say(f"held-out perplexity before: {before['perplexity']:.2f}")
@@ -120,7 +121,7 @@ def finetune_language_model(spec: AssetSpec, inputs: FinetuneInputs, settings: F
     metrics["best"].update({k: chosen.get(k) for k in ("eval_loss", "perplexity")})
     metrics.update(
         perplexity={"before": before}, train_texts=len(train_texts), train_sequences=len(train_data),
-        validation_sequences=len(held_out), sequence_length=settings.max_length,
+        validation_sequences=len(held_out), sequence_length=sequence_length,
     )  # fmt: skip
 
     def export_merged(merged_model) -> Path:
@@ -136,13 +137,13 @@ def finetune_language_model(spec: AssetSpec, inputs: FinetuneInputs, settings: F
     return FinetuneResult(finish(run, inputs, model, best, export_merged), [], metrics)
 
 
-def _with_sequence_length(settings: FinetuneSettings, context: int) -> FinetuneSettings:
+def _sequence_length(max_length: int | None, context: int) -> int:
     """max_length: the model's context unless given; never beyond it."""
-    if settings.max_length is None:
-        return replace(settings, max_length=context)
-    if settings.max_length > context:
-        raise AssetError(f"--max-length {settings.max_length} is beyond the model's context of {context} tokens")
-    return settings
+    if max_length is None:
+        return context
+    if max_length > context:
+        raise AssetError(f"--max-length {max_length} is beyond the model's context of {context} tokens")
+    return max_length
 
 
 def _card(spec: AssetSpec, run, metrics: dict[str, Any]) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from . import checkpoints
@@ -65,7 +66,7 @@ class Objective:
 
 
 @dataclass(frozen=True)
-class Encoded:
+class Encoded(Dataset[dict[str, Any]]):
     """Tokenized examples: ids per text (truncated), label index per text; a dataset of the
     features DataCollatorWithPadding pads into batches."""
 
@@ -80,7 +81,7 @@ class Encoded:
 
 
 @dataclass(frozen=True)
-class Packed:
+class Packed(Dataset[dict[str, Any]]):
     """Token sequences of one length cut from the texts laid end to end (causal LM): each is its own label."""
 
     blocks: list[list[int]]
@@ -109,16 +110,17 @@ def evaluate_classifier(model, loader, accelerator) -> dict[str, float]:
     from sklearn.metrics import accuracy_score, f1_score
 
     model.eval()
-    logits, labels = [], []
+    logit_batches: list[torch.Tensor] = []
+    label_batches: list[torch.Tensor] = []
     with torch.no_grad():
         for batch in tqdm(
             loader, desc="evaluating", unit="batch", leave=False, disable=not accelerator.is_main_process
         ):
             out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
             gathered_logits, gathered_labels = accelerator.gather_for_metrics((out.logits, batch["labels"]))
-            logits.append(gathered_logits.float().cpu())
-            labels.append(gathered_labels.cpu())
-    logits, labels = torch.cat(logits), torch.cat(labels)
+            logit_batches.append(gathered_logits.float().cpu())
+            label_batches.append(gathered_labels.cpu())
+    logits, labels = torch.cat(logit_batches), torch.cat(label_batches)
     predictions = logits.argmax(-1)
     return {
         "eval_loss": torch.nn.functional.cross_entropy(logits, labels).item(),

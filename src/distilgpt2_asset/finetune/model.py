@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import torch
 
@@ -20,7 +20,7 @@ from ..build import MLFLOW_INFERENCE_IMAGE, check_snapshot, model_card, resolve_
 from ..errors import AssetError
 from ..spec import AssetSpec
 
-TASK = "text-classification"
+TASK: Final = "text-classification"
 LORA_TARGETS = ["c_attn"]  # GPT-2's fused q/k/v projection, as in the LoRA paper's GPT-2 runs
 
 
@@ -164,7 +164,8 @@ def _description(spec: AssetSpec, labels: list[str], summary: dict[str, Any]) ->
     return (
         f"# {spec.name} finetuned for text classification\n\n"
         f"{spec.name} ({spec.hf_model_id} @ {spec.revision[:12]}) with a sequence-classification head, "
-        f"finetuned by `distilgpt2-asset finetune`{' with LoRA (merged into the weights)' if summary['lora'] else ''}.\n\n"
+        "finetuned by `distilgpt2-asset finetune`"
+        f"{' with LoRA (merged into the weights)' if summary['lora'] else ''}.\n\n"
         f"Labels: {', '.join(labels)}.\n\n"
         f"Validation: accuracy {summary['accuracy']:.4f}, f1_macro {summary['f1_macro']:.4f} "
         f"(best of {summary['evaluations']} evaluations, at step {summary['best_step']}).\n\n"

@@ -17,7 +17,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import AssetError
 from ..spec import AssetSpec
@@ -29,7 +29,7 @@ from .runtime import accelerator_notes, start_accelerator
 if TYPE_CHECKING:
     from distilgpt2_scoring.model_files import ModelContent
 
-GENERATION_TASK = "text-generation"
+GENERATION_TASK: Final = "text-generation"
 TASKS = (TASK, GENERATION_TASK)
 # The registered name of a finetuned model: distilgpt2 -> distilgpt2-text-classification, distilgpt2-finetuned
 # (the same task as the base: a name of its own, never the base's, and never mistaken for it).
@@ -87,13 +87,13 @@ class FinetuneSettings:
         """apply_* and learning_rate filled in; max_length too for text classification (text generation
         fills it in from the model's context)."""
         defaults = spec.model_specific_defaults
-        flags = {
+        flags: dict[str, bool] = {
             name: defaults.get(name, False) if getattr(self, name) is None else getattr(self, name)
             for name in ("apply_lora", "apply_deepspeed", "apply_ort")
         }
         settings = replace(self, **flags)
         if settings.learning_rate is None:
-            settings = replace(settings, learning_rate=LEARNING_RATE[settings.apply_lora])
+            settings = replace(settings, learning_rate=LEARNING_RATE[flags["apply_lora"]])
         if settings.max_length is None and task == TASK:
             settings = replace(settings, max_length=CLASSIFICATION_MAX_LENGTH)
         settings.check()
@@ -107,7 +107,7 @@ class FinetuneSettings:
         for name in ("eval_steps", "max_length"):  # None: the default
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
-        if not self.learning_rate > 0:
+        if self.learning_rate is not None and not self.learning_rate > 0:  # None: the default
             problems.append(f"learning_rate must be above 0, got {self.learning_rate}")
         for name in ("warmup_ratio", "lora_dropout"):
             value = getattr(self, name)
@@ -330,8 +330,10 @@ def _finetune_classifier(spec: AssetSpec, inputs: FinetuneInputs, settings: Fine
     model = load_classifier(run.base, labels, tokenizer.pad_token_id)
     if settings.apply_lora:
         model = add_lora(model, settings.lora_r, settings.lora_alpha, settings.lora_dropout)
-    encoded_train, truncated = _encode(tokenizer, train_set, labels, settings.max_length)
-    encoded_validation, truncated_validation = _encode(tokenizer, validation, labels, settings.max_length)
+    max_length = settings.max_length
+    assert max_length is not None  # resolved() sets it for text classification
+    encoded_train, truncated = _encode(tokenizer, train_set, labels, max_length)
+    encoded_validation, truncated_validation = _encode(tokenizer, validation, labels, max_length)
     truncated += truncated_validation
     if truncated:
         run.say(f"note: {truncated} texts are longer than max_length {settings.max_length} tokens and were truncated")

@@ -43,7 +43,7 @@ ACCELERATORS = {
 }
 
 
-def accelerator_notes(requested: dict[str, bool], device: torch.device) -> dict[str, str]:
+def accelerator_notes(requested: dict[str, bool | None], device: torch.device) -> dict[str, str]:
     """flag -> a plain sentence on whether it applies here, for every flag that was requested.
 
     This trainer is PyTorch DDP through accelerate; DeepSpeed ZeRO and ORTModule pay off for

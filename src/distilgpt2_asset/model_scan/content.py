@@ -75,12 +75,14 @@ def _at_end(stream: BinaryIO) -> bool:
     return ended
 
 
-def _replay(stream: io.BytesIO) -> str:
+def _replay(stream: BinaryIO) -> str:
     """Replay one pickle's stack effects: "import", "stop", or "invalid" (a missing operand)."""
     frames: list[list[str]] = [[]]  # stack items (by kind) above each MARK: the unpickler's metastack
     memo: set[int] = set()
     for opcode, arg, _ in pickletools.genops(stream):
-        if opcode.name in _UNLOADABLE or (opcode.name == "PROTO" and arg > pickle.HIGHEST_PROTOCOL):
+        if opcode.name in _UNLOADABLE or (
+            opcode.name == "PROTO" and isinstance(arg, int) and arg > pickle.HIGHEST_PROTOCOL
+        ):
             return "invalid"
         if opcode.name in ("GET", "BINGET", "LONG_BINGET") and arg not in memo:
             return "invalid"

@@ -30,7 +30,10 @@ _PICKLE_FAMILY = {
     SupportedModelFormats.PYTORCH.value,
     SupportedModelFormats.NUMPY.value,
 }
-_FORMATS_BY_CONTENT = {"pickle": [SupportedModelFormats.PICKLE], "numpy": [SupportedModelFormats.NUMPY]}
+_FORMATS_BY_CONTENT: dict[str | None, list[SupportedModelFormats]] = {
+    "pickle": [SupportedModelFormats.PICKLE],
+    "numpy": [SupportedModelFormats.NUMPY],
+}
 
 
 class FormatsByContent(MiddlewareBase):

@@ -89,6 +89,7 @@ class PageConfig:
 
 class PlaygroundServer(ThreadingHTTPServer):
     daemon_threads = True  # a stream still open does not hold up Ctrl-C
+    server_address: tuple[str, int]  # an AF_INET socket's getsockname(): (host, port)
 
     def __init__(self, config: PageConfig, host: str, port: int):
         self.config = config
@@ -246,7 +247,7 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
         finally:
             upstream.release_conn()  # or close it, mid-answer: the server then stops generating
 
-    def _relay(self, answer: urllib3.HTTPResponse) -> None:
+    def _relay(self, answer: urllib3.BaseHTTPResponse) -> None:
         """Each piece as it arrives; a cut answer stays cut (no last chunk), so the page sees the drop."""
         while True:
             try:
