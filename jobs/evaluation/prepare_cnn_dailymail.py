@@ -17,9 +17,9 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
-from typing import Iterable, Iterator
 
 # The card's "cnn_dailymail" lives under this id on the Hugging Face hub since its loading script
 # was retired; the data files (parquet) are the same 3.0.0 release.

@@ -369,7 +369,7 @@ def publish(
     the payload as the target would receive it. model_dir: the model folder, asked for (a default
     build may be made) once the spec is valid. The opened model and its scan go all the way, so
     nothing is hashed or scanned twice (a local registry's own copy is checked, being other files)."""
-    from .finetune import finetuned_release
+    from .finetune.release import finetuned_release
     from .model_scan import scan_model
 
     refuse_invalid(spec)

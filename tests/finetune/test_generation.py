@@ -193,9 +193,11 @@ def test_it_serves_on_the_openvino_engine_with_greedy_parity_to_transformers_and
             def post(body, **kwargs):
                 return requests.post(server.score_url, json=body, timeout=120, **kwargs)
 
-            assert post({"input_data": PROMPTS, "params": greedy}).json() == expected
+            # The published shape strips the generated text as mlflow.transformers does; a stream and
+            # OpenAI's text keep it as made.
+            assert post({"input_data": PROMPTS, "params": greedy}).json() == [text.strip() for text in expected]
             details = post({"input_data": PROMPTS[:1], "params": {**greedy, "details": True}}).json()[0]
-            assert details["generated_text"] == expected[0] and details["finish_reason"] in ("length", "eos")
+            assert details["generated_text"] == expected[0].strip() and details["finish_reason"] in ("length", "eos")
             streamed = post({"input_data": PROMPTS[:1], "params": {**greedy, "stream": True}}, stream=True)
             lines = [line[6:] for line in streamed.iter_lines(decode_unicode=True) if line.startswith("data: ")]
             assert lines[-1] == "[DONE]"

@@ -134,6 +134,8 @@ class OpenVINOEngine:
                 del self._handles[sequence.id]
 
     def occupancy(self) -> Occupancy:
+        if not self._handles:  # nothing left to step: its last step's metrics would name requests since gone
+            return Occupancy(0, 0, 0.0)
         metrics = self.pipeline.get_metrics()  # of its last step
         running = metrics.scheduled_requests
         return Occupancy(running, max(metrics.requests - running, 0), metrics.cache_usage / 100)

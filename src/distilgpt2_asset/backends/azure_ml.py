@@ -176,7 +176,7 @@ class AzureBackend(Backend):
         properties, and the hashes of the finetuned files themselves (the downloaded output, verified);
         the base model's hashes are kept as base_* properties."""
         from ..finetune import REGISTERED_SUFFIXES
-        from ..finetune.model import TASK
+        from ..finetune.release import TASK
 
         base, task = run.base, run.metrics.get("task", TASK)
         if base is None:

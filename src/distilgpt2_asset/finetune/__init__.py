@@ -8,22 +8,32 @@ trains and evaluates; checkpoints.py writes safetensors checkpoints and resumes 
 sets up accelerate (devices, processes) and says which of DeepSpeed and ORT cannot apply.
 """
 
-from .run import (
-    CURVE_FILE,
-    LEARNING_RATE,
-    METRICS_FILE,
-    REGISTERED_SUFFIX,
-    REGISTERED_SUFFIXES,
-    TASKS,
-    FinetuneInputs,
-    FinetuneResult,
-    FinetuneSettings,
-    finetune,
-    finetuned_release,
-    register_finetuned,
-)
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "CURVE_FILE", "LEARNING_RATE", "METRICS_FILE", "REGISTERED_SUFFIX", "REGISTERED_SUFFIXES", "TASKS",
-    "FinetuneInputs", "FinetuneResult", "FinetuneSettings", "finetune", "finetuned_release", "register_finetuned",
-]  # fmt: skip
+# Where each public name lives; loaded on first use, so that `finetune.release` (publish, register)
+# imports no torch.
+_PUBLIC = {
+    **dict.fromkeys(
+        ("TASKS", "REGISTERED_SUFFIX", "REGISTERED_SUFFIXES", "finetuned_release", "register_finetuned"), "release"
+    ),
+    **dict.fromkeys(
+        (
+            "CURVE_FILE",
+            "LEARNING_RATE",
+            "METRICS_FILE",
+            "FinetuneInputs",
+            "FinetuneResult",
+            "FinetuneSettings",
+            "finetune",
+        ),
+        "run",
+    ),
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f".{_PUBLIC[name]}", __name__), name)

@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import torch
 
@@ -19,8 +19,8 @@ from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder
 from ..build import MLFLOW_INFERENCE_IMAGE, check_snapshot, model_card, resolve_source, save_mlflow_model
 from ..errors import AssetError
 from ..spec import AssetSpec
+from .release import TASK
 
-TASK: Final = "text-classification"
 LORA_TARGETS = ["c_attn"]  # GPT-2's fused q/k/v projection, as in the LoRA paper's GPT-2 runs
 
 

@@ -78,7 +78,10 @@ def test_every_request_has_one_log_line_with_its_figures_and_no_text(mix):
     first = lines[0]
     assert first["request_id"] == "req-1" and first["client_request_id"] == "client-1"
     assert (
-        first["shape"] == "azure" and first["prompts"] == 2 and first["samples"] == 1 and first["engine"] == "openvino"
+        first["shape"] == "published"
+        and first["prompts"] == 2
+        and first["samples"] == 1
+        and first["engine"] == "openvino"
     )
     assert first["completion_tokens"] > 0 and first["tokens_per_s"] > 0
     assert 0 <= first["queue_wait_s"] <= first["time_to_first_token_s"] <= first["total_s"]
