@@ -5,6 +5,7 @@ python -m distilgpt2_asset.bench engine-speeds      # raw engines, precisions, o
 python -m distilgpt2_asset.bench bulk               # (f) bulk generation vs the raw engine -> generate.json
 python -m distilgpt2_asset.bench fidelity           # greedy token agreement, served int8 vs transformers fp32
 python -m distilgpt2_asset.bench observability      # (g) observability on vs off -> observability.json
+python -m distilgpt2_asset.bench finetuned          # (h) (a) of a finetuned model vs the base -> finetuned.json
 python -m distilgpt2_asset.bench readme             # rewrite README.md's generated figures from benchmarks/
 python -m distilgpt2_asset.bench soak [...]         # bounded abuse of one server (soak.py's own options)
 """
@@ -16,6 +17,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from ..paths import asset_root
@@ -34,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
         ("fidelity", "greedy token agreement of the served int8 engine with transformers fp32"),
         ("readme", "rewrite README.md's generated figures from the committed results"),
         ("observability", "(g) our server with observability on vs off, alternating -> observability.json"),
+        ("finetuned", "(h) (a) of the testing model finetuned for text generation vs the base -> finetuned.json"),
     ):
         job = jobs.add_parser(name, help=help_text, description=help_text)
         job.add_argument("--output", type=Path, default=asset_root() / "benchmarks", help="folder of the results files")
@@ -58,7 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     observability_job = jobs.choices["observability"]
     observability_job.add_argument("--clients", type=int, default=8)
     observability_job.add_argument("--rounds", type=int, default=4, help="requests per client in each run")
-    observability_job.add_argument("--pairs", type=int, default=3, help="alternating off/on runs")
+    observability_job.add_argument("--pairs", type=int, default=5, help="runs of each side, alternating")
+    finetuned_job = jobs.choices["finetuned"]
+    finetuned_job.add_argument(
+        "--finetuned", type=Path, help="finetuned MLflow folder (default: --model finetuned on the sample text)"
+    )
+    finetuned_job.add_argument("--repeats", type=int, default=7, help="alternating runs of each measurement")
     jobs.add_parser("soak", help="minutes of good, bad and rude clients on one server", add_help=False)
     return parser
 
@@ -93,9 +101,27 @@ def main(argv: list[str] | None = None) -> int:
 
         logs = work / "logs"  # the servers' logs, for when a number looks wrong
         logs.mkdir()
-        figures = observability.measure(mlflow_dir, work, logs, args.clients, args.rounds, args.pairs)
+        figures = {
+            **observability.measure(mlflow_dir, work, logs, args.clients, args.rounds, args.pairs),
+            **machine(),
+            "when": time.strftime("%Y-%m-%d %H:%M"),
+        }
         (args.output / "observability.json").write_text(json.dumps(figures, indent=2) + "\n")
         print(observability.table(figures))
+        return 0
+    if args.job == "finetuned":
+        from . import finetuned
+
+        logs = work / "logs"
+        logs.mkdir()
+        ft_dir = args.finetuned or finetuned.finetuned_benchmark_model(mlflow_dir)
+        figures = {
+            **finetuned.measure(mlflow_dir, ft_dir, work, logs, args.repeats),
+            **machine(),
+            "when": time.strftime("%Y-%m-%d %H:%M"),
+        }
+        (args.output / "finetuned.json").write_text(json.dumps(figures, indent=2) + "\n")
+        print(finetuned.table(figures))
         return 0
     print(json.dumps({**fidelity.measure(mlflow_dir, work, args.prompts), **machine()}, indent=2))
     return 0

@@ -161,6 +161,11 @@ class Load:
         return summary
 
 
+def merged(loads: list[Load]) -> Load:
+    """Loads run one after another as one: their outcomes, and their walls added."""
+    return Load([o for load in loads for o in load.outcomes], sum(load.wall_s for load in loads))
+
+
 def closed_loop(url: str, request_for: Callable[[int], dict], clients: int, rounds: int, label: str) -> Load:
     """`clients` threads, each sending `rounds` requests back to back (request_for(n), n counting
     every request sent)."""

@@ -5,16 +5,18 @@ timeouts rest on.
 
 Measures OpenVINO GenAI with each activation precision (the served one, the f32 and bf16 hints,
 the CPU plugin's default) at batch 1, 8 and 16, CTranslate2 at 1 and 8 and transformers at 1,
-alternating over ROUNDS rounds (the best of each counts: a load that changes during the run falls
-on every configuration). The figures go under this CPU's class, with its model name, replacing
-only that class's entry: each class's figures come from a machine of that class. CTranslate2 and
-transformers are also measured held to AVX2 kernels, filed as the avx2 class with how they were made.
+alternating over ROUNDS rounds, so that a load that changes during the run falls on every
+configuration; each figure is the median of its rounds (every round's is kept beside it, `rounds`).
+The figures go under this CPU's class, with its model name, replacing only that class's entry: each
+class's figures come from a machine of that class. CTranslate2 and transformers are also measured
+held to AVX2 kernels, filed as the avx2 class with how they were made.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import statistics
 import time
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from distilgpt2_scoring.hardware import EngineName
 from . import raw
 from .machine import machine
 
-ROUNDS = 3
+ROUNDS = 5
 OPENVINO_BATCHES = [1, 8, 16]
 WHAT = (
     f"raw decode tokens/s summed over the batch, distilgpt2-shaped model, {raw.NEW_TOKENS} new tokens, greedy; "
@@ -40,7 +42,9 @@ def _batches(engine: EngineName) -> list[int]:
 def measure_class(mlflow_dir: Path, cache_dir: Path) -> dict[str, dict]:
     """{class: figures} for this CPU's class and, where engines can be held to them, AVX2 kernels."""
     here = machine()
-    runs: dict[tuple[str, EngineName, str], dict[str, float]] = {}  # (class, engine, precision) -> best per batch
+    runs: dict[
+        tuple[str, EngineName, str], dict[str, list[float]]
+    ] = {}  # (class, engine, precision) -> rounds per batch
     plan: list[tuple[str, EngineName, str, dict[str, str] | None]] = [
         (here["cpu_class"], "openvino", precision, None) for precision in raw.PRECISIONS[1:]
     ]
@@ -52,19 +56,21 @@ def measure_class(mlflow_dir: Path, cache_dir: Path) -> dict[str, dict]:
         for cpu_class, engine, precision, env in plan:
             print(f"raw {engine} {precision} ({cpu_class}), round {round_number} of {ROUNDS}", flush=True)
             rates = raw.measure(engine, mlflow_dir, cache_dir, _batches(engine), env=env, precision=precision)
-            best = runs.setdefault((cpu_class, engine, precision), {})
+            rounds = runs.setdefault((cpu_class, engine, precision), {})
             for batch, rate in rates.items():
-                best[batch] = max(best.get(batch, 0.0), rate)
+                rounds.setdefault(batch, []).append(rate)
     served = raw.served_config(cache_dir).precision
     measured = {
         "cpu": here["cpu"], "cpus": here["cpus"], "cpu_features": here["cpu_features"],
         "when": time.strftime("%Y-%m-%d %H:%M"), "load_average": [load_before[0], os.getloadavg()[0]],
-        "how": f"the best of {ROUNDS} alternating rounds; engines.openvino is the served precision ({served})",
+        "how": f"the median of {ROUNDS} alternating rounds; engines.openvino is the served precision ({served})",
         "under_load": load_before[0] > here["cpus"],  # figures of a busy machine size no timeouts (azure/profile.py)
     }  # fmt: skip
     classes: dict[str, dict] = {}
-    for (cpu_class, engine, precision), rates in runs.items():
-        entry = classes.setdefault(cpu_class, {**measured, "engines": {}})
+    for (cpu_class, engine, precision), rounds in runs.items():
+        rates = {batch: statistics.median(rates) for batch, rates in rounds.items()}
+        entry = classes.setdefault(cpu_class, {**measured, "engines": {}, "rounds": {}})
+        entry["rounds"][engine if engine != "openvino" else f"openvino/{precision}"] = rounds
         if engine == "openvino":
             entry.setdefault("openvino_precision", {})[precision] = rates
             if precision == served:

@@ -9,7 +9,8 @@ which run the kernels an AVX2-only CPU runs on this host's cores. OpenVINO has n
 its AVX2 figure can only come from an AVX2 machine.
 
     python -m distilgpt2_asset.bench.raw ENGINE MLFLOW_DIR CACHE_DIR [--batches 1 8] [--sampling card] [--precision f32]
-prints {"tokens_per_s": {batch: tokens/s}} as JSON.
+prints {"tokens_per_s": {batch: tokens/s}} as JSON. RawEngine keeps one OpenVINO process up instead
+(--serve), for benchmarks that alternate its runs with a server's.
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ def request_params(mlflow_dir: Path, sampling: str, i: int):
     )
 
 
-def _openvino(mlflow_dir: Path, cache_dir: Path, batch: int, sampling: str, precision: str) -> float:
+def openvino_runs(mlflow_dir: Path, cache_dir: Path, precision: str = SERVED):
+    """run(batch, sampling) -> tokens/s of one batch on one pipeline, built by the server's factory."""
     import numpy
     import openvino
 
@@ -87,22 +89,28 @@ def _openvino(mlflow_dir: Path, cache_dir: Path, batch: int, sampling: str, prec
     pipeline = continuous_batching_pipeline(folder, served_config(cache_dir, precision))
     ids = openvino.Tensor(numpy.array([prompt_ids(mlflow_dir)], dtype=numpy.int64))
     model_config = json.loads((mlflow_dir / "model" / "config.json").read_text())
+    request_ids = iter(range(1 << 62))
 
-    def config(i: int):  # as the server builds it, running to its length (random weights may hit eos)
+    def config(sampling: str, i: int):  # as the server builds it, running to its length (random weights may hit eos)
         params = request_params(mlflow_dir, sampling, i)
         c = generation_config(params, i, model_config["vocab_size"], model_config["eos_token_id"])
         c.ignore_eos = True
         return c
 
-    def run() -> float:
+    def run(batch: int, sampling: str = "greedy") -> float:
         started = time.perf_counter()
-        handles = [pipeline.add_request(i, ids, config(i)) for i in range(batch)]
+        handles = [pipeline.add_request(next(request_ids), ids, config(sampling, i)) for i in range(batch)]
         while pipeline.has_non_finished_requests():
             pipeline.step()
         return sum(len(h.read_all()[0].generated_ids) for h in handles) / (time.perf_counter() - started)
 
-    run()  # warm-up
-    return max(run() for _ in range(REPEATS))
+    return run
+
+
+def _openvino(mlflow_dir: Path, cache_dir: Path, batch: int, sampling: str, precision: str) -> float:
+    run = openvino_runs(mlflow_dir, cache_dir, precision)
+    run(batch, sampling)  # warm-up
+    return max(run(batch, sampling) for _ in range(REPEATS))
 
 
 def _ctranslate2(mlflow_dir: Path, cache_dir: Path, batch: int, sampling: str, precision: str) -> float:
@@ -184,6 +192,47 @@ def measure(
     return json.loads(done.stdout.strip().splitlines()[-1])["tokens_per_s"]
 
 
+class RawEngine:
+    """OpenVINO GenAI alone in a process that stays up between runs, so that its runs can alternate
+    with the server's in one benchmark (a change in the machine's load falls on both alike)."""
+
+    def __init__(self, mlflow_dir: Path, cache_dir: Path):
+        command = [sys.executable, "-m", "distilgpt2_asset.bench.raw", "openvino", str(mlflow_dir), str(cache_dir)]
+        self.process = subprocess.Popen(
+            [*command, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+        )
+        self._answer()  # {"ready": true} once the pipeline is built and warm
+
+    def run(self, batch: int, sampling: str = "greedy") -> float:
+        """tokens/s of one batch of `batch` sequences (sampling: SAMPLINGS), 100 new tokens each."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"batch": batch, "sampling": sampling}) + "\n")
+        return self._answer()["tokens_per_s"]
+
+    def _answer(self) -> dict:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the raw engine process ended (exit code {self.process.wait()})")
+        return json.loads(line)
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+def _serve(mlflow_dir: Path, cache_dir: Path) -> int:
+    """RawEngine's process: one JSON line in ({"batch", "sampling"}), one out ({"tokens_per_s"})."""
+    run = openvino_runs(mlflow_dir, cache_dir)
+    run(8, "mixed")  # warm-up
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        asked = json.loads(line)
+        print(json.dumps({"tokens_per_s": run(asked["batch"], asked["sampling"])}), flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m distilgpt2_asset.bench.raw")
     parser.add_argument("engine", choices=ENGINES)
@@ -194,7 +243,10 @@ def main(argv: list[str] | None = None) -> int:
         "--sampling", choices=SAMPLINGS, default="greedy", help="greedy, the card's request, or 4 settings (mixed)"
     )
     parser.add_argument("--precision", choices=PRECISIONS, default=SERVED, help="OpenVINO's activation precision")
+    parser.add_argument("--serve", action="store_true", help="OpenVINO: answer runs asked on stdin (RawEngine)")
     args = parser.parse_args(argv)
+    if args.serve:
+        return _serve(args.mlflow_dir, args.cache_dir)
     rates = {
         str(b): ENGINES[args.engine](args.mlflow_dir, args.cache_dir, b, args.sampling, args.precision)
         for b in args.batches

@@ -13,12 +13,15 @@
 (e) streaming: time to first token at 8 concurrent streaming clients against the stock server's
     time to the whole answer, and streamed tokens/s against (b);
 fidelity: greedy token agreement of the served int8 engine with transformers fp32 (fidelity.py).
-Raw engine figures (OpenVINO GenAI in one process, no server, built as the server builds it) come
-from the same run. Stock = azmlinfsrv + the MLflow transformers pipeline (stock_score.py), 1 sync
-worker; ours = azmlinfsrv + scoring/score.py, gthread. Writes results.json (this run, with the CPU's
-model and class) and results.png, and files the run under its CPU class in results-by-class.json;
-prints every ratio against the targets. A benchmark, not a test: the numbers depend on the machine
-and on what else runs on it.
+Raw engine figures (OpenVINO GenAI in a process of its own, no server, built as the server builds
+it) come from the same run, in runs that alternate with ours: one after each of our (a) requests,
+one of each batch before each of SEGMENTS parts of (b) and (d). Every raw figure is the median of
+its runs; ours are the median (a) and the parts of (b) and (d) taken together, so that a change in
+the machine's load falls on both alike. Stock = azmlinfsrv + the MLflow transformers pipeline
+(stock_score.py), 1 sync worker; ours = azmlinfsrv + scoring/score.py, gthread. Writes
+results.json (this run, with the CPU's model and class) and results.png, and files the run under
+its CPU class in results-by-class.json; prints every ratio against the targets. A benchmark, not a
+test: the numbers depend on the machine and on what else runs on it.
 """
 
 from __future__ import annotations
@@ -26,28 +29,51 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import statistics
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 from ..paths import asset_root
 from ..serve import free_port, start_server
 from ..spec import load_spec
 from . import fidelity, raw
-from .clients import NEW_TOKENS, Counter, PeakRss, closed_loop, mixed_request, post, single_requests
+from .clients import NEW_TOKENS, Counter, PeakRss, closed_loop, merged, mixed_request, post, single_requests
 from .machine import machine
 from .report import plot, print_table, ratios
 
 SERVER_THREADS = 16
 STOCK_SCRIPT = Path(__file__).resolve().parent / "stock_score.py"
 BY_CLASS_FILE = "results-by-class.json"
+SEGMENTS = 3  # parts of our (b) and (d), with the raw engine's runs between them
+
+
+class RawRuns:
+    """The raw engine's runs, taken between our server's measurements (none for the stock server)."""
+
+    def __init__(self, engine: raw.RawEngine | None = None):
+        self.engine = engine
+        self.runs: dict[str, list[float]] = defaultdict(list)
+
+    def take(self, key: str, batch: int, sampling: str = "greedy") -> None:
+        if self.engine is not None:
+            self.runs[key].append(self.engine.run(batch, sampling))
+
+    def figures(self) -> dict:
+        """{key}_tokens_per_s: the median of its runs; runs: every run."""
+        medians = {f"{key}_tokens_per_s": statistics.median(runs) for key, runs in self.runs.items()}
+        return {**medians, "runs": dict(self.runs)}
 
 
 def measure_server(
-    name: str, mlflow_dir: Path, entry_script: Path, threads: int | None, env: dict, args, log_dir: Path, alongside=None
-) -> dict:
+    name: str, mlflow_dir: Path, entry_script: Path, threads: int | None, env: dict, args, log_dir: Path,
+    raw_runs: RawRuns | None = None,
+) -> dict:  # fmt: skip
     spec = load_spec()
     count = Counter(mlflow_dir)
+    raw_runs = raw_runs or RawRuns()
+    segments = SEGMENTS if raw_runs.engine is not None else 1  # the stock server's are slow, and alternate with nothing
     card = json.loads(json.dumps(spec.sample_request))
     card["params"]["max_new_tokens"] = NEW_TOKENS
     prompt = card["input_data"][0]
@@ -65,7 +91,7 @@ def measure_server(
         try:
             url = server.score_url
             print(f"{name}: healthy after {result['cold_start_s']:.1f} s; (a) single request", flush=True)
-            result["single"] = single_requests(url, greedy, count, args.repeats, alongside)
+            result["single"] = single_requests(url, greedy, count, args.repeats, lambda: raw_runs.take("batch_1", 1))
             print(f"{name}: (d) short requests on an idle server", flush=True)
             idle = [
                 post(url, mixed_request(prompt, n))
@@ -74,11 +100,20 @@ def measure_server(
             ]
             result["idle_short_p50_s"] = sorted(o.seconds for o in idle)[len(idle) // 2]
             print(f"{name}: (b) {args.clients} clients, the card's request", flush=True)
-            result["uniform"] = closed_loop(url, lambda n: card, args.clients, args.rounds, "uniform").summary(count)
+            uniform = []
+            for _ in range(segments):
+                raw_runs.take("card_8", 8, "card")
+                raw_runs.take("batch_8", 8)
+                uniform.append(closed_loop(url, lambda n: card, args.clients, args.rounds, "uniform"))
+            result["uniform"] = merged(uniform).summary(count)
             print(f"{name}: (d) {args.clients} clients, mixed traffic", flush=True)
-            result["mixed"] = closed_loop(
-                url, lambda n: mixed_request(prompt, n), args.clients, args.rounds * 2, "mixed"
-            ).summary(count)
+            mixed = []
+            for _ in range(segments):
+                raw_runs.take("mixed_8", 8, "mixed")
+                mixed.append(
+                    closed_loop(url, lambda n: mixed_request(prompt, n), args.clients, args.rounds * 2, "mixed")
+                )
+            result["mixed"] = merged(mixed).summary(count)
             if name == "ours":
                 print(f"{name}: (e) {args.clients} streaming clients", flush=True)
                 streamed = {**card, "params": {**card["params"], "stream": True}}
@@ -89,21 +124,6 @@ def measure_server(
             result["peak_rss_gb"] = rss.stop()
             server.stop()
     return result
-
-
-def raw_engine(mlflow_dir: Path, cache_dir: Path) -> dict:
-    """OpenVINO GenAI alone, each sequence configured as the server configures it: batch 1 and 8
-    greedy, 8 of the card's request (what (b) sends: sampling costs the engine itself), and 8 prompts
-    with 4 sampling settings."""
-    greedy = raw.measure("openvino", mlflow_dir, cache_dir, [1, 8])
-    card = raw.measure("openvino", mlflow_dir, cache_dir, [8], sampling="card")
-    mixed = raw.measure("openvino", mlflow_dir, cache_dir, [8], sampling="mixed")
-    return {
-        "batch_1_tokens_per_s": greedy["1"],
-        "batch_8_tokens_per_s": greedy["8"],
-        "card_8_tokens_per_s": card["8"],
-        "mixed_8_tokens_per_s": mixed["8"],
-    }
 
 
 def file_by_class(folder: Path, results: dict) -> None:
@@ -118,18 +138,23 @@ def run(args, mlflow_dir: Path) -> int:
     cache_dir = Path(tempfile.mkdtemp(prefix="bench-engine-cache-"))
     load_before = os.getloadavg()
     log_dir = Path(tempfile.mkdtemp(prefix="bench-logs-"))  # the servers' logs, for when a number looks wrong
-    print("raw OpenVINO GenAI on", mlflow_dir, flush=True)
-    results = {"raw_engine": raw_engine(mlflow_dir, cache_dir)}
+    print("raw OpenVINO GenAI on", mlflow_dir, "in a process of its own, its runs between ours", flush=True)
+    raw_engine = raw.RawEngine(mlflow_dir, cache_dir)
+    raw_runs = RawRuns(raw_engine)
     ours_env = {"TEXTGEN_CACHE_DIR": str(cache_dir), "TEXTGEN_ENGINE": "openvino"}
-    results["ours"] = measure_server(
-        "ours", mlflow_dir, asset_root() / "scoring" / "score.py", SERVER_THREADS, ours_env, args, log_dir
-    )
+    try:
+        ours = measure_server(
+            "ours", mlflow_dir, asset_root() / "scoring" / "score.py", SERVER_THREADS, ours_env, args, log_dir, raw_runs
+        )
+    finally:
+        raw_engine.close()
+    results = {"raw_engine": raw_runs.figures(), "ours": ours}
     results["stock"] = measure_server("stock", mlflow_dir, STOCK_SCRIPT, None, {}, args, log_dir)
     print("fidelity: greedy token agreement, served int8 engine vs transformers fp32", flush=True)
     results["fidelity"] = fidelity.measure(mlflow_dir, cache_dir, prompts=args.fidelity_prompts)
     results["config"] = {
         "model": str(mlflow_dir), "quick": args.quick, "clients": args.clients, "rounds": args.rounds,
-        "repeats": args.repeats, "new_tokens": NEW_TOKENS, "server_threads": SERVER_THREADS,
+        "repeats": args.repeats, "segments": SEGMENTS, "new_tokens": NEW_TOKENS, "server_threads": SERVER_THREADS,
         "engine": raw.served_config(cache_dir).describe(), **machine(), "load_average_before": load_before,
         "load_average_after": os.getloadavg(), "when": time.strftime("%Y-%m-%d %H:%M"),
     }  # fmt: skip

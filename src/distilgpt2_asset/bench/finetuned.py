@@ -1,0 +1,99 @@
+"""(h) A finetuned model serves at the base model's speed: bench (a), one request of 100 greedy tokens,
+on the distilgpt2-shaped testing model and on the same model finetuned for text generation
+(`finetune --task text-generation` on the packaged sample text), each against its own raw engine.
+
+Both servers and both raw engines are up at once and their runs alternate (base raw, base ours,
+finetuned raw, finetuned ours, ...), so that a change in the machine's load falls on all alike;
+each figure is the median of its runs. Target: the finetuned model's (a) ratio (ours / its raw
+engine) within 5% of the base model's.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from ..paths import PACKAGE_DATA, home
+from ..serve import free_port, start_server
+from ..spec import load_spec
+from .clients import NEW_TOKENS, Counter, post
+from .raw import RawEngine
+
+TOLERANCE = 0.05
+SAMPLE_TEXT = PACKAGE_DATA / "text-generation"
+
+
+def finetuned_benchmark_model(base: Path) -> Path:
+    """The base finetuned on the packaged sample text (made once under the local home, next to the base)."""
+    output = home() / "bench" / f"{base.name}-finetuned"
+    if not (output / "MLmodel").is_file():
+        command = [
+            sys.executable, "-c", "from distilgpt2_asset.cli import main; raise SystemExit(main())",
+            "finetune", "--task", "text-generation", "--source", str(base), "--output", str(output),
+            "--train", str(SAMPLE_TEXT / "train.jsonl"), "--validation", str(SAMPLE_TEXT / "validation.jsonl"),
+            "--max-length", "128", "--epochs", "1", "--no-register",
+        ]  # fmt: skip
+        subprocess.run(command, check=True)
+    return output
+
+
+def measure(base: Path, finetuned: Path, cache_dir: Path, log_dir: Path, repeats: int = 7) -> dict:
+    """Median tokens/s of `repeats` single requests to each server and as many raw runs of each model."""
+    prompt = load_spec().sample_request["input_data"][0]
+    greedy = {
+        "input_data": [prompt],
+        "params": {"do_sample": False, "max_new_tokens": NEW_TOKENS, "return_full_text": False},
+    }
+    env = {"TEXTGEN_CACHE_DIR": str(cache_dir), "TEXTGEN_ENGINE": "openvino"}
+    models = {"base": base, "finetuned": finetuned}
+    counts = {name: Counter(folder) for name, folder in models.items()}
+    servers, raws, logs = {}, {}, []
+    runs: dict[str, dict[str, list[float]]] = {name: {"raw": [], "ours": []} for name in models}
+    try:
+        for name, folder in models.items():
+            logs.append(open(log_dir / f"{name}-server.log", "w"))
+            servers[name] = start_server(folder, port=free_port(), threads=16, env=env, log=logs[-1])
+            raws[name] = RawEngine(folder, cache_dir)
+            post(servers[name].score_url, greedy)  # warm-up
+        for repeat in range(repeats):
+            print(f"(h) run {repeat + 1} of {repeats}: base and finetuned, raw engine and ours", flush=True)
+            for name in models:
+                runs[name]["raw"].append(raws[name].run(1))
+                outcome = post(servers[name].score_url, greedy)
+                if outcome.status != 200:
+                    raise RuntimeError(f"{name}: single request failed: HTTP {outcome.status}")
+                runs[name]["ours"].append(counts[name](outcome.text) / outcome.seconds)
+    finally:
+        for server in servers.values():
+            server.stop()
+        for engine in raws.values():
+            engine.close()
+        for log in logs:
+            log.close()
+    figures: dict = {"repeats": repeats, "tolerance": TOLERANCE, "runs": runs}
+    for name, folder in models.items():
+        raw, ours = (statistics.median(runs[name][side]) for side in ("raw", "ours"))
+        figures[name] = {
+            "model": str(folder),
+            "raw_tokens_per_s": raw,
+            "ours_tokens_per_s": ours,
+            "a_ours_vs_raw": ours / raw,
+        }
+    figures["finetuned_vs_base"] = figures["finetuned"]["a_ours_vs_raw"] / figures["base"]["a_ours_vs_raw"]
+    return figures
+
+
+def table(figures: dict) -> str:
+    met = "met" if abs(figures["finetuned_vs_base"] - 1) <= figures["tolerance"] else "missed"
+    rows = [
+        f"(h) {name}: raw engine {figures[name]['raw_tokens_per_s']:.1f} tokens/s, ours "
+        f"{figures[name]['ours_tokens_per_s']:.1f} tokens/s, (a) {figures[name]['a_ours_vs_raw']:.3f}"
+        for name in ("base", "finetuned")
+    ]
+    rows.append(
+        f"(h) finetuned (a) / base (a): {figures['finetuned_vs_base']:.3f}, target within "
+        f"{figures['tolerance']:.0%} ({met}), medians of {figures['repeats']} alternating runs"
+    )
+    return "\n".join(rows)
