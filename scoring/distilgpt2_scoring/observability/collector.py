@@ -33,7 +33,7 @@ def columns(record: RequestRecord) -> tuple[dict[str, list], dict[str, list]] | 
     params = json.dumps({k: v for k, v in vars(record.request.params).items() if v is not None})
     sequences = record.group.sequences
     inputs = {"prompt": record.prompt_text, "params": [params] * len(sequences)}
-    outputs = {
+    outputs: dict[str, list] = {
         "generated_text": record.completion_text,
         "finish_reason": [s.finish_reason or record.error_type for s in sequences],
         "prompt_tokens": [len(s.prompt_ids) for s in sequences],
