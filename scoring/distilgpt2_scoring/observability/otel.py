@@ -6,11 +6,15 @@ one: azmlinfsrv's own telemetry is left as it is.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry.metrics import Meter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 
-from .metrics import METRICS, Figure, FigureExporter
+from .metrics import METRICS, FigureExporter, Metric
 
 PREFIX = "textgen."
 EXPORT_INTERVAL_MS = 60_000  # Application Insights aggregates custom metrics per minute
@@ -20,13 +24,12 @@ _RECORD = {"histogram": "record", "counter": "add", "gauge": "set"}
 
 class OpenTelemetryExporter(FigureExporter):
     def __init__(self, model_name: str, reader: MetricReader):
-        self.model_name = model_name
         resource = Resource.create({"service.name": "distilgpt2-textgen"})
         self.provider = MeterProvider(metric_readers=[reader], resource=resource)
         meter = self.provider.get_meter("distilgpt2_scoring.observability")
-        self.instruments = {
-            name: getattr(meter, _CREATE[m.kind])(PREFIX + name, unit=m.unit, description=m.doc)
-            for name, m in METRICS.items()
+        self.attributes = {"model_name": model_name}  # one dict for every call without labels of its own
+        self.recorders = {  # the per-token metrics are Prometheus' only (Metric.per_token says why)
+            name: self._recorder(meter, metric) for name, metric in METRICS.items() if not metric.per_token
         }
 
     @classmethod
@@ -36,9 +39,12 @@ class OpenTelemetryExporter(FigureExporter):
         exporter = AzureMonitorMetricExporter(connection_string=connection_string)
         return cls(model_name, PeriodicExportingMetricReader(exporter, export_interval_millis=EXPORT_INTERVAL_MS))
 
-    def _apply(self, figure: Figure) -> None:
-        name, value, labels = figure
-        getattr(self.instruments[name], _RECORD[METRICS[name].kind])(value, {"model_name": self.model_name, **labels})
+    def _recorder(self, meter: Meter, metric: Metric) -> Callable[[Any, dict[str, str]], None]:
+        instrument = getattr(meter, _CREATE[metric.kind])(
+            PREFIX + metric.name, unit=metric.unit, description=metric.doc
+        )
+        record, attributes = getattr(instrument, _RECORD[metric.kind]), self.attributes
+        return lambda value, labels: record(value, {**attributes, **labels} if labels else attributes)
 
     def close(self) -> None:
         self.provider.shutdown()  # flushes the last figures

@@ -11,8 +11,10 @@ stamps (sequences.py).
 from __future__ import annotations
 
 import contextvars
+import operator
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +57,7 @@ class RequestRecord:
     batch_size_at_admission: int | None = None  # sequences already in the batch when it joined
     prompt_text: list[str] | None = None  # TEXTGEN_LOG_TEXT=true only
     completion_text: list[str] | None = None
-    inter_token_s: list[float] = field(default_factory=list)  # every gap between two tokens (histograms only)
+    time_per_output_token_s: float | None = None  # its mean gap between two tokens (metrics only)
     group: Any = field(default=None, repr=False)
     request: Any = field(default=None, repr=False)
 
@@ -96,8 +98,16 @@ class RequestRecord:
             self.time_to_first_token_s = min(firsts) - self.started
             decoding = self.total_s - self.time_to_first_token_s
             self.tokens_per_s = self.completion_tokens / decoding if decoding > 0 else None
-        for s in sequences:
-            self.inter_token_s.extend(b - a for a, b in zip(s.token_times, s.token_times[1:], strict=False))
+        if gaps := sum(len(s.token_times) - 1 for s in sequences if s.token_times):
+            self.time_per_output_token_s = (
+                sum(s.token_times[-1] - s.token_times[0] for s in sequences if s.token_times) / gaps
+            )
+
+    def inter_token_gaps(self) -> Iterator[float]:
+        """Every gap between two tokens of a sequence, computed when a per-token histogram asks."""
+        for s in self.group.sequences if self.group is not None else ():
+            times = s.token_times
+            yield from map(operator.sub, times[1:], times[:-1])
 
     def keep_text(self, text_of) -> None:
         """Prompt and answer text in the record (TEXTGEN_LOG_TEXT=true, or the data collector): the
@@ -110,7 +120,7 @@ class RequestRecord:
     def fields(self, text: bool = False) -> dict[str, Any]:
         """The record as the log line's JSON object: every field but the internal ones; the text
         only when asked for (TEXTGEN_LOG_TEXT) and kept."""
-        skipped = {"started", "inter_token_s", "group", "request"}
+        skipped = {"started", "time_per_output_token_s", "group", "request"}
         if not text:
             skipped |= {"prompt_text", "completion_text"}
         out = {k: v for k, v in self.__dict__.items() if k not in skipped}

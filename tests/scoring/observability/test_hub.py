@@ -127,6 +127,10 @@ def test_opentelemetry_receives_the_same_figures(mix, observed):
         if name in ("textgen:request_success_total", "textgen:request_refusals_total", "textgen:request_errors_total"):
             assert points[(name.replace("textgen:", "textgen.").removesuffix("_total"), labels)] == value
     assert points[("textgen.e2e_request_latency_seconds", ())] == len(mix["lines"])
+    # Inter-token latency: each request's mean gap in both, every gap in Prometheus only (Metric.per_token)
+    per_token = "request_time_per_output_token_seconds"
+    assert points[(f"textgen.{per_token}", ())] == metrics[(f"textgen:{per_token}_count", ())] > 0
+    assert not any(name == "textgen.inter_token_latency_seconds" for name, _ in points)
 
 
 def test_gauges_report_the_window_and_reach_every_exporter(mix, observed, caplog):

@@ -36,7 +36,9 @@ def test_the_figures_are_read_from_the_group():
     assert fields["finish_reasons"] == {"length": 1, "eos": 1}
     assert fields["queue_wait_s"] == 0.25 and fields["time_to_first_token_s"] == 1.0
     assert fields["batch_size_at_admission"] == 3
-    assert record.inter_token_s == [0.5, 0.5, 0.5, 0.5]
+    assert list(record.inter_token_gaps()) == [0.5, 0.5, 0.5, 0.5]
+    assert record.time_per_output_token_s == 0.5  # the request's mean gap
+    assert "time_per_output_token_s" not in fields  # a metric's, not the line's
 
 
 def test_a_stream_that_ended_early_is_named_as_the_whole_answer_would_be():
