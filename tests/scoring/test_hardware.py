@@ -97,12 +97,17 @@ def test_every_class_has_a_choice_and_every_measured_one_names_its_cpu():
 
 
 @pytest.mark.parametrize("cpu_class", [c for c, choice in CLASS_CHOICES.items() if choice.measured_on])
-def test_a_measured_class_runs_the_fastest_configuration_measured_on_it_at_batch_8(cpu_class):
+def test_no_configuration_measured_on_a_class_is_faster_than_its_choice_at_batch_8(cpu_class):
+    """Faster: a median above every round of the choice's (on a shared 2-vCPU machine the rounds of
+    one configuration spread widely, so a median within the choice's own spread is a tie, and a tie
+    keeps f32, the reference arithmetic); a file without rounds compares the figures themselves."""
     figures = measured_classes()[cpu_class]  # engines.openvino: the precision served (the choice's)
     choice = CLASS_CHOICES[cpu_class]
+    served = choice.engine if choice.engine != "openvino" else f"openvino/{choice.precision}"
+    chosen_rounds = figures.get("rounds", {}).get(served, {}).get("8") or [figures["engines"][choice.engine]["8"]]
     at_batch_8 = [rates["8"] for rates in figures["engines"].values() if "8" in rates]
     at_batch_8 += [rates["8"] for rates in figures.get("openvino_precision", {}).values()]
-    assert figures["engines"][choice.engine]["8"] == max(at_batch_8)
+    assert max(at_batch_8) <= max(chosen_rounds)
     if choice.engine == "openvino" and "openvino_precision" in figures:
         assert figures["openvino_precision"][choice.precision] == figures["engines"]["openvino"]
 

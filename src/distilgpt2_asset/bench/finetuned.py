@@ -97,3 +97,16 @@ def table(figures: dict) -> str:
         f"{figures['tolerance']:.0%} ({met}), medians of {figures['repeats']} alternating runs"
     )
     return "\n".join(rows)
+
+
+def readme_block(figures: dict, machine_line: str) -> str:
+    rows = ["| model | raw engine, tokens/s | ours, tokens/s | (a) ours / raw engine |", "| --- | --- | --- | --- |"]
+    for name in ("base", "finetuned"):
+        raw, ours, ratio = (figures[name][k] for k in ("raw_tokens_per_s", "ours_tokens_per_s", "a_ours_vs_raw"))
+        rows.append(f"| {name} | {raw:.1f} | {ours:.1f} | {ratio:.3f} |")
+    met = "met" if abs(figures["finetuned_vs_base"] - 1) <= figures["tolerance"] else "missed"
+    return "\n".join(rows) + (
+        f"\n\nThe finetuned model's (a) is {figures['finetuned_vs_base']:.3f} of the base's (target: within "
+        f"{figures['tolerance']:.0%}, {met}); medians of {figures['repeats']} alternating runs, on {machine_line} "
+        f"({figures['when']}).\n"
+    )

@@ -294,7 +294,7 @@ def rendered_readme(folder: Path) -> str:
         **readme_blocks(results, by_class, speeds),
         "bulk generation": readme_block(bulk),
         "observability cost": f"{observability.table(costs)}, on {machine_line(costs)} ({costs['when']}).\n",
-        "finetuned serving": f"{finetuned.table(tuned)}, on {machine_line(tuned)} ({tuned['when']}).\n",
+        "finetuned serving": finetuned.readme_block(tuned, machine_line(tuned)),
     }
     return render_readme((asset_root() / "README.md").read_text(), blocks)
 
