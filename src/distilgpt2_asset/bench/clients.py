@@ -3,6 +3,7 @@ clients, and the peak RSS of the server's process tree while they run."""
 
 from __future__ import annotations
 
+import json
 import statistics
 import threading
 import time
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..event_stream import StreamCut, events
+from ..spec import load_spec
 
 NEW_TOKENS = 100
 # Mixed traffic as real callers differ: temperature, top_p, a quarter greedy, lengths, prompt echoed or not.
@@ -99,6 +101,28 @@ def post(url: str, body: dict) -> Outcome:
         return Outcome(0, "", time.perf_counter() - started, params.get("max_new_tokens", 0))
 
 
+def card_request() -> dict:
+    """The card's sample request, asking for NEW_TOKENS new tokens: what (b), (e) and (g) send."""
+    card = json.loads(json.dumps(load_spec().sample_request))
+    card["params"]["max_new_tokens"] = NEW_TOKENS
+    return card
+
+
+def greedy_request() -> dict:
+    """(a)'s request: the card's prompt, NEW_TOKENS greedy tokens, the prompt not echoed."""
+    prompt = load_spec().sample_request["input_data"][0]
+    params = {"do_sample": False, "max_new_tokens": NEW_TOKENS, "return_full_text": False}
+    return {"input_data": [prompt], "params": params}
+
+
+def request_rate(url: str, body: dict, count: Counter) -> float:
+    """Generated tokens/s of one request, answered (RuntimeError otherwise)."""
+    outcome = post(url, body)
+    if outcome.status != 200:
+        raise RuntimeError(f"single request failed: HTTP {outcome.status}")
+    return count(outcome.text) / outcome.seconds
+
+
 def single_requests(
     url: str, body: dict, count: Counter, repeats: int, alongside: Callable[[], None] | None = None
 ) -> dict:
@@ -106,10 +130,7 @@ def single_requests(
     measurements on a shared, noisy machine see the same conditions."""
     rates = []
     for _ in range(repeats + 1):  # the first request warms up
-        outcome = post(url, body)
-        if outcome.status != 200:
-            raise RuntimeError(f"single request failed: HTTP {outcome.status}")
-        rates.append(count(outcome.text) / outcome.seconds)
+        rates.append(request_rate(url, body, count))
         if alongside:
             alongside()
     return {"tokens_per_s": statistics.median(rates[1:])}

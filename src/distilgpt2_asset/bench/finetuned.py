@@ -10,6 +10,7 @@ engine) within 5% of the base model's.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import subprocess
 import sys
@@ -17,8 +18,7 @@ from pathlib import Path
 
 from ..paths import PACKAGE_DATA, home
 from ..serve import free_port, start_server
-from ..spec import load_spec
-from .clients import NEW_TOKENS, Counter, post
+from .clients import Counter, greedy_request, request_rate
 from .raw import RawEngine
 
 TOLERANCE = 0.05
@@ -30,8 +30,8 @@ def finetuned_benchmark_model(base: Path) -> Path:
     output = home() / "bench" / f"{base.name}-finetuned"
     if not (output / "MLmodel").is_file():
         command = [
-            sys.executable, "-c", "from distilgpt2_asset.cli import main; raise SystemExit(main())",
-            "finetune", "--task", "text-generation", "--source", str(base), "--output", str(output),
+            sys.executable, "-m", "distilgpt2_asset.cli", "finetune", "--task", "text-generation",
+            "--source", str(base), "--output", str(output),
             "--train", str(SAMPLE_TEXT / "train.jsonl"), "--validation", str(SAMPLE_TEXT / "validation.jsonl"),
             "--max-length", "128", "--epochs", "1", "--no-register",
         ]  # fmt: skip
@@ -41,37 +41,26 @@ def finetuned_benchmark_model(base: Path) -> Path:
 
 def measure(base: Path, finetuned: Path, cache_dir: Path, log_dir: Path, repeats: int = 7) -> dict:
     """Median tokens/s of `repeats` single requests to each server and as many raw runs of each model."""
-    prompt = load_spec().sample_request["input_data"][0]
-    greedy = {
-        "input_data": [prompt],
-        "params": {"do_sample": False, "max_new_tokens": NEW_TOKENS, "return_full_text": False},
-    }
+    greedy = greedy_request()
     env = {"TEXTGEN_CACHE_DIR": str(cache_dir), "TEXTGEN_ENGINE": "openvino"}
     models = {"base": base, "finetuned": finetuned}
     counts = {name: Counter(folder) for name, folder in models.items()}
-    servers, raws, logs = {}, {}, []
+    urls, raws = {}, {}
     runs: dict[str, dict[str, list[float]]] = {name: {"raw": [], "ours": []} for name in models}
-    try:
+    with contextlib.ExitStack() as stack:  # servers and raw engines stopped, logs closed, however the runs end
         for name, folder in models.items():
-            logs.append(open(log_dir / f"{name}-server.log", "w"))
-            servers[name] = start_server(folder, port=free_port(), threads=16, env=env, log=logs[-1])
+            log = stack.enter_context(open(log_dir / f"{name}-server.log", "w"))
+            server = start_server(folder, port=free_port(), threads=16, env=env, log=log)
+            stack.callback(server.stop)
+            urls[name] = server.score_url
             raws[name] = RawEngine(folder, cache_dir)
-            post(servers[name].score_url, greedy)  # warm-up
+            stack.callback(raws[name].close)
+            request_rate(urls[name], greedy, counts[name])  # warm-up
         for repeat in range(repeats):
             print(f"(h) run {repeat + 1} of {repeats}: base and finetuned, raw engine and ours", flush=True)
             for name in models:
                 runs[name]["raw"].append(raws[name].run(1))
-                outcome = post(servers[name].score_url, greedy)
-                if outcome.status != 200:
-                    raise RuntimeError(f"{name}: single request failed: HTTP {outcome.status}")
-                runs[name]["ours"].append(counts[name](outcome.text) / outcome.seconds)
-    finally:
-        for server in servers.values():
-            server.stop()
-        for engine in raws.values():
-            engine.close()
-        for log in logs:
-            log.close()
+                runs[name]["ours"].append(request_rate(urls[name], greedy, counts[name]))
     figures: dict = {"repeats": repeats, "tolerance": TOLERANCE, "runs": runs}
     for name, folder in models.items():
         raw, ours = (statistics.median(runs[name][side]) for side in ("raw", "ours"))

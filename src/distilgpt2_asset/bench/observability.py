@@ -13,15 +13,13 @@ writing to its local capture.
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 from pathlib import Path
 
 import requests
 
 from ..serve import free_port, start_server
-from ..spec import load_spec
-from .clients import NEW_TOKENS, Counter, Load, closed_loop, merged
+from .clients import Counter, Load, card_request, closed_loop, merged
 
 TARGET = 0.98
 OFF = {"TEXTGEN_REQUEST_LOG": "false", "TEXTGEN_METRICS_PORT": "0", "TEXTGEN_COLLECT_DATA": "false"}
@@ -77,28 +75,24 @@ def measure(
     mlflow_dir: Path, cache_dir: Path, log_dir: Path, clients: int = 8, rounds: int = 4, pairs: int = 5
 ) -> dict:
     """Aggregate tokens/s of each side over its `pairs` runs, alternating, and the ratio on/off."""
-    card = json.loads(json.dumps(load_spec().sample_request))
-    card["params"]["max_new_tokens"] = NEW_TOKENS
+    card = card_request()
     metrics_port = free_port()
     base = {"TEXTGEN_CACHE_DIR": str(cache_dir), "TEXTGEN_ENGINE": "openvino"}
     environments = {"off": {**base, **OFF}, "on": {**base, **on_environment(metrics_port)}}
-    servers, logs = {}, {}
+    urls: dict[str, str] = {}
     runs: dict[str, list[Load]] = {"off": [], "on": []}
-    try:
+    with contextlib.ExitStack() as stack:  # both servers stopped, their logs closed, however the runs end
         for mode, env in environments.items():
-            logs[mode] = open(log_dir / f"observability-{mode}.log", "w")
-            servers[mode] = start_server(mlflow_dir, port=free_port(), threads=16, env=env, log=logs[mode])
-            closed_loop(servers[mode].score_url, lambda n: card, clients, 1, f"{mode}: warm-up")
+            log = stack.enter_context(open(log_dir / f"observability-{mode}.log", "w"))
+            server = start_server(mlflow_dir, port=free_port(), threads=16, env=env, log=log)
+            stack.callback(server.stop)
+            urls[mode] = server.score_url
+            closed_loop(urls[mode], lambda n: card, clients, 1, f"{mode}: warm-up")
         for pair in range(pairs):
             for mode in ("off", "on") if pair % 2 == 0 else ("on", "off"):
                 print(f"(g) observability {mode}, run {pair + 1} of {pairs}", flush=True)
                 with Scraper(metrics_port) if mode == "on" else contextlib.nullcontext():
-                    runs[mode].append(closed_loop(servers[mode].score_url, lambda n: card, clients, rounds, mode))
-    finally:
-        for server in servers.values():
-            server.stop()
-        for log in logs.values():
-            log.close()
+                    runs[mode].append(closed_loop(urls[mode], lambda n: card, clients, rounds, mode))
     count = Counter(mlflow_dir)
     sides = {mode: merged(loads).summary(count) for mode, loads in runs.items()}
     lines = (log_dir / "observability-on.log").read_text().count('"textgen": "request"')

@@ -37,9 +37,19 @@ from pathlib import Path
 
 from ..paths import asset_root
 from ..serve import free_port, start_server
-from ..spec import load_spec
 from . import fidelity, raw
-from .clients import NEW_TOKENS, Counter, PeakRss, closed_loop, merged, mixed_request, post, single_requests
+from .clients import (
+    NEW_TOKENS,
+    Counter,
+    PeakRss,
+    card_request,
+    closed_loop,
+    greedy_request,
+    merged,
+    mixed_request,
+    post,
+    single_requests,
+)
 from .machine import machine
 from .report import plot, print_table, ratios
 
@@ -70,17 +80,11 @@ def measure_server(
     name: str, mlflow_dir: Path, entry_script: Path, threads: int | None, env: dict, args, log_dir: Path,
     raw_runs: RawRuns | None = None,
 ) -> dict:  # fmt: skip
-    spec = load_spec()
     count = Counter(mlflow_dir)
     raw_runs = raw_runs or RawRuns()
     segments = SEGMENTS if raw_runs.engine is not None else 1  # the stock server's are slow, and alternate with nothing
-    card = json.loads(json.dumps(spec.sample_request))
-    card["params"]["max_new_tokens"] = NEW_TOKENS
+    card, greedy = card_request(), greedy_request()
     prompt = card["input_data"][0]
-    greedy = {
-        "input_data": [prompt],
-        "params": {"do_sample": False, "max_new_tokens": NEW_TOKENS, "return_full_text": False},
-    }
     with open(log_dir / f"{name}-server.log", "w") as log:
         started = time.perf_counter()
         server = start_server(
