@@ -20,10 +20,21 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..commands.evaluate import positive_int
 from ..paths import asset_root
 from . import bulk, engine_speeds, fidelity, serving, soak
 from .machine import benchmark_model, machine
 from .report import write_readme_figures
+
+
+def _model_folder(text: str) -> Path:
+    """An MLflow model folder (argparse type): the folder holding MLmodel, or a clear refusal."""
+    from distilgpt2_scoring.model_files import ModelFilesError, locate_mlflow_folder
+
+    try:
+        return locate_mlflow_folder(Path(text))
+    except ModelFilesError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
         job.add_argument("--output", type=Path, default=asset_root() / "benchmarks", help="folder of the results files")
         if name != "readme":
             job.add_argument(
-                "--model", type=Path, help="MLflow model folder (default: the distilgpt2-shaped testing model)"
+                "--model", type=_model_folder, help="MLflow model folder (default: the distilgpt2-shaped testing model)"
             )
     serving_job = jobs.choices["serving"]
     serving_job.add_argument(
@@ -51,22 +62,26 @@ def _parser() -> argparse.ArgumentParser:
         help="1 round, 1 repeat, 10 fidelity prompts: checks the script, not the numbers "
         "(writes to a temporary folder unless --output)",
     )
-    serving_job.add_argument("--clients", type=int, default=8)
+    serving_job.add_argument("--clients", type=positive_int, default=8)
     serving_job.add_argument(
-        "--rounds", type=int, default=4, help="requests per client in (b) and (e); twice as many in (d)"
+        "--rounds", type=positive_int, default=4, help="requests per client in (b) and (e); twice as many in (d)"
     )
-    serving_job.add_argument("--repeats", type=int, default=5, help="requests measured in (a), after one warm-up")
-    serving_job.add_argument("--fidelity-prompts", type=int, default=fidelity.PROMPTS)
-    jobs.choices["fidelity"].add_argument("--prompts", type=int, default=fidelity.PROMPTS)
+    serving_job.add_argument(
+        "--repeats", type=positive_int, default=5, help="requests measured in (a), after one warm-up"
+    )
+    serving_job.add_argument("--fidelity-prompts", type=positive_int, default=fidelity.PROMPTS)
+    jobs.choices["fidelity"].add_argument("--prompts", type=positive_int, default=fidelity.PROMPTS)
     observability_job = jobs.choices["observability"]
-    observability_job.add_argument("--clients", type=int, default=8)
-    observability_job.add_argument("--rounds", type=int, default=4, help="requests per client in each run")
-    observability_job.add_argument("--pairs", type=int, default=5, help="runs of each side, alternating")
+    observability_job.add_argument("--clients", type=positive_int, default=8)
+    observability_job.add_argument("--rounds", type=positive_int, default=4, help="requests per client in each run")
+    observability_job.add_argument("--pairs", type=positive_int, default=5, help="runs of each side, alternating")
     finetuned_job = jobs.choices["finetuned"]
     finetuned_job.add_argument(
-        "--finetuned", type=Path, help="finetuned MLflow folder (default: --model finetuned on the sample text)"
+        "--finetuned",
+        type=_model_folder,
+        help="finetuned MLflow folder (default: --model finetuned on the sample text)",
     )
-    finetuned_job.add_argument("--repeats", type=int, default=7, help="alternating runs of each measurement")
+    finetuned_job.add_argument("--repeats", type=positive_int, default=7, help="alternating runs of each measurement")
     jobs.add_parser("soak", help="minutes of good, bad and rude clients on one server", add_help=False)
     return parser
 
