@@ -7,13 +7,17 @@ past it, 429 at once) and sleep on their group; each loop of the engine thread
   2. drops every running sequence whose group ended (client gone, deadline) or expired;
   3. runs one engine step: every running sequence advances by a token (a static engine runs a
      whole batch, still reporting each token as it is made), and each token goes through the
-     sequence's Stopping object at once.
+     sequence's Stopping object at once. OpenVINO steps in a worker process of its own: its
+     step() takes the reports of the worker's steps, and returns early when sequences arrive
+     (`arrivals`), so that they join before the worker's next step.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -63,6 +67,14 @@ class Engine(Protocol):
         """The engine's own view of its batch (called on the engine thread), None for an engine that
         keeps no queue or cache of its own."""
 
+    def close(self) -> None:
+        """Release what the engine holds outside this process's memory (a worker process); called
+        once, when the scheduler shuts down."""
+
+
+class EngineLost(Exception):
+    """The engine can never step again (its worker process ended): the scheduler stops for good."""
+
 
 @dataclass(frozen=True)
 class Occupancy:
@@ -79,6 +91,12 @@ class EngineEvents(Protocol):
     def on_failed(self, sequence: Sequence) -> None:
         """The engine could not generate this sequence."""
 
+    @property
+    def arrivals(self) -> int:
+        """A file descriptor that is readable while sequences wait to join: an engine whose step
+        waits on another process waits on this too, and returns early to let them join."""
+        ...
+
 
 class Scheduler:
     def __init__(self, engine: Engine, max_in_flight: int):
@@ -88,6 +106,10 @@ class Scheduler:
         self._running: set[Sequence] = set()
         self._wake = threading.Condition()
         self._closed = False
+        self._arrivals_out, self._arrivals_in = os.pipe()  # a byte per submission (EngineEvents.arrivals)
+        for fd in (self._arrivals_out, self._arrivals_in):
+            os.set_blocking(fd, False)
+        self._arrivals_closed = False
         self.tokens_generated = 0  # every token the engine made (the gauges' tokens/s)
         self.occupancy_wanted = False  # the gauges ask; the engine thread answers at its next step (engine_occupancy)
         self.engine_occupancy: Occupancy | None = None
@@ -121,40 +143,59 @@ class Scheduler:
                 )
             self._inbox.extend(group.sequences)
             self._wake.notify()
+            self._ring()
 
     def close(self) -> None:
         """Stop the engine thread; every request still in flight gets 503 (shutting down)."""
         with self._wake:
+            if self._arrivals_closed:  # closed before
+                return
             self._closed = True
             self._wake.notify()
+            self._ring()  # an engine waiting on its worker returns
         self._thread.join(timeout=30)
         atexit.unregister(self.close)
+        if not self._thread.is_alive():
+            self._arrivals_closed = True
+            os.close(self._arrivals_in)
+            os.close(self._arrivals_out)
 
     def _run(self) -> None:
-        while True:
-            with self._wake:
-                while not (self._inbox or self.engine.busy or self._closed):
-                    self._wake.wait()
-                if self._closed:
-                    break
-                joining, self._inbox = self._inbox, []
-            for sequence in joining:
-                self._join(sequence)
-            for sequence in list(self._running):
-                if why := sequence.group.stop_reason():
-                    self._leave(sequence, why)
-            try:
-                if self.engine.busy:  # every sequence may have left (ended, expired): an empty engine is never stepped
-                    self.engine.step(self)
-            except Exception:  # a server fault: fail the running requests, keep serving new ones
-                logger.exception("the %s engine failed a step", self.engine.name)
-                for sequence in list(self._running):
-                    self._leave(sequence, FAILED)
-            for sequence in [s for s in self._running if s.done]:
-                self._leave(sequence)
-            if self.occupancy_wanted:  # read on this thread: the engine is not thread-safe
-                self.occupancy_wanted, self.engine_occupancy = False, self.engine.occupancy()
+        try:
+            while self._round():
+                pass
+        except EngineLost:  # the server stops being ready: requests get 503, the health probe fails
+            logger.exception("the %s engine is lost", self.engine.name)
         self._shut_down()
+
+    def _round(self) -> bool:
+        """One loop of the engine thread (the module's docstring); False once closed."""
+        with self._wake:
+            while not (self._inbox or self.engine.busy or self._closed):
+                self._wake.wait()
+            if self._closed:
+                return False
+            joining, self._inbox = self._inbox, []
+            self._drain_arrivals()
+        for sequence in joining:
+            self._join(sequence)
+        for sequence in list(self._running):
+            if why := sequence.group.stop_reason():
+                self._leave(sequence, why)
+        try:
+            if self.engine.busy:  # every sequence may have left (ended, expired): an empty engine is never stepped
+                self.engine.step(self)
+        except EngineLost:
+            raise
+        except Exception:  # a server fault: fail the running requests, keep serving new ones
+            logger.exception("the %s engine failed a step", self.engine.name)
+            for sequence in list(self._running):
+                self._leave(sequence, FAILED)
+        for sequence in [s for s in self._running if s.done]:
+            self._leave(sequence)
+        if self.occupancy_wanted:  # read on this thread: the engine is not thread-safe
+            self.occupancy_wanted, self.engine_occupancy = False, self.engine.occupancy()
+        return True
 
     def _join(self, sequence: Sequence) -> None:
         if sequence.group.stop_reason():
@@ -175,13 +216,28 @@ class Scheduler:
 
     def _shut_down(self) -> None:
         with self._wake:
+            self._closed = True  # a lost engine closes the scheduler too: nothing is submitted to it again
             abandoned = [*self._inbox, *self._running]
             self._inbox, self._running = [], set()
         for sequence in abandoned:
             self.engine.remove(sequence)
             sequence.group.end(SHUTDOWN)
+        self.engine.close()
+
+    def _ring(self) -> None:
+        with contextlib.suppress(BlockingIOError):  # full: the engine thread has plenty to read already
+            os.write(self._arrivals_in, b"\0")
+
+    def _drain_arrivals(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._arrivals_out, 4096):
+                pass
 
     # EngineEvents ---------------------------------------------------------------------------
+    @property
+    def arrivals(self) -> int:
+        return self._arrivals_out
+
     def on_tokens(self, sequence: Sequence, token_ids: list[int], engine_done: bool) -> bool:
         if sequence.group.stop_reason() is not None:
             return True

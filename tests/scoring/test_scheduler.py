@@ -9,7 +9,7 @@ import pytest
 
 from distilgpt2_scoring.errors import ClientGone, DeadlineExceeded, EngineFailed, ModelNotReady, Overloaded
 from distilgpt2_scoring.params import GenerationParams
-from distilgpt2_scoring.scheduler import Scheduler
+from distilgpt2_scoring.scheduler import EngineLost, Scheduler
 from distilgpt2_scoring.sequences import Sequence, SequenceGroup
 from distilgpt2_scoring.stopping import Stopping
 
@@ -28,6 +28,7 @@ class SteppedEngine:
         self.steps: list[list[int]] = []
         self.gate = threading.Semaphore(0)
         self.fail_next = False
+        self.closed = False
 
     @property
     def busy(self):
@@ -50,6 +51,9 @@ class SteppedEngine:
         for sequence in list(self.running):
             if events.on_tokens(sequence, [len(sequence.token_ids) + 1], False):
                 self.running.remove(sequence)
+
+    def close(self):
+        self.closed = True
 
     def run_steps(self, count: int) -> None:
         for _ in range(count):
@@ -126,7 +130,7 @@ def test_a_whole_answer_wakes_its_request_once_when_done_a_stream_for_every_toke
     whole_wakes, streaming_wakes = counted_wakes(whole), counted_wakes(streaming)
     scheduler.submit(whole)
     scheduler.submit(streaming)
-    engine.run_steps(3)
+    engine.run_steps(6)  # the two may join at different steps
     whole.wait()
     streaming.wait()
     assert whole_wakes == [1] and streaming_wakes == [3]
@@ -220,12 +224,35 @@ def test_closing_answers_what_is_in_flight_with_503(engine):
     scheduler = Scheduler(engine, max_in_flight=4)
     waiting = group(9)
     scheduler.submit(waiting)
-    scheduler.close()
+    until(lambda: engine.added)  # in the engine's batch, its step waiting for the gate
+    closing = threading.Thread(target=scheduler.close)
+    closing.start()
+    until(lambda: not scheduler.alive)
+    engine.run_steps(1)
+    closing.join()
     with pytest.raises(ModelNotReady):
         waiting.wait()
     with pytest.raises(ModelNotReady):
         scheduler.submit(group(1))
-    assert not scheduler.alive
+    assert not scheduler.alive and engine.closed
+
+
+class LostEngine(SteppedEngine):
+    def step(self, events):
+        raise EngineLost("the worker process ended (exit code -9)")
+
+
+def test_a_lost_engine_answers_what_is_in_flight_with_503_and_the_scheduler_stops_for_good():
+    engine = LostEngine()
+    scheduler = Scheduler(engine, max_in_flight=4)
+    waiting = group(9)
+    scheduler.submit(waiting)
+    with pytest.raises(ModelNotReady):
+        waiting.wait()
+    until(lambda: not scheduler.alive)  # the health probe answers 503 from now on
+    with pytest.raises(ModelNotReady):
+        scheduler.submit(group(1))
+    assert engine.closed
 
 
 def test_the_stopping_object_alone_names_the_finish_reason():

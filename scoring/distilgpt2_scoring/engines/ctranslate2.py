@@ -125,6 +125,9 @@ class CTranslate2Engine:
     def occupancy(self) -> None:
         return None  # no queue or KV cache of its own: the scheduler's counts say it all
 
+    def close(self) -> None:
+        pass  # the model lives in this process's memory, freed with the engine
+
     def step(self, events: EngineEvents) -> None:
         if self._seeded is not None and self._seeded.busy:
             self._seeded.step(events)

@@ -16,32 +16,40 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
+import os
+import subprocess
+import sys
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
+from ..errors import EngineFailed
 from ..hardware import EngineConfig, EngineName
 from ..model_files import ModelContent
 from ..params import GenerationParams
-from ..scheduler import Batching, Engine, EngineEvents, Occupancy
+from ..scheduler import Batching, Engine, EngineEvents, EngineLost, Occupancy
 from ..sequences import Sequence
 from ..settings import ServingSettings
 from .cache import cached_conversion
 from .openvino_export import EXPORT_RECORD, MODEL_XML, WEIGHT_FORMAT
 
 BUILT_FOLDER = "engines/openvino-int8"  # inside the MLflow folder
+CLOSE_TIMEOUT_S = 10  # a worker mid-step ends after it; one that does not is killed
 logger = logging.getLogger(__name__)
 
 
 def openvino_model(content: ModelContent, weights: Path, cache_dir: Path) -> Path:
-    """The folder holding the int8 OpenVINO model of this content: built in, else converted once."""
-    import openvino
+    """The folder holding the int8 OpenVINO model of this content: built in, else converted once.
+    (OpenVINO's version is read from its metadata: the server's process never loads the library.)"""
+    from importlib.metadata import version
 
     built = content.folder / BUILT_FOLDER
     if (built / MODEL_XML).is_file() and f"{BUILT_FOLDER}/{MODEL_XML}" in content.files:
         record = json.loads((built / EXPORT_RECORD).read_text())
         if record.get("format") == WEIGHT_FORMAT:
             return built
-    key = f"{content.digest[:32]}-openvino-{openvino.__version__.split('-')[0]}-{WEIGHT_FORMAT}"
+    key = f"{content.digest[:32]}-openvino-{version('openvino')}-{WEIGHT_FORMAT}"
     return cached_conversion(cache_dir, key, "openvino", weights)
 
 
@@ -75,70 +83,117 @@ def generation_config(params: GenerationParams, seed: int | None, vocab_size: in
 
 
 class OpenVINOEngine:
+    """The server's side of the pipeline's own process (openvino_worker.py): sequences go to it as
+    commands, and each step() takes the reports of every step it ran since the last one."""
+
     name: ClassVar[EngineName] = "openvino"
     batching: ClassVar[Batching] = "continuous"  # sequences join and leave the running batch at every step
     seeds_every_sequence: ClassVar[bool] = (
         True  # rng_seed per request: an unseeded one gets a drawn seed, reported back
     )
 
-    def __init__(self, pipeline, vocab_size: int, eos_token_id: int):
-        self.pipeline = pipeline
-        self.vocab_size = vocab_size
-        self.eos_token_id = eos_token_id
-        self._handles: dict[int, tuple[Sequence, Any]] = {}  # id -> (sequence, openvino_genai's GenerationHandle)
+    def __init__(self, process: subprocess.Popen, connection: Connection):
+        self.process = process
+        self.connection = connection
+        self._sequences: dict[int, Sequence] = {}  # sent to the worker, not yet reported done
+        self._occupancy = Occupancy(0, 0, 0.0)
+        self._lost = False
 
     @classmethod
     def load(
         cls, content: ModelContent, weights: Path, settings: ServingSettings, config: EngineConfig
     ) -> OpenVINOEngine:
         folder = openvino_model(content, weights, settings.cache_dir)
-        pipeline = continuous_batching_pipeline(folder, config)
-        logger.info("OpenVINO GenAI continuous batching from %s", folder)
         model_config = json.loads((weights / "config.json").read_text())
-        return cls(pipeline, int(model_config["vocab_size"]), int(model_config["eos_token_id"]))
+        engine = cls.start(folder, config, int(model_config["vocab_size"]), int(model_config["eos_token_id"]))
+        logger.info("OpenVINO GenAI continuous batching from %s, in process %d", folder, engine.process.pid)
+        return engine
+
+    @classmethod
+    def start(cls, folder: Path, config: EngineConfig, vocab_size: int, eos_token_id: int) -> OpenVINOEngine:
+        """The worker process, its pipeline built (RuntimeError with the worker's reason if it cannot be)."""
+        ours, theirs = multiprocessing.Pipe()
+        package_root = str(Path(__file__).resolve().parents[2])  # the folder holding distilgpt2_scoring
+        path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+        process = subprocess.Popen(
+            [sys.executable, "-m", f"{__package__}.openvino_worker", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            env=dict(os.environ, PYTHONPATH=path),
+        )
+        theirs.close()
+        engine = cls(process, ours)
+        ours.send(("start", folder, config, vocab_size, eos_token_id))
+        answer = engine._receive()
+        if answer[0] != "ready":
+            engine.close()
+            raise RuntimeError(f"the OpenVINO pipeline could not be built:\n{answer[1]}")
+        return engine
 
     @property
     def busy(self) -> bool:
-        return bool(self._handles)
+        return bool(self._sequences)
 
     def add(self, sequence: Sequence) -> None:
-        import numpy
-        import openvino
-
-        ids = openvino.Tensor(numpy.array([sequence.prompt_ids], dtype=numpy.int64))
-        config = generation_config(sequence.params, sequence.seed, self.vocab_size, self.eos_token_id)
-        self._handles[sequence.id] = (sequence, self.pipeline.add_request(sequence.id, ids, config))
+        self._sequences[sequence.id] = sequence
+        self._send(("add", sequence.id, sequence.prompt_ids, sequence.params, sequence.seed))
 
     def remove(self, sequence: Sequence) -> None:
-        import openvino_genai
-
-        entry = self._handles.pop(sequence.id, None)
-        if entry is not None and entry[1].get_status() == openvino_genai.GenerationStatus.RUNNING:
-            entry[1].cancel()  # leaves the batch at the next step, its KV blocks freed
+        if self._sequences.pop(sequence.id, None) is not None and not self._lost:
+            self._send(("remove", sequence.id))
 
     def step(self, events: EngineEvents) -> None:
-        from openvino_genai import GenerationStatus
-
-        self.pipeline.step()
-        for sequence, handle in list(self._handles.values()):
-            status = handle.get_status()
-            if status == GenerationStatus.IGNORED:  # the pipeline could not schedule it
-                del self._handles[sequence.id]
-                events.on_failed(sequence)
-                continue
-            new = list(handle.read()[0].generated_ids) if handle.can_read() else []
-            engine_done = status != GenerationStatus.RUNNING
-            if (new or engine_done) and events.on_tokens(sequence, new, engine_done) and not engine_done:
-                handle.stop()
-            if engine_done or sequence.done:
-                del self._handles[sequence.id]
+        """Every report waiting, after sleeping (the GIL free) until the worker sends one or a sequence
+        arrives to join. A sequence that on_tokens ends leaves through remove(), which the scheduler
+        calls after a step."""
+        if self.connection not in wait([self.connection, events.arrivals]):
+            return  # sequences wait to join: they are sent before the worker's next step
+        messages = [self._receive()]
+        while self.connection.poll():
+            messages.append(self._receive())
+        for message in messages:
+            if message[0] == "failed":  # the worker dropped every sequence it held
+                raise EngineFailed(f"the OpenVINO pipeline failed a step:\n{message[1]}")
+            _, reports, occupancy = message
+            self._occupancy = Occupancy(*occupancy)
+            for sequence_id, new, state in reports:
+                sequence = self._sequences.get(sequence_id)
+                if sequence is None:  # removed after the worker made this report
+                    continue
+                if state != "running":
+                    del self._sequences[sequence_id]
+                if state == "ignored":  # the pipeline could not schedule it
+                    events.on_failed(sequence)
+                else:
+                    events.on_tokens(sequence, new, state == "done")
 
     def occupancy(self) -> Occupancy:
-        if not self._handles:  # nothing left to step: its last step's metrics would name requests since gone
-            return Occupancy(0, 0, 0.0)
-        metrics = self.pipeline.get_metrics()  # of its last step
-        running = metrics.scheduled_requests
-        return Occupancy(running, max(metrics.requests - running, 0), metrics.cache_usage / 100)
+        # With nothing held, the last step's figures would name requests since gone.
+        return self._occupancy if self._sequences else Occupancy(0, 0, 0.0)
+
+    def close(self) -> None:
+        """The worker ends when its pipe closes (at its next step, or at once when idle)."""
+        self.connection.close()
+        try:
+            self.process.wait(timeout=CLOSE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def _send(self, message: tuple) -> None:
+        try:
+            self.connection.send(message)
+        except OSError:
+            raise self._gone() from None
+
+    def _receive(self) -> tuple:
+        try:
+            return self.connection.recv()
+        except (EOFError, OSError):
+            raise self._gone() from None
+
+    def _gone(self) -> EngineLost:
+        self._lost = True
+        return EngineLost(f"the OpenVINO worker process ended (exit code {self.process.wait()})")
 
 
 # The scheduler drives engines through its Engine Protocol: this has mypy check that OpenVINOEngine is one.

@@ -62,6 +62,9 @@ class TransformersEngine:
     def occupancy(self) -> None:
         return None  # no queue or KV cache of its own: the scheduler's counts say it all
 
+    def close(self) -> None:
+        pass  # the model lives in this process's memory, freed with the engine
+
     def step(self, events: EngineEvents) -> None:
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
