@@ -17,6 +17,11 @@ class CountingEngine:
         self.asked.append((batch, sampling))
         return next(self.rates)
 
+    def short_latency(self, clients: int, requests: int) -> dict[str, float]:
+        self.asked.append((clients, f"short latency, {requests} requests"))
+        seconds = next(self.rates)
+        return {"idle_short_p50_s": seconds, "short_p95_s": 2 * seconds}
+
 
 def test_each_raw_figure_is_the_median_of_its_runs_and_every_run_is_kept():
     engine = CountingEngine([100.0, 300.0, 200.0, 800.0])
@@ -30,6 +35,17 @@ def test_each_raw_figure_is_the_median_of_its_runs_and_every_run_is_kept():
         "card_8_tokens_per_s": 800.0,
         "runs": {"batch_1": [100.0, 300.0, 200.0], "card_8": [800.0]},
     }
+
+
+def test_short_request_latencies_on_the_raw_engine_are_medians_of_their_runs_in_seconds():
+    engine = CountingEngine([0.1, 0.3, 0.2])
+    runs = RawRuns(engine)  # type: ignore[arg-type]
+    for _ in range(3):
+        runs.take_short_latency(8, 128)
+    assert engine.asked == [(8, "short latency, 128 requests")] * 3
+    figures = runs.figures()
+    assert (figures["idle_short_p50_s"], figures["short_p95_s"]) == (0.2, 0.4)
+    assert figures["runs"]["short_p95_s"] == [0.2, 0.6, 0.4]
 
 
 def test_the_stock_server_alternates_with_no_raw_engine():

@@ -149,7 +149,11 @@ def mixed_request(prompt: str, n: int) -> dict:
     return {"input_data": [prompt], "params": params}
 
 
-def _quantile(values: list[float], q: float) -> float | None:
+# The short requests among the first 16 of the mixed traffic: what (d) times on an idle server.
+SHORT_OF_16 = tuple(n for n in range(16) if MIXED_LENGTHS[(n // 2) % 4] <= SHORT)
+
+
+def quantile(values: list[float], q: float) -> float | None:
     if not values:
         return None
     return statistics.quantiles(values, n=20, method="inclusive")[int(q * 20) - 1] if len(values) > 1 else values[0]
@@ -171,14 +175,14 @@ class Load:
             "tokens": tokens,
             "wall_s": self.wall_s,
             "tokens_per_s": tokens / self.wall_s,
-            "p50_s": _quantile(latencies, 0.5),
-            "p95_s": _quantile(latencies, 0.95),
+            "p50_s": quantile(latencies, 0.5),
+            "p95_s": quantile(latencies, 0.95),
         }
         if short and len(short) < len(latencies):
-            summary |= {"short_p50_s": _quantile(short, 0.5), "short_p95_s": _quantile(short, 0.95)}
+            summary |= {"short_p50_s": quantile(short, 0.5), "short_p95_s": quantile(short, 0.95)}
         first = [o.first_token_s for o in answered if o.first_token_s is not None]
         if first:
-            summary |= {"first_token_p50_s": _quantile(first, 0.5), "first_token_p95_s": _quantile(first, 0.95)}
+            summary |= {"first_token_p50_s": quantile(first, 0.5), "first_token_p95_s": quantile(first, 0.95)}
         return summary
 
 

@@ -16,6 +16,7 @@ prints {"tokens_per_s": {batch: tokens/s}} as JSON. RawEngine keeps one OpenVINO
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -77,38 +78,80 @@ def request_params(mlflow_dir: Path, sampling: str, i: int):
     )
 
 
-def openvino_runs(mlflow_dir: Path, cache_dir: Path, precision: str = SERVED):
-    """run(batch, sampling) -> tokens/s of one batch on one pipeline, built by the server's factory."""
-    import numpy
-    import openvino
+class OpenVINORuns:
+    """One pipeline, built by the server's factory, and what bench measures on it."""
 
-    from distilgpt2_scoring.engines.openvino import continuous_batching_pipeline, generation_config, openvino_model
-    from distilgpt2_scoring.model_files import open_model
+    def __init__(self, mlflow_dir: Path, cache_dir: Path, precision: str = SERVED):
+        import numpy
+        import openvino
 
-    folder = openvino_model(open_model(mlflow_dir), mlflow_dir / "model", cache_dir)
-    pipeline = continuous_batching_pipeline(folder, served_config(cache_dir, precision))
-    ids = openvino.Tensor(numpy.array([prompt_ids(mlflow_dir)], dtype=numpy.int64))
-    model_config = json.loads((mlflow_dir / "model" / "config.json").read_text())
-    request_ids = iter(range(1 << 62))
+        from distilgpt2_scoring.engines.openvino import continuous_batching_pipeline, openvino_model
+        from distilgpt2_scoring.model_files import open_model
+        from distilgpt2_scoring.params import signature_defaults
 
-    def config(sampling: str, i: int):  # as the server builds it, running to its length (random weights may hit eos)
-        params = request_params(mlflow_dir, sampling, i)
-        c = generation_config(params, i, model_config["vocab_size"], model_config["eos_token_id"])
-        c.ignore_eos = True
-        return c
+        folder = openvino_model(open_model(mlflow_dir), mlflow_dir / "model", cache_dir)
+        self.pipeline = continuous_batching_pipeline(folder, served_config(cache_dir, precision))
+        self.mlflow_dir = mlflow_dir
+        self.defaults = signature_defaults(mlflow_dir)
+        self.ids = openvino.Tensor(numpy.array([prompt_ids(mlflow_dir)], dtype=numpy.int64))
+        self.model_config = json.loads((mlflow_dir / "model" / "config.json").read_text())
+        self.request_ids = iter(range(1 << 62))
 
-    def run(batch: int, sampling: str = "greedy") -> float:
+    def add(self, params, i: int):
+        """A sequence as the server adds it, running to its length (random weights may hit eos)."""
+        from distilgpt2_scoring.engines.openvino import generation_config
+
+        config = generation_config(params, i, self.model_config["vocab_size"], self.model_config["eos_token_id"])
+        config.ignore_eos = True
+        return self.pipeline.add_request(next(self.request_ids), self.ids, config)
+
+    def run(self, batch: int, sampling: str = "greedy") -> float:
+        """tokens/s of one batch of `batch` sequences of NEW_TOKENS each."""
         started = time.perf_counter()
-        handles = [pipeline.add_request(next(request_ids), ids, config(sampling, i)) for i in range(batch)]
-        while pipeline.has_non_finished_requests():
-            pipeline.step()
+        handles = [self.add(request_params(self.mlflow_dir, sampling, i), i) for i in range(batch)]
+        while self.pipeline.has_non_finished_requests():
+            self.pipeline.step()
         return sum(len(h.read_all()[0].generated_ids) for h in handles) / (time.perf_counter() - started)
 
-    return run
+    def short_latency(self, clients: int, requests: int) -> dict[str, float]:
+        """(d) on the raw engine: the short requests of the first 16 of the mixed traffic alone
+        (idle_short_p50_s, as the server's idle figure), then `requests` of it from `clients` closed
+        loops (short_p95_s); seconds from add_request to the sequence's end."""
+        import dataclasses
+
+        from openvino_genai import GenerationStatus
+
+        from .clients import SHORT, SHORT_OF_16, mixed_request, quantile
+
+        def params(n: int):
+            asked = mixed_request("", n)["params"]
+            return dataclasses.replace(self.defaults, **{k: v for k, v in asked.items() if k != "return_full_text"})
+
+        alone = []
+        for n in SHORT_OF_16:
+            started, handle = time.perf_counter(), self.add(params(n), n)
+            while handle.get_status() == GenerationStatus.RUNNING:
+                self.pipeline.step()
+            alone.append(time.perf_counter() - started)
+        sent, short = iter(range(requests)), []
+        in_flight = [(n, time.perf_counter(), self.add(params(n), n)) for n in itertools.islice(sent, clients)]
+        while in_flight:
+            self.pipeline.step()
+            for entry in [e for e in in_flight if e[2].get_status() != GenerationStatus.RUNNING]:
+                in_flight.remove(entry)
+                n, started, _ = entry
+                if params(n).max_new_tokens <= SHORT:
+                    short.append(time.perf_counter() - started)
+                if (following := next(sent, None)) is not None:
+                    in_flight.append((following, time.perf_counter(), self.add(params(following), following)))
+        short_p95 = quantile(short, 0.95)
+        if short_p95 is None:
+            raise ValueError(f"no short request among {requests}: ask for more")
+        return {"idle_short_p50_s": sorted(alone)[len(alone) // 2], "short_p95_s": short_p95}
 
 
 def _openvino(mlflow_dir: Path, cache_dir: Path, batch: int, sampling: str, precision: str) -> float:
-    run = openvino_runs(mlflow_dir, cache_dir, precision)
+    run = OpenVINORuns(mlflow_dir, cache_dir, precision).run
     run(batch, sampling)  # warm-up
     return max(run(batch, sampling) for _ in range(REPEATS))
 
@@ -209,6 +252,12 @@ class RawEngine:
         self.process.stdin.write(json.dumps({"batch": batch, "sampling": sampling}) + "\n")
         return self._answer()["tokens_per_s"]
 
+    def short_latency(self, clients: int, requests: int) -> dict[str, float]:
+        """OpenVINORuns.short_latency, in the engine's process."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"short_latency": [clients, requests]}) + "\n")
+        return self._answer()
+
     def _answer(self) -> dict:
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
@@ -223,13 +272,18 @@ class RawEngine:
 
 
 def _serve(mlflow_dir: Path, cache_dir: Path) -> int:
-    """RawEngine's process: one JSON line in ({"batch", "sampling"}), one out ({"tokens_per_s"})."""
-    run = openvino_runs(mlflow_dir, cache_dir)
-    run(8, "mixed")  # warm-up
+    """RawEngine's process: one JSON line in, one out: {"batch", "sampling"} -> {"tokens_per_s"};
+    {"short_latency": [clients, requests]} -> OpenVINORuns.short_latency's figures."""
+    runs = OpenVINORuns(mlflow_dir, cache_dir)
+    runs.run(8, "mixed")  # warm-up
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         asked = json.loads(line)
-        print(json.dumps({"tokens_per_s": run(asked["batch"], asked["sampling"])}), flush=True)
+        if "short_latency" in asked:
+            answer = runs.short_latency(*asked["short_latency"])
+        else:
+            answer = {"tokens_per_s": runs.run(asked["batch"], asked["sampling"])}
+        print(json.dumps(answer), flush=True)
     return 0
 
 

@@ -9,7 +9,9 @@
     the model's OpenVINO files in its folder);
 (d) mixed traffic, 8 closed-loop clients whose requests differ as real callers' do (temperature,
     top_p, a quarter greedy, 16-128 new tokens, prompt echoed or not): aggregate tokens/s, and the
-    latency of short requests (<= 32 tokens) against the same requests on an idle server;
+    latency of short requests (<= 32 tokens) against the same requests alone on the server (timed
+    before each part of (d)), beside the same ratio on the raw engine (the same requests from 8
+    closed loops, and alone);
 (e) streaming: time to first token at 8 concurrent streaming clients against the stock server's
     time to the whole answer, and streamed tokens/s against (b);
 fidelity: greedy token agreement of the served int8 engine with transformers fp32 (fidelity.py).
@@ -40,6 +42,7 @@ from ..serve import free_port, start_server
 from . import fidelity, raw
 from .clients import (
     NEW_TOKENS,
+    SHORT_OF_16,
     Counter,
     PeakRss,
     card_request,
@@ -70,9 +73,18 @@ class RawRuns:
         if self.engine is not None:
             self.runs[key].append(self.engine.run(batch, sampling))
 
+    def take_short_latency(self, clients: int, requests: int) -> None:
+        """(d)'s short requests on the raw engine: under mixed traffic (short_p95) and alone (idle_short_p50)."""
+        if self.engine is not None:
+            for name, seconds in self.engine.short_latency(clients, requests).items():
+                self.runs[name].append(seconds)
+
     def figures(self) -> dict:
-        """{key}_tokens_per_s: the median of its runs; runs: every run."""
-        medians = {f"{key}_tokens_per_s": statistics.median(runs) for key, runs in self.runs.items()}
+        """The median of each figure's runs ({key}_tokens_per_s for a rate), and every run."""
+        medians = {
+            key if key.endswith("_s") else f"{key}_tokens_per_s": statistics.median(runs)
+            for key, runs in self.runs.items()
+        }
         return {**medians, "runs": dict(self.runs)}
 
 
@@ -96,13 +108,6 @@ def measure_server(
             url = server.score_url
             print(f"{name}: healthy after {result['cold_start_s']:.1f} s; (a) single request", flush=True)
             result["single"] = single_requests(url, greedy, count, args.repeats, lambda: raw_runs.take("batch_1", 1))
-            print(f"{name}: (d) short requests on an idle server", flush=True)
-            idle = [
-                post(url, mixed_request(prompt, n))
-                for n in range(16)
-                if mixed_request(prompt, n)["params"]["max_new_tokens"] <= 32
-            ]
-            result["idle_short_p50_s"] = sorted(o.seconds for o in idle)[len(idle) // 2]
             print(f"{name}: (b) {args.clients} clients, the card's request", flush=True)
             uniform = []
             for _ in range(segments):
@@ -110,14 +115,17 @@ def measure_server(
                 raw_runs.take("batch_8", 8)
                 uniform.append(closed_loop(url, lambda n: card, args.clients, args.rounds, "uniform"))
             result["uniform"] = merged(uniform).summary(count)
-            print(f"{name}: (d) {args.clients} clients, mixed traffic", flush=True)
-            mixed = []
+            print(f"{name}: (d) {args.clients} clients, mixed traffic; its short requests alone", flush=True)
+            mixed, idle = [], []
             for _ in range(segments):
                 raw_runs.take("mixed_8", 8, "mixed")
+                raw_runs.take_short_latency(args.clients, args.clients * args.rounds * 2)
+                idle += [post(url, mixed_request(prompt, n)).seconds for n in SHORT_OF_16]
                 mixed.append(
                     closed_loop(url, lambda n: mixed_request(prompt, n), args.clients, args.rounds * 2, "mixed")
                 )
             result["mixed"] = merged(mixed).summary(count)
+            result["idle_short_p50_s"] = sorted(idle)[len(idle) // 2]
             if name == "ours":
                 print(f"{name}: (e) {args.clients} streaming clients", flush=True)
                 streamed = {**card, "params": {**card["params"], "stream": True}}
