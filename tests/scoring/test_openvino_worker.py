@@ -79,6 +79,25 @@ def test_a_worker_that_dies_answers_what_is_in_flight_with_503_and_the_server_st
         own_service.predict({"input_data": ["I believe"], "params": GREEDY | {"max_new_tokens": 2}})
 
 
+def test_a_worker_that_died_while_idle_answers_the_next_request_with_503(own_service):
+    worker = own_service.engine.process
+    worker.kill()
+    worker.wait(timeout=30)
+    caught = []
+
+    def request():
+        try:
+            own_service.predict({"input_data": ["I believe"], "params": GREEDY | {"max_new_tokens": 5}})
+        except ModelNotReady as error:
+            caught.append(error)
+
+    sent = threading.Thread(target=request)
+    sent.start()
+    sent.join(timeout=30)  # not left waiting for its deadline
+    assert not sent.is_alive() and [e.status for e in caught] == [503]
+    until(lambda: not own_service.ready)
+
+
 def test_a_pipeline_that_cannot_be_built_fails_the_start_with_the_workers_reason(tmp_path):
     config = decide(ServingSettings(engine="openvino", cache_dir=tmp_path))
     with pytest.raises(RuntimeError, match="the OpenVINO pipeline could not be built") as caught:

@@ -138,13 +138,15 @@ class OpenVINOEngine:
         self._send(("add", sequence.id, sequence.prompt_ids, sequence.params, sequence.seed))
 
     def remove(self, sequence: Sequence) -> None:
-        if self._sequences.pop(sequence.id, None) is not None and not self._lost:
+        if self._sequences.pop(sequence.id, None) is not None:
             self._send(("remove", sequence.id))
 
     def step(self, events: EngineEvents) -> None:
         """Every report waiting, after sleeping (the GIL free) until the worker sends one or a sequence
         arrives to join. A sequence that on_tokens ends leaves through remove(), which the scheduler
         calls after a step."""
+        if self._lost:
+            raise self._gone()
         if self.connection not in wait([self.connection, events.arrivals]):
             return  # sequences wait to join: they are sent before the worker's next step
         messages = [self._receive()]
@@ -180,10 +182,14 @@ class OpenVINOEngine:
             self.process.wait()
 
     def _send(self, message: tuple) -> None:
+        """A worker found gone here is reported by the next step(): the one place the scheduler
+        handles a lost engine (a sequence it was joining is then among those it ends)."""
+        if self._lost:
+            return
         try:
             self.connection.send(message)
         except OSError:
-            raise self._gone() from None
+            self._lost = True
 
     def _receive(self) -> tuple:
         try:
