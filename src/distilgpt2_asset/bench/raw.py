@@ -16,6 +16,7 @@ prints {"tokens_per_s": {batch: tokens/s}} as JSON. RawEngine keeps one OpenVINO
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import os
@@ -53,8 +54,6 @@ def prompt_ids(mlflow_dir: Path) -> list[int]:
 def served_config(cache_dir: Path, precision: str = SERVED):
     """The engine configuration the server decides on this CPU, with another precision if asked
     (`default`: no hint at all, the CPU plugin's own choice)."""
-    import dataclasses
-
     from distilgpt2_scoring.hardware import decide
     from distilgpt2_scoring.settings import ServingSettings
 
@@ -62,20 +61,6 @@ def served_config(cache_dir: Path, precision: str = SERVED):
     if precision == SERVED:
         return config
     return dataclasses.replace(config, precision=None if precision == PLUGIN_DEFAULT else precision)
-
-
-def request_params(mlflow_dir: Path, sampling: str, i: int):
-    """The i-th sequence's GenerationParams: greedy, the card's request, or one of the 4 settings (mixed),
-    on the served defaults (top_k, repetition_penalty from the model's files)."""
-    import dataclasses
-
-    from distilgpt2_scoring.params import signature_defaults
-
-    sample, temperature, top_p = SETTINGS[{"greedy": 0, "card": 1}.get(sampling, i % 4)]
-    defaults = signature_defaults(mlflow_dir)
-    return dataclasses.replace(
-        defaults, do_sample=sample, temperature=temperature, top_p=top_p, max_new_tokens=NEW_TOKENS
-    )
 
 
 class OpenVINORuns:
@@ -91,11 +76,25 @@ class OpenVINORuns:
 
         folder = openvino_model(open_model(mlflow_dir), mlflow_dir / "model", cache_dir)
         self.pipeline = continuous_batching_pipeline(folder, served_config(cache_dir, precision))
-        self.mlflow_dir = mlflow_dir
         self.defaults = signature_defaults(mlflow_dir)
         self.ids = openvino.Tensor(numpy.array([prompt_ids(mlflow_dir)], dtype=numpy.int64))
         self.model_config = json.loads((mlflow_dir / "model" / "config.json").read_text())
         self.request_ids = iter(range(1 << 62))
+
+    def params(self, sampling: str, i: int):
+        """The i-th sequence's GenerationParams: greedy, the card's request, or one of the 4 settings
+        (mixed), on the served defaults (top_k, repetition_penalty from the model's files)."""
+        sample, temperature, top_p = SETTINGS[{"greedy": 0, "card": 1}.get(sampling, i % 4)]
+        return dataclasses.replace(
+            self.defaults, do_sample=sample, temperature=temperature, top_p=top_p, max_new_tokens=NEW_TOKENS
+        )
+
+    def mixed_params(self, n: int):
+        """The GenerationParams of the n-th request of (d)'s mixed traffic (clients.mixed_request)."""
+        from .clients import mixed_request
+
+        asked = mixed_request("", n)["params"]
+        return dataclasses.replace(self.defaults, **{k: v for k, v in asked.items() if k != "return_full_text"})
 
     def add(self, params, i: int):
         """A sequence as the server adds it, running to its length (random weights may hit eos)."""
@@ -108,7 +107,7 @@ class OpenVINORuns:
     def run(self, batch: int, sampling: str = "greedy") -> float:
         """tokens/s of one batch of `batch` sequences of NEW_TOKENS each."""
         started = time.perf_counter()
-        handles = [self.add(request_params(self.mlflow_dir, sampling, i), i) for i in range(batch)]
+        handles = [self.add(self.params(sampling, i), i) for i in range(batch)]
         while self.pipeline.has_non_finished_requests():
             self.pipeline.step()
         return sum(len(h.read_all()[0].generated_ids) for h in handles) / (time.perf_counter() - started)
@@ -117,16 +116,11 @@ class OpenVINORuns:
         """(d) on the raw engine: the short requests of the first 16 of the mixed traffic alone
         (idle_short_p50_s, as the server's idle figure), then `requests` of it from `clients` closed
         loops (short_p95_s); seconds from add_request to the sequence's end."""
-        import dataclasses
-
         from openvino_genai import GenerationStatus
 
-        from .clients import SHORT, SHORT_OF_16, mixed_request, quantile
+        from .clients import SHORT, SHORT_OF_16, quantile
 
-        def params(n: int):
-            asked = mixed_request("", n)["params"]
-            return dataclasses.replace(self.defaults, **{k: v for k, v in asked.items() if k != "return_full_text"})
-
+        params = self.mixed_params
         alone = []
         for n in SHORT_OF_16:
             started, handle = time.perf_counter(), self.add(params(n), n)
