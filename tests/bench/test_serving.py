@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from distilgpt2_asset.bench.clients import Load, Outcome, merged
+import pytest
+
+from distilgpt2_asset.bench.clients import Load, Outcome, ShortRequests, merged, timings
 from distilgpt2_asset.bench.serving import RawRuns
 
 
@@ -17,10 +19,11 @@ class CountingEngine:
         self.asked.append((batch, sampling))
         return next(self.rates)
 
-    def short_latency(self, clients: int, requests: int) -> dict[str, float]:
+    def short_latency(self, clients: int, requests: int) -> dict[str, list]:
+        """A part of (d) whose short requests take twice their time alone, its long one ten times."""
         self.asked.append((clients, f"short latency, {requests} requests"))
         seconds = next(self.rates)
-        return {"idle_short_p50_s": seconds, "short_p95_s": 2 * seconds}
+        return {"alone": [(16, seconds), (32, 2 * seconds)], "loaded": [(16, 2 * seconds), (128, 10 * seconds)]}
 
 
 def test_each_raw_figure_is_the_median_of_its_runs_and_every_run_is_kept():
@@ -37,15 +40,39 @@ def test_each_raw_figure_is_the_median_of_its_runs_and_every_run_is_kept():
     }
 
 
-def test_short_request_latencies_on_the_raw_engine_are_medians_of_their_runs_in_seconds():
+def test_the_raw_engines_short_requests_are_pooled_over_its_parts():
     engine = CountingEngine([0.1, 0.3, 0.2])
     runs = RawRuns(engine)  # type: ignore[arg-type]
     for _ in range(3):
         runs.take_short_latency(8, 128)
     assert engine.asked == [(8, "short latency, 128 requests")] * 3
-    figures = runs.figures()
-    assert (figures["idle_short_p50_s"], figures["short_p95_s"]) == (0.2, 0.4)
-    assert figures["runs"]["short_p95_s"] == [0.2, 0.6, 0.4]
+    short = runs.figures()["short_requests"]
+    assert short["slowdown_p95"] == pytest.approx(2.0)
+    assert short["alone_s"] == pytest.approx({"16": 0.2, "32": 0.4})
+
+
+def test_a_short_request_is_compared_with_requests_of_its_length_alone_in_the_same_part():
+    short = ShortRequests()
+    short.add_part(alone=[(16, 0.1), (16, 0.3), (32, 0.2)], loaded=[(16, 0.4), (32, 0.3)])
+    short.add_part(alone=[(16, 1.0), (32, 2.0)], loaded=[(16, 1.0), (32, 5.0)])  # a part on a slower machine
+    assert short.slowdowns == pytest.approx([2.0, 1.5, 1.0, 2.5])
+
+
+def test_long_requests_are_not_short_ones():
+    short = ShortRequests()
+    short.add_part(alone=[(16, 0.1)], loaded=[(16, 0.2), (64, 9.0), (128, 9.0)])
+    assert short.slowdowns == pytest.approx([2.0])
+    assert short.summary()["p95_s"] == pytest.approx(0.2)
+
+
+def test_a_short_length_never_timed_alone_is_an_error_naming_it():
+    with pytest.raises(ValueError, match=r"\[32\] new tokens"):
+        ShortRequests().add_part(alone=[(16, 0.1)], loaded=[(16, 0.2), (32, 0.4)])
+
+
+def test_only_answered_requests_are_timed():
+    outcomes = [Outcome(200, "a", 0.5, 16), Outcome(503, "", 0.01, 32)]
+    assert timings(outcomes) == [(16, 0.5)]
 
 
 def test_the_stock_server_alternates_with_no_raw_engine():

@@ -149,14 +149,62 @@ def mixed_request(prompt: str, n: int) -> dict:
     return {"input_data": [prompt], "params": params}
 
 
-# The short requests among the first 16 of the mixed traffic: what (d) times on an idle server.
+# The short requests among the first 16 of the mixed traffic, each timed ALONE_REPEATS times on an
+# idle server before each part of (d): 8 of each short length.
 SHORT_OF_16 = tuple(n for n in range(16) if MIXED_LENGTHS[(n // 2) % 4] <= SHORT)
+ALONE_REPEATS = 2
 
 
 def quantile(values: list[float], q: float) -> float | None:
     if not values:
         return None
     return statistics.quantiles(values, n=20, method="inclusive")[int(q * 20) - 1] if len(values) > 1 else values[0]
+
+
+Timing = tuple[int, float]  # (max_new_tokens, seconds) of one answered request
+
+
+@dataclass
+class ShortRequests:
+    """(d)'s short requests: how much slower each one is under mixed traffic than the same request alone.
+
+    Each part of (d) times the short requests alone, then the load; a short request's slowdown is its
+    seconds under load over the median seconds of requests of its length alone in the same part, so
+    that the machine's drift from one part to the next falls on both. (The median of all short
+    requests alone would not do: with as many 16- as 32-token requests it is the fastest 32-token one.)
+    """
+
+    alone: list[Timing] = field(default_factory=list)
+    loaded: list[Timing] = field(default_factory=list)
+    slowdowns: list[float] = field(default_factory=list)
+
+    def add_part(self, alone: list[Timing], loaded: list[Timing]) -> None:
+        by_length: dict[int, list[float]] = {}
+        for length, seconds in alone:
+            by_length.setdefault(length, []).append(seconds)
+        loaded = [(length, seconds) for length, seconds in loaded if length <= SHORT]
+        missing = sorted({length for length, _ in loaded} - set(by_length))
+        if missing:
+            raise ValueError(f"no request of {missing} new tokens was timed alone")
+        self.alone += alone
+        self.loaded += loaded
+        self.slowdowns += [seconds / statistics.median(by_length[length]) for length, seconds in loaded]
+
+    def summary(self) -> dict:
+        """slowdown_p95 (the (d) target's figure), the short requests' p95 seconds under load, and
+        the median seconds alone per length."""
+        lengths = sorted({length for length, _ in self.alone})
+        return {
+            "slowdown_p95": quantile(self.slowdowns, 0.95),
+            "slowdown_p50": quantile(self.slowdowns, 0.5),
+            "p95_s": quantile([seconds for _, seconds in self.loaded], 0.95),
+            "alone_s": {str(n): statistics.median(s for length, s in self.alone if length == n) for n in lengths},
+        }
+
+
+def timings(outcomes: list[Outcome]) -> list[Timing]:
+    """The answered requests' (max_new_tokens, seconds)."""
+    return [(o.max_new_tokens, o.seconds) for o in outcomes if o.status == 200]
 
 
 @dataclass

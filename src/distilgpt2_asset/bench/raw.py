@@ -112,36 +112,33 @@ class OpenVINORuns:
             self.pipeline.step()
         return sum(len(h.read_all()[0].generated_ids) for h in handles) / (time.perf_counter() - started)
 
-    def short_latency(self, clients: int, requests: int) -> dict[str, float]:
-        """(d) on the raw engine: the short requests of the first 16 of the mixed traffic alone
-        (idle_short_p50_s, as the server's idle figure), then `requests` of it from `clients` closed
-        loops (short_p95_s); seconds from add_request to the sequence's end."""
+    def short_latency(self, clients: int, requests: int) -> dict[str, list]:
+        """One part of (d) on the raw engine: the short requests of the first 16 of the mixed traffic
+        alone (each ALONE_REPEATS times, as on the server), then `requests` of it from `clients` closed
+        loops; (max_new_tokens, seconds from add_request to the sequence's end) of each, as
+        clients.ShortRequests takes them."""
         from openvino_genai import GenerationStatus
 
-        from .clients import SHORT, SHORT_OF_16, quantile
+        from .clients import ALONE_REPEATS, SHORT_OF_16
 
         params = self.mixed_params
         alone = []
-        for n in SHORT_OF_16:
+        for n in SHORT_OF_16 * ALONE_REPEATS:
             started, handle = time.perf_counter(), self.add(params(n), n)
             while handle.get_status() == GenerationStatus.RUNNING:
                 self.pipeline.step()
-            alone.append(time.perf_counter() - started)
-        sent, short = iter(range(requests)), []
+            alone.append((params(n).max_new_tokens, time.perf_counter() - started))
+        sent, loaded = iter(range(requests)), []
         in_flight = [(n, time.perf_counter(), self.add(params(n), n)) for n in itertools.islice(sent, clients)]
         while in_flight:
             self.pipeline.step()
             for entry in [e for e in in_flight if e[2].get_status() != GenerationStatus.RUNNING]:
                 in_flight.remove(entry)
                 n, started, _ = entry
-                if params(n).max_new_tokens <= SHORT:
-                    short.append(time.perf_counter() - started)
+                loaded.append((params(n).max_new_tokens, time.perf_counter() - started))
                 if (following := next(sent, None)) is not None:
                     in_flight.append((following, time.perf_counter(), self.add(params(following), following)))
-        short_p95 = quantile(short, 0.95)
-        if short_p95 is None:
-            raise ValueError(f"no short request among {requests}: ask for more")
-        return {"idle_short_p50_s": sorted(alone)[len(alone) // 2], "short_p95_s": short_p95}
+        return {"alone": alone, "loaded": loaded}
 
 
 def _openvino(mlflow_dir: Path, cache_dir: Path, batch: int, sampling: str, precision: str) -> float:
@@ -246,7 +243,7 @@ class RawEngine:
         self.process.stdin.write(json.dumps({"batch": batch, "sampling": sampling}) + "\n")
         return self._answer()["tokens_per_s"]
 
-    def short_latency(self, clients: int, requests: int) -> dict[str, float]:
+    def short_latency(self, clients: int, requests: int) -> dict[str, list]:
         """OpenVINORuns.short_latency, in the engine's process."""
         assert self.process.stdin is not None
         self.process.stdin.write(json.dumps({"short_latency": [clients, requests]}) + "\n")
@@ -267,12 +264,13 @@ class RawEngine:
 
 def _serve(mlflow_dir: Path, cache_dir: Path) -> int:
     """RawEngine's process: one JSON line in, one out: {"batch", "sampling"} -> {"tokens_per_s"};
-    {"short_latency": [clients, requests]} -> OpenVINORuns.short_latency's figures."""
+    {"short_latency": [clients, requests]} -> OpenVINORuns.short_latency's timings."""
     runs = OpenVINORuns(mlflow_dir, cache_dir)
     runs.run(8, "mixed")  # warm-up
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         asked = json.loads(line)
+        answer: dict
         if "short_latency" in asked:
             answer = runs.short_latency(*asked["short_latency"])
         else:

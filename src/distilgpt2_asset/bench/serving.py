@@ -8,10 +8,10 @@
 (c) peak RSS (server process tree) and cold start (process start to the first healthy answer,
     the model's OpenVINO files in its folder);
 (d) mixed traffic, 8 closed-loop clients whose requests differ as real callers' do (temperature,
-    top_p, a quarter greedy, 16-128 new tokens, prompt echoed or not): aggregate tokens/s, and the
-    latency of short requests (<= 32 tokens) against the same requests alone on the server (timed
-    before each part of (d)), beside the same ratio on the raw engine (the same requests from 8
-    closed loops, and alone);
+    top_p, a quarter greedy, 16-128 new tokens, prompt echoed or not): aggregate tokens/s, and how
+    much slower short requests (<= 32 tokens) are than the same requests alone on the server, timed
+    before each part of (d) (clients.ShortRequests: the p95 of each one's slowdown), beside the same
+    on the raw engine (the same requests from 8 closed loops, and alone);
 (e) streaming: time to first token at 8 concurrent streaming clients against the stock server's
     time to the whole answer, and streamed tokens/s against (b);
 fidelity: greedy token agreement of the served int8 engine with transformers fp32 (fidelity.py).
@@ -41,10 +41,12 @@ from ..paths import asset_root
 from ..serve import free_port, start_server
 from . import fidelity, raw
 from .clients import (
+    ALONE_REPEATS,
     NEW_TOKENS,
     SHORT_OF_16,
     Counter,
     PeakRss,
+    ShortRequests,
     card_request,
     closed_loop,
     greedy_request,
@@ -52,9 +54,10 @@ from .clients import (
     mixed_request,
     post,
     single_requests,
+    timings,
 )
 from .machine import machine
-from .report import plot, print_table, ratios
+from .report import plot, ratios, serving_tables, short_requests
 
 SERVER_THREADS = 16
 STOCK_SCRIPT = Path(__file__).resolve().parent / "stock_score.py"
@@ -68,24 +71,22 @@ class RawRuns:
     def __init__(self, engine: raw.RawEngine | None = None):
         self.engine = engine
         self.runs: dict[str, list[float]] = defaultdict(list)
+        self.short = ShortRequests()
 
     def take(self, key: str, batch: int, sampling: str = "greedy") -> None:
         if self.engine is not None:
             self.runs[key].append(self.engine.run(batch, sampling))
 
     def take_short_latency(self, clients: int, requests: int) -> None:
-        """(d)'s short requests on the raw engine: under mixed traffic (short_p95) and alone (idle_short_p50)."""
+        """A part of (d)'s short requests on the raw engine: alone, then from `clients` closed loops."""
         if self.engine is not None:
-            for name, seconds in self.engine.short_latency(clients, requests).items():
-                self.runs[name].append(seconds)
+            self.short.add_part(**self.engine.short_latency(clients, requests))
 
     def figures(self) -> dict:
-        """The median of each figure's runs ({key}_tokens_per_s for a rate), and every run."""
-        medians = {
-            key if key.endswith("_s") else f"{key}_tokens_per_s": statistics.median(runs)
-            for key, runs in self.runs.items()
-        }
-        return {**medians, "runs": dict(self.runs)}
+        """The median of each rate's runs ({key}_tokens_per_s), every run, and (d)'s short requests."""
+        medians = {f"{key}_tokens_per_s": statistics.median(runs) for key, runs in self.runs.items()}
+        short = {"short_requests": self.short.summary()} if self.short.slowdowns else {}
+        return {**medians, **short, "runs": dict(self.runs)}
 
 
 def measure_server(
@@ -116,16 +117,17 @@ def measure_server(
                 uniform.append(closed_loop(url, lambda n: card, args.clients, args.rounds, "uniform"))
             result["uniform"] = merged(uniform).summary(count)
             print(f"{name}: (d) {args.clients} clients, mixed traffic; its short requests alone", flush=True)
-            mixed, idle = [], []
+            mixed, short = [], ShortRequests()
             for _ in range(segments):
                 raw_runs.take("mixed_8", 8, "mixed")
                 raw_runs.take_short_latency(args.clients, args.clients * args.rounds * 2)
-                idle += [post(url, mixed_request(prompt, n)).seconds for n in SHORT_OF_16]
+                alone = [post(url, mixed_request(prompt, n)) for n in SHORT_OF_16 * ALONE_REPEATS]
                 mixed.append(
                     closed_loop(url, lambda n: mixed_request(prompt, n), args.clients, args.rounds * 2, "mixed")
                 )
+                short.add_part(timings(alone), timings(mixed[-1].outcomes))
             result["mixed"] = merged(mixed).summary(count)
-            result["idle_short_p50_s"] = sorted(idle)[len(idle) // 2]
+            result["short_requests"] = short.summary()
             if name == "ours":
                 print(f"{name}: (e) {args.clients} streaming clients", flush=True)
                 streamed = {**card, "params": {**card["params"], "stream": True}}
@@ -174,7 +176,7 @@ def run(args, mlflow_dir: Path) -> int:
     (args.output / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     file_by_class(args.output, results)
     plot(results, args.output / "results.png")
-    print_table(results)
+    print("\n" + serving_tables(results) + "\n" + short_requests(results))
     print(f"\nwrote {args.output / 'results.json'} and {args.output / 'results.png'}; server logs in {log_dir}")
     shutil.rmtree(cache_dir, ignore_errors=True)
     return 0
