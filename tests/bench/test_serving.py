@@ -87,3 +87,17 @@ def test_loads_run_one_after_another_count_as_one():
     both = merged([first, second])
     assert [o.text for o in both.outcomes] == ["a", "b", ""]
     assert both.wall_s == 5.0
+
+
+def test_a_ratio_to_the_raw_engine_pairs_each_part_with_the_raw_run_just_before_it():
+    from distilgpt2_asset.bench.report import paired
+
+    # The machine ran twice as fast during the second part, for both: each part is 0.9 of its raw run.
+    assert paired([90.0, 180.0, 90.0], [100.0, 200.0, 100.0]) == pytest.approx(0.9)
+
+
+def test_a_part_without_its_raw_run_is_an_error():
+    from distilgpt2_asset.bench.report import paired
+
+    with pytest.raises(ValueError):
+        paired([90.0, 180.0], [100.0])

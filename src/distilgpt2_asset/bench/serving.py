@@ -19,8 +19,9 @@ Raw engine figures (OpenVINO GenAI in a process of its own, no server, built as 
 it) come from the same run, in runs that alternate with ours: one after each of our (a) requests,
 one of each batch before each of SEGMENTS parts of (b) and (d). Every raw figure is the median of
 its runs; ours are the median (a) and the parts of (b) and (d) taken together, so that a change in
-the machine's load falls on both alike. Stock = azmlinfsrv + the MLflow transformers pipeline
-(stock_score.py), 1 sync worker; ours = azmlinfsrv + scoring/score.py, gthread. Writes
+the machine's load falls on both alike; (b)'s and (d)'s throughput ratios to the raw engine pair each
+part of ours with the raw run taken just before it (report.paired). Stock = azmlinfsrv + the MLflow
+transformers pipeline (stock_score.py), 1 sync worker; ours = azmlinfsrv + scoring/score.py, gthread. Writes
 results.json (this run, with the CPU's model and class) and results.png, and files the run under
 its CPU class in results-by-class.json; prints every ratio against the targets. A benchmark, not a
 test: the numbers depend on the machine and on what else runs on it.
@@ -45,6 +46,7 @@ from .clients import (
     NEW_TOKENS,
     SHORT_OF_16,
     Counter,
+    Load,
     PeakRss,
     ShortRequests,
     card_request,
@@ -89,6 +91,11 @@ class RawRuns:
         return {**medians, **short, "runs": dict(self.runs)}
 
 
+def parts(loads: list[Load], count: Counter) -> dict:
+    """Each part's tokens/s, for the ratios that pair it with the raw run taken just before it."""
+    return {"parts_tokens_per_s": [load.summary(count)["tokens_per_s"] for load in loads]}
+
+
 def measure_server(
     name: str, mlflow_dir: Path, entry_script: Path, threads: int | None, env: dict, args, log_dir: Path,
     raw_runs: RawRuns | None = None,
@@ -115,7 +122,7 @@ def measure_server(
                 raw_runs.take("card_8", 8, "card")
                 raw_runs.take("batch_8", 8)
                 uniform.append(closed_loop(url, lambda n: card, args.clients, args.rounds, "uniform"))
-            result["uniform"] = merged(uniform).summary(count)
+            result["uniform"] = merged(uniform).summary(count) | parts(uniform, count)
             print(f"{name}: (d) {args.clients} clients, mixed traffic; its short requests alone", flush=True)
             mixed, short = [], ShortRequests()
             for _ in range(segments):
@@ -126,7 +133,7 @@ def measure_server(
                     closed_loop(url, lambda n: mixed_request(prompt, n), args.clients, args.rounds * 2, "mixed")
                 )
                 short.add_part(timings(alone), timings(mixed[-1].outcomes))
-            result["mixed"] = merged(mixed).summary(count)
+            result["mixed"] = merged(mixed).summary(count) | parts(mixed, count)
             result["short_requests"] = short.summary()
             if name == "ours":
                 print(f"{name}: (e) {args.clients} streaming clients", flush=True)
