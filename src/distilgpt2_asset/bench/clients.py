@@ -70,6 +70,19 @@ class Outcome:
     first_token_s: float | None = None  # streaming: time to the first generated text
 
 
+_connections = threading.local()
+
+
+def _session():
+    """This thread's HTTP session: its connection stays open between requests, as a caller's client
+    (and Azure's front end) keeps it, instead of a TCP connection made and closed for each request."""
+    import requests
+
+    if not hasattr(_connections, "session"):
+        _connections.session = requests.Session()
+    return _connections.session
+
+
 def post(url: str, body: dict) -> Outcome:
     """One request of the published shape, streamed or not."""
     import requests
@@ -78,7 +91,7 @@ def post(url: str, body: dict) -> Outcome:
     prompt = body["input_data"][0] if params.get("return_full_text", True) else ""
     started = time.perf_counter()
     try:
-        with requests.post(url, json=body, timeout=600, stream=bool(params.get("stream"))) as response:
+        with _session().post(url, json=body, timeout=600, stream=bool(params.get("stream"))) as response:
             if response.status_code != 200:
                 return Outcome(response.status_code, "", time.perf_counter() - started, params.get("max_new_tokens", 0))
             if not params.get("stream"):
