@@ -229,6 +229,8 @@ def test_the_proxy_adds_the_key_and_the_page_never_receives_it(page, azure_playg
     expect(page.locator(".target")).to_contain_text(f"with the key from ${KEY_ENV}")
     editor.fill(PROMPT)
     page.get_by_label("seed").fill("7")
+    # the preview is redrawn after the input events: read it once it shows the seed
+    expect(page.locator(".request-json").first).to_contain_text('"seed": 7')
     previewed = sent_requests(page)
     editor.press("Tab")
     assert wait_for_suggestions(page) == [" one two three"] * SUGGESTIONS
