@@ -101,3 +101,19 @@ def test_a_part_without_its_raw_run_is_an_error():
 
     with pytest.raises(ValueError):
         paired([90.0, 180.0], [100.0])
+
+
+def test_each_single_request_after_the_warm_up_follows_its_own_raw_run(monkeypatch):
+    from distilgpt2_asset.bench import clients
+
+    order: list[str] = []
+    rates = iter([1.0, 10.0, 30.0, 20.0])  # the warm-up's, then three measured requests'
+
+    def request_rate(url, body, count):
+        order.append("ours")
+        return next(rates)
+
+    monkeypatch.setattr(clients, "request_rate", request_rate)
+    single = clients.single_requests("http://127.0.0.1:1/score", {}, None, 3, lambda: order.append("raw"))  # type: ignore[arg-type]
+    assert order == ["ours"] + ["raw", "ours"] * 3
+    assert single == {"tokens_per_s": 20.0, "runs": [10.0, 30.0, 20.0]}

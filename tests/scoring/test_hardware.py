@@ -58,6 +58,10 @@ def test_every_class_runs_f32_activations_with_the_int8_weights_unless_told_othe
     assert config.openvino_properties["INFERENCE_PRECISION_HINT"] == "f32"  # pinned, never the plugin's default
 
 
+def test_the_engine_threads_are_not_pinned_to_cpus_the_server_shares():
+    assert decide("avx512_bf16").openvino_properties["ENABLE_CPU_PINNING"] is False
+
+
 def test_an_unmeasured_class_says_whose_choice_it_borrows():
     assert "class avx2 unmeasured: avx512_vnni's choice" in decide("avx2").why
     assert "the fastest measured on AMD EPYC" in decide("avx512_bf16").why

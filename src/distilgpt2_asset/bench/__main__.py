@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
         "--rounds", type=positive_int, default=4, help="requests per client in (b) and (e); twice as many in (d)"
     )
     serving_job.add_argument(
-        "--repeats", type=positive_int, default=5, help="requests measured in (a), after one warm-up"
+        "--repeats", type=positive_int, default=9, help="requests measured in (a), after one warm-up"
     )
     serving_job.add_argument("--fidelity-prompts", type=positive_int, default=fidelity.PROMPTS)
     jobs.choices["fidelity"].add_argument("--prompts", type=positive_int, default=fidelity.PROMPTS)

@@ -137,16 +137,18 @@ def request_rate(url: str, body: dict, count: Counter) -> float:
 
 
 def single_requests(
-    url: str, body: dict, count: Counter, repeats: int, alongside: Callable[[], None] | None = None
+    url: str, body: dict, count: Counter, repeats: int, before: Callable[[], None] | None = None
 ) -> dict:
-    """Median tokens/s of one request at a time; `alongside` runs between requests, so that two
-    measurements on a shared, noisy machine see the same conditions."""
+    """tokens/s of one request at a time, `repeats` requests after a warm-up: their median, and each
+    one's (runs). `before` runs just before each measured request, so that a measurement it takes on a
+    shared, noisy machine pairs with that request (report.paired)."""
+    request_rate(url, body, count)  # warm-up
     rates = []
-    for _ in range(repeats + 1):  # the first request warms up
+    for _ in range(repeats):
+        if before:
+            before()
         rates.append(request_rate(url, body, count))
-        if alongside:
-            alongside()
-    return {"tokens_per_s": statistics.median(rates[1:])}
+    return {"tokens_per_s": statistics.median(rates), "runs": rates}
 
 
 def mixed_request(prompt: str, n: int) -> dict:

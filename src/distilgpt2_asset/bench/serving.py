@@ -16,11 +16,11 @@
     time to the whole answer, and streamed tokens/s against (b);
 fidelity: greedy token agreement of the served int8 engine with transformers fp32 (fidelity.py).
 Raw engine figures (OpenVINO GenAI in a process of its own, no server, built as the server builds
-it) come from the same run, in runs that alternate with ours: one after each of our (a) requests,
+it) come from the same run, in runs that alternate with ours: one before each of our (a) requests,
 one of each batch before each of SEGMENTS parts of (b) and (d). Every raw figure is the median of
 its runs; ours are the median (a) and the parts of (b) and (d) taken together, so that a change in
-the machine's load falls on both alike; (b)'s and (d)'s throughput ratios to the raw engine pair each
-part of ours with the raw run taken just before it (report.paired). Stock = azmlinfsrv + the MLflow
+the machine's load falls on both alike; (a)'s, (b)'s and (d)'s throughput ratios to the raw engine
+pair each request or part of ours with the raw run taken just before it (report.paired). Stock = azmlinfsrv + the MLflow
 transformers pipeline (stock_score.py), 1 sync worker; ours = azmlinfsrv + scoring/score.py, gthread. Writes
 results.json (this run, with the CPU's model and class) and results.png, and files the run under
 its CPU class in results-by-class.json; prints every ratio against the targets. A benchmark, not a
