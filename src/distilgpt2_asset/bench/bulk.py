@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from .report import machine_line, shown
+
 PROMPTS = 1000
 NEW_TOKENS = 64
 PARAMS = {"max_new_tokens": NEW_TOKENS, "do_sample": False, "return_full_text": False}
@@ -153,7 +155,7 @@ def table(results: dict) -> str:
         f"    raw OpenVINO GenAI              {raw['tokens_per_second']:8.1f} {raw['rows_per_second']:8.2f}",
         f"    distilgpt2-asset generate       {ours['tokens_per_second']:8.1f} {ours['rows_per_second']:8.2f}",
         f"    runs (tokens/s, in order): raw {results['runs']['raw']}, generate {results['runs']['ours']}",
-        f"    generate / raw: {results['ratio']['generate_vs_raw']:.2f} (target >= {TARGET}); "
+        f"    generate / raw: {shown(results['ratio']['generate_vs_raw'], TARGET)} (target >= {TARGET}); "
         f"first-start OpenVINO conversion {results['first_start']['openvino_conversion_s']:.1f} s; "
         f"load average {results['load_average_before'][0]:.1f} -> {results['load_average_after'][0]:.1f}",
     ])  # fmt: skip
@@ -161,8 +163,6 @@ def table(results: dict) -> str:
 
 def readme_block(results: dict) -> str:
     """The README's (f) figures, from generate.json."""
-    from .report import machine_line
-
     machine = results["machine"]
     before, after = results["load_average_before"][0], results["load_average_after"][0]
     best = {name: results[name]["tokens_per_second"] for name in ("raw", "ours")}
@@ -174,7 +174,7 @@ def readme_block(results: dict) -> str:
         "| | runs, tokens/s | best | ratio (target) |\n| --- | --- | --- | --- |\n"
         f"| raw OpenVINO GenAI `generate()` | {runs['raw']} | {best['raw']:.0f} | |\n"
         f"| `distilgpt2-asset generate` | {runs['ours']} | {best['ours']:.0f} | "
-        f"{ratio['generate_vs_raw']:.2f} (≥ {ratio['target']:g}) |\n\n"
+        f"{shown(ratio['generate_vs_raw'], ratio['target'])} (≥ {ratio['target']:g}) |\n\n"
         f"First-start OpenVINO conversion of the model: {results['first_start']['openvino_conversion_s']:.1f} s.\n"
     )
 

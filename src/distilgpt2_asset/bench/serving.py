@@ -13,7 +13,8 @@
     before each part of (d) (clients.ShortRequests: the p95 of each one's slowdown), beside the same
     on the raw engine (the same requests from 8 closed loops, and alone);
 (e) streaming: time to first token at 8 concurrent streaming clients against the stock server's
-    time to the whole answer, and streamed tokens/s against (b);
+    time to the whole answer, and streamed tokens/s against (b): a streamed part follows each of
+    our (b)'s parts, and the ratio pairs the two;
 fidelity: greedy token agreement of the served int8 engine with transformers fp32 (fidelity.py).
 Raw engine figures (OpenVINO GenAI in a process of its own, no server, built as the server builds
 it) come from the same run, in runs that alternate with ours: one before each of our (a) requests,
@@ -116,13 +117,20 @@ def measure_server(
             url = server.score_url
             print(f"{name}: healthy after {result['cold_start_s']:.1f} s; (a) single request", flush=True)
             result["single"] = single_requests(url, greedy, count, args.repeats, lambda: raw_runs.take("batch_1", 1))
-            print(f"{name}: (b) {args.clients} clients, the card's request", flush=True)
-            uniform = []
+            streams = name == "ours"
+            then_streamed = ", each part whole, then streamed (e)" if streams else ""
+            print(f"{name}: (b) {args.clients} clients, the card's request{then_streamed}", flush=True)
+            streamed = {**card, "params": {**card["params"], "stream": True}}
+            uniform, streaming = [], []
             for _ in range(segments):
                 raw_runs.take("card_8", 8, "card")
                 raw_runs.take("batch_8", 8)
                 uniform.append(closed_loop(url, lambda n: card, args.clients, args.rounds, "uniform"))
+                if streams:  # (e): each part right after a whole one, for its ratio to pair them
+                    streaming.append(closed_loop(url, lambda n: streamed, args.clients, args.rounds, "streaming"))
             result["uniform"] = merged(uniform).summary(count) | parts(uniform, count)
+            if streams:
+                result["streaming"] = merged(streaming).summary(count) | parts(streaming, count)
             print(f"{name}: (d) {args.clients} clients, mixed traffic; its short requests alone", flush=True)
             mixed, short = [], ShortRequests()
             for _ in range(segments):
@@ -135,12 +143,6 @@ def measure_server(
                 short.add_part(timings(alone), timings(mixed[-1].outcomes))
             result["mixed"] = merged(mixed).summary(count) | parts(mixed, count)
             result["short_requests"] = short.summary()
-            if name == "ours":
-                print(f"{name}: (e) {args.clients} streaming clients", flush=True)
-                streamed = {**card, "params": {**card["params"], "stream": True}}
-                result["streaming"] = closed_loop(
-                    url, lambda n: streamed, args.clients, args.rounds, "streaming"
-                ).summary(count)
         finally:
             result["peak_rss_gb"] = rss.stop()
             server.stop()

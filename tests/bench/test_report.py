@@ -1,0 +1,55 @@
+"""The benchmark's report: ratios pair what was measured side by side, and a figure reads as its verdict."""
+
+from __future__ import annotations
+
+import pytest
+
+from distilgpt2_asset.bench.report import ratios, shown
+
+
+def run(streamed_parts: list[float], whole_parts: list[float]) -> dict:
+    """One run's figures, as serving.run files them (only what ratios() reads)."""
+    single = {"tokens_per_s": 100.0, "runs": [100.0]}
+    load = {"tokens_per_s": 500.0, "p50_s": 1.0, "p95_s": 2.0, "failures": 0, "parts_tokens_per_s": [500.0]}
+    ours = {
+        "single": single,
+        "uniform": {**load, "parts_tokens_per_s": whole_parts},
+        "mixed": load,
+        "short_requests": {"slowdown_p95": 1.5},
+        "peak_rss_gb": 0.8,
+        "cold_start_s": 2.0,
+        "streaming": {**load, "parts_tokens_per_s": streamed_parts, "first_token_p95_s": 0.1},
+    }
+    raw = {
+        "runs": {
+            "batch_1": [100.0],
+            "card_8": [500.0] * len(whole_parts),
+            "batch_8": [500.0] * len(whole_parts),
+            "mixed_8": [500.0],
+        }
+    }
+    stock = {"single": single, "uniform": load, "mixed": load}
+    return {"ours": ours, "raw_engine": raw, "stock": stock}
+
+
+def test_streamed_throughput_is_paired_with_the_whole_part_just_before_it():
+    # The machine ran twice as fast during the second pair: each streamed part is 0.95 of its whole one.
+    figures = ratios(run(streamed_parts=[95.0, 190.0, 95.0], whole_parts=[100.0, 200.0, 100.0]))
+    assert figures["e_streamed_vs_whole"] == pytest.approx(0.95)
+
+
+@pytest.mark.parametrize(
+    ("value", "target", "higher", "reads"),
+    [
+        (0.8969, 0.9, True, "0.897"),  # not "0.90", which would meet it
+        (2.004, 2.0, False, "2.004"),
+        (0.89996, 0.9, True, "0.89996"),
+    ],
+)
+def test_a_figure_that_misses_its_target_never_reads_as_meeting_it(value, target, higher, reads):
+    assert shown(value, target, higher) == reads
+
+
+@pytest.mark.parametrize(("value", "target", "higher"), [(1.784, 2.0, False), (0.9004, 0.9, True), (34.46, None, True)])
+def test_a_figure_reads_to_two_decimals_where_they_tell_the_verdict(value, target, higher):
+    assert shown(value, target, higher) == f"{value:.2f}"
