@@ -98,6 +98,10 @@ class ServingSettings(BaseSettings):
     """Send each request and answer to Azure ML model monitoring (the deployment's data_collector,
     `deploy --collect-data`): prompts and answers leave the container, so off unless asked for."""
 
+    collect_data_rate: float = Field(1.0, gt=0, le=1)
+    """The share of answered requests sent to model monitoring (`deploy --collect-data 0.1`), drawn
+    once per request, so that a request's input and its output are both sent or neither is."""
+
     @model_validator(mode="after")
     def _prompts_fit_queue(self) -> ServingSettings:
         if self.max_prompts > self.max_queue:

@@ -46,6 +46,24 @@ def test_collect_data_adds_both_collections_and_turns_the_collector_on(dry_run):
         "model_outputs": "enabled",
     }
     assert properties["environmentVariables"]["TEXTGEN_COLLECT_DATA"] == "true"
+    assert properties["environmentVariables"]["TEXTGEN_COLLECT_DATA_RATE"] == "1.0"
+
+
+def test_collect_data_with_a_rate_samples_requests_in_the_server_not_each_collection_apart(dry_run):
+    properties = deployment(dry_run("--collect-data", "0.1"))
+    assert properties["environmentVariables"]["TEXTGEN_COLLECT_DATA_RATE"] == "0.1"
+    # Azure's per-collection sampling would keep a request's input without its output.
+    assert "samplingRate" not in properties["dataCollector"]
+    assert all(c.get("samplingRate", 1.0) == 1.0 for c in properties["dataCollector"]["collections"].values())
+
+
+@pytest.mark.parametrize("rate", ["0", "1.5", "-0.2", "half"])
+def test_a_collection_rate_outside_0_to_1_is_refused_naming_the_flag(rate, capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["deploy", "--dry-run", "--collect-data", rate])
+    assert exit.value.code == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error.startswith("distilgpt2-asset deploy: error: argument --collect-data: ") and rate in error
 
 
 def test_alerts_adds_one_metric_alert_per_rule_of_the_profile(dry_run):

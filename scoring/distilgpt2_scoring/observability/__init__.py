@@ -39,5 +39,5 @@ def configured_exporters(settings, served) -> list[Exporter]:
     if settings.collect_data:
         from .collector import DataCollectorExporter
 
-        exporters.append(DataCollectorExporter())
+        exporters.append(DataCollectorExporter(rate=settings.collect_data_rate))
     return exporters

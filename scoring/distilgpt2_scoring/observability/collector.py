@@ -8,6 +8,10 @@ stores them as JSON Lines in the workspace's blob storage
 Off the request thread: a finished record is queued, a thread of its own builds the tables and
 hands them to the Collector (whose own thread sends them); when the queue is full a record is
 dropped and counted, never waited for.
+
+Sampling (TEXTGEN_COLLECT_DATA_RATE, `deploy --collect-data RATE`) is drawn here, once per request,
+before anything is built. The data_collector's own sampling_rate is left at 1: azureml-ai-monitoring's
+Collector draws it for each collection apart, which would keep a request's input without its output.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import random
 import threading
+from collections.abc import Callable
 
 from .gauges import EngineGauges
 from .record import RequestRecord
@@ -43,13 +49,14 @@ def columns(record: RequestRecord) -> tuple[dict[str, list], dict[str, list]] | 
 
 
 class DataCollectorExporter:
-    def __init__(self, collectors: dict | None = None):
+    def __init__(self, collectors: dict | None = None, rate: float = 1.0, draw: Callable[[], float] = random.random):
         if collectors is None:
             from azureml.ai.monitoring import Collector
 
             collectors = {name: Collector(name=name, on_error=self._failed) for name in (INPUTS, OUTPUTS)}
         self.collectors = collectors
-        self.dropped = 0
+        self.rate, self.draw = rate, draw  # a request is sent when draw() < rate
+        self.dropped = 0  # for want of room in the queue
         self._queue: queue.Queue[RequestRecord | None] = queue.Queue(QUEUE_SIZE)
         self._thread = threading.Thread(target=self._run, name="data-collector", daemon=True)
         self._thread.start()
@@ -61,10 +68,15 @@ class DataCollectorExporter:
     def on_request(self, record: RequestRecord) -> None:
         if record.status != 200:
             return
+        if self.draw() >= self.rate:
+            return
         try:
             self._queue.put_nowait(record)
         except queue.Full:
             self.dropped += 1
+            logger.warning(
+                "data collector: queue full, request %s not collected (%d so far)", record.request_id, self.dropped
+            )
 
     def on_gauges(self, gauges: EngineGauges) -> None:
         pass

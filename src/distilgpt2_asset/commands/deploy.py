@@ -8,6 +8,7 @@ prints the requests as JSON and needs no credentials, no workspace and no networ
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -89,9 +90,13 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument(
         "--collect-data",
-        action="store_true",
-        help="data_collector with model_inputs and model_outputs, and TEXTGEN_COLLECT_DATA=true: every prompt and "
-        "answer goes to the workspace's blob storage for Azure ML model monitoring",
+        nargs="?",
+        const=1.0,
+        type=share,
+        metavar="RATE",
+        help="data_collector with model_inputs and model_outputs, and TEXTGEN_COLLECT_DATA=true: prompts and "
+        "answers go to the workspace's blob storage for Azure ML model monitoring; RATE (0 to 1, default 1) is "
+        "the share of requests sent, each with both its input and its output (TEXTGEN_COLLECT_DATA_RATE)",
     )
     p.add_argument(
         "--alerts",
@@ -111,14 +116,29 @@ def registry_properties(registry: str, name: str, version: str) -> dict | None:
     return None if model is None else dict(model.properties or {})
 
 
+def share(text: str) -> float:
+    """A rate above 0 and at most 1 (argparse names the flag in its error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not above 0 and at most 1")
+    return value
+
+
 def observability_overrides(args) -> list[dict[str, str]]:
     """--app-insights and --collect-data as the deployment fields they set (as --set would)."""
     overrides = [{"app_insights_enabled": "true"}] if args.app_insights else []
-    if args.collect_data:
+    if args.collect_data is not None:
         overrides += [
             {f"data_collector.collections.{name}.enabled": "true"} for name in ("model_inputs", "model_outputs")
         ]
-        overrides.append({"environment_variables.TEXTGEN_COLLECT_DATA": "true"})
+        overrides += [
+            {"environment_variables.TEXTGEN_COLLECT_DATA": "true"},
+            # Sampled by our exporter, not by data_collector.sampling_rate (collector.py says why).
+            {"environment_variables.TEXTGEN_COLLECT_DATA_RATE": str(args.collect_data)},
+        ]
     return overrides
 
 
@@ -198,7 +218,7 @@ def _batch(args, spec, overrides, registry, workspace, origin) -> int:
     online_only = {"--autoscale": args.autoscale, "--autoscale-file": args.autoscale_file,
                    "--quota-cores": args.quota_cores,
                    "--deployment-file": args.deployment_file, "--endpoint-file": args.endpoint_file,
-                   "--app-insights": args.app_insights or None, "--collect-data": args.collect_data or None,
+                   "--app-insights": args.app_insights or None, "--collect-data": args.collect_data,
                    "--alerts": args.alerts or None}  # fmt: skip
     given = [flag for flag, value in online_only.items() if value is not None]
     if given:
