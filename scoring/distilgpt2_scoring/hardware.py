@@ -4,7 +4,7 @@ A CPU's class is the instruction set the int8 kernels depend on. Per class, the 
 OpenVINO inference precision come from speeds measured on a machine of that class
 (benchmarks/engine-speeds.json, written by `python -m distilgpt2_asset.bench engine-speeds`; a
 test checks this table against it). The precision is always pinned: OpenVINO's CPU plugin runs
-in bf16 by default on a CPU with bf16, which was 1.7x slower at batch 8 on an Intel Sapphire Rapids,
+in bf16 by default on a CPU with bf16, which was 2.0x slower at batch 8 on an Intel Xeon with AMX,
 never clearly faster on an AMD EPYC with bf16, and computes with other numbers than the reference
 (on the Intel CPU a seeded request's text then depended on what shared its batch). A class
 nobody measured is marked so, and its choice names the class it borrows from. Any TEXTGEN_*
@@ -49,7 +49,7 @@ OLDER = "older"  # none of the above
 # Each measured class's fastest engine and precision at batch 8 (the f32 hint with the int8 weights
 # everywhere so far: bf16 was slower wherever it was measured, and breaks greedy parity).
 CLASS_CHOICES: dict[str, ClassChoice] = {
-    "amx": ClassChoice("openvino", "f32", "Intel Xeon (Sapphire Rapids class)"),
+    "amx": ClassChoice("openvino", "f32", "Intel(R) Xeon(R) Processor"),
     "avx512_bf16": ClassChoice("openvino", "f32", "AMD EPYC"),
     "avx512_vnni": ClassChoice("openvino", "f32", "AMD EPYC"),
     "avx512": ClassChoice("openvino", "f32", None, borrowed_from="avx512_vnni"),

@@ -8,8 +8,9 @@ past it, 429 at once) and sleep on their group; each loop of the engine thread
   3. runs one engine step: every running sequence advances by a token (a static engine runs a
      whole batch, still reporting each token as it is made), and each token goes through the
      sequence's Stopping object at once. OpenVINO steps in a worker process of its own: its
-     step() takes the reports of the worker's steps, and returns early when sequences arrive
-     (`arrivals`), so that they join before the worker's next step.
+     step() takes the reports of the worker's steps (tokens come a few steps at a time: a
+     streamed sequence's first at once, then every 20 ms; one read whole's when it ends), and returns early when
+     sequences arrive (`arrivals`), so that they join before the worker's next step.
 """
 
 from __future__ import annotations
@@ -84,8 +85,11 @@ class Occupancy:
 
 
 class EngineEvents(Protocol):
-    def on_tokens(self, sequence: Sequence, token_ids: list[int], engine_done: bool) -> bool:
-        """New tokens of a sequence (engine_done: the engine has let it go); True: stop generating it."""
+    def on_tokens(
+        self, sequence: Sequence, token_ids: list[int], engine_done: bool, made_at: list[float] | None = None
+    ) -> bool:
+        """New tokens of a sequence (engine_done: the engine has let it go; made_at: the time.monotonic()
+        of each step that gave them, for tokens reported steps later); True: stop generating it."""
         ...
 
     def on_failed(self, sequence: Sequence) -> None:
@@ -238,11 +242,13 @@ class Scheduler:
     def arrivals(self) -> int:
         return self._arrivals_out
 
-    def on_tokens(self, sequence: Sequence, token_ids: list[int], engine_done: bool) -> bool:
+    def on_tokens(
+        self, sequence: Sequence, token_ids: list[int], engine_done: bool, made_at: list[float] | None = None
+    ) -> bool:
         if sequence.group.stop_reason() is not None:
             return True
         self.tokens_generated += len(token_ids)
-        sequence.extend(token_ids)
+        sequence.extend(token_ids, made_at)
         if engine_done and not sequence.done:
             sequence.finish("length")  # the engine let it go without our stopping object's word: it ran out
         return sequence.done

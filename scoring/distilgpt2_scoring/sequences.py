@@ -58,11 +58,20 @@ class Sequence:
     def done(self) -> bool:
         return self.finish_reason is not None or self.group.ended is not None
 
-    def extend(self, token_ids: list[int]) -> None:
-        """Engine thread: take new tokens one by one until the stopping object ends the sequence."""
+    @property
+    def watched(self) -> bool:
+        """Its tokens are wanted soon after they are made: streamed, or checked for stop strings as the
+        text grows. Any other sequence's are wanted when it ends (an engine in another process then
+        wakes the server's engine thread less often)."""
+        return self.group.streaming or bool(self.stopping.stops)
+
+    def extend(self, token_ids: list[int], made_at: list[float] | None = None) -> None:
+        """Engine thread: take new tokens one by one until the stopping object ends the sequence.
+        made_at: the time of each step that gave them, when they are reported after it (default:
+        now, for a step that just gave them)."""
         with self.group.changed:
             if token_ids:
-                self.token_times.append(time.monotonic())
+                self.token_times += made_at or [time.monotonic()]
             for token in token_ids:
                 if self.finish_reason is not None:
                     break

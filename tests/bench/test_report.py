@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from distilgpt2_asset.bench.report import ratios, shown
+from distilgpt2_asset.bench.report import ratios, short_requests, shown
 
 
 def run(streamed_parts: list[float], whole_parts: list[float]) -> dict:
@@ -53,3 +53,15 @@ def test_a_figure_that_misses_its_target_never_reads_as_meeting_it(value, target
 @pytest.mark.parametrize(("value", "target", "higher"), [(1.784, 2.0, False), (0.9004, 0.9, True), (34.46, None, True)])
 def test_a_figure_reads_to_two_decimals_where_they_tell_the_verdict(value, target, higher):
     assert shown(value, target, higher) == f"{value:.2f}"
+
+
+def test_the_short_requests_paragraph_names_what_a_batched_step_costs_on_the_runs_class():
+    run = {
+        "ratios": {"d_short_slowdown_p95": 2.5},
+        "ours": {"short_requests": {"slowdown_p50": 2.1, "alone_s": {"16": 0.06}}},
+        "raw_engine": {},
+        "config": {"when": "2026-12-04 18:32", "cpu_class": "amx"},
+    }
+    speeds = {"classes": {"amx": {"engines": {"openvino": {"1": 350.0, "8": 1400.0}}}}}
+    assert "step with 8 sequences takes 2.0x its step with one" in short_requests(run, speeds)
+    assert "step with 8" not in short_requests(run, {"classes": {}})  # a class never measured says nothing

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from distilgpt2_asset.bench.clients import Load, Outcome, ShortRequests, merged, timings
+from distilgpt2_asset.bench.clients import Counter, Load, Outcome, ShortRequests, merged, timings
 from distilgpt2_asset.bench.serving import RawRuns
 
 
@@ -117,3 +117,11 @@ def test_each_single_request_after_the_warm_up_follows_its_own_raw_run(monkeypat
     single = clients.single_requests("http://127.0.0.1:1/score", {}, None, 3, lambda: order.append("raw"))  # type: ignore[arg-type]
     assert order == ["ours"] + ["raw", "ours"] * 3
     assert single == {"tokens_per_s": 20.0, "runs": [10.0, 30.0, 20.0]}
+
+
+def test_the_raw_engines_tokens_are_counted_as_the_servers_answers_are(tiny_mlflow_model):
+    """Its ids' text, re-tokenized: the servers are counted by the text they answer with."""
+    count = Counter(tiny_mlflow_model)
+    spelled_out = [count.tokenizer.token_to_id(letter) for letter in "hello"]
+    end_of_text = count.tokenizer.token_to_id("<|endoftext|>")
+    assert count.of_ids([*spelled_out, end_of_text]) == count("hello") == 1

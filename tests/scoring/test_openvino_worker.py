@@ -3,17 +3,23 @@ the server's process only sends it sequences and reads back their tokens."""
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
 import sys
 import threading
+from types import SimpleNamespace
 
 import pytest
+from openvino_genai import GenerationStatus
 
+from distilgpt2_scoring.engines import openvino_worker
 from distilgpt2_scoring.engines.openvino import OpenVINOEngine
+from distilgpt2_scoring.engines.openvino_worker import QUIET_STEPS, WATCHED_INTERVAL_S, Worker
 from distilgpt2_scoring.errors import ModelNotReady
 from distilgpt2_scoring.hardware import decide
+from distilgpt2_scoring.params import GenerationParams
 from distilgpt2_scoring.settings import ServingSettings
 from distilgpt2_scoring.tasks import load_service
 
@@ -112,3 +118,92 @@ def test_the_worker_ends_when_the_servers_end_of_the_pipe_closes(tiny_mlflow_mod
     service.engine.connection.close()
     assert worker.wait(timeout=30) == 0
     service.close()
+
+
+# What the worker reports, and when ----------------------------------------------------------------
+
+
+class Handle:
+    """A GenerationHandle of OneTokenPerStep's."""
+
+    def __init__(self, sequence_id: int, length: int):
+        self.id, self.left, self.fresh = sequence_id, length, []
+
+    def get_status(self):
+        return GenerationStatus.RUNNING if self.left else GenerationStatus.FINISHED
+
+    def can_read(self) -> bool:
+        return bool(self.fresh)
+
+    def read(self):
+        tokens, self.fresh = self.fresh, []
+        return [SimpleNamespace(generated_ids=tokens)]
+
+    def cancel(self) -> None:
+        self.left = 0
+
+
+class OneTokenPerStep:
+    """A pipeline whose every sequence gains a token (its own id) per step until max_new_tokens."""
+
+    def __init__(self):
+        self.handles: list[Handle] = []
+
+    def add_request(self, sequence_id, ids, config) -> Handle:
+        self.handles.append(Handle(sequence_id, config.max_new_tokens))
+        return self.handles[-1]
+
+    def step(self):
+        for handle in self.handles:
+            if handle.left:
+                handle.fresh.append(handle.id)
+                handle.left -= 1
+
+    def get_metrics(self):
+        return SimpleNamespace(scheduled_requests=1, requests=1, cache_usage=0.0)
+
+
+def worker_with(*sequences: tuple[int, int, bool]) -> Worker:
+    """A worker holding (id, max_new_tokens, watched) sequences, added as the server adds them."""
+    worker = Worker(OneTokenPerStep(), vocab_size=50257, eos_token_id=50256)
+    for sequence_id, length, watched in sequences:
+        worker.apply(("add", sequence_id, [1, 2], GenerationParams(max_new_tokens=length), None, watched))
+    return worker
+
+
+STEP_S = 1 / 256  # a step's seconds on the worker's clock below (exact in binary: no rounding at a boundary)
+
+
+@pytest.fixture
+def steady_steps(monkeypatch):
+    """The worker's clock: each step ends STEP_S after the one before."""
+    clock = (STEP_S * n for n in range(1, 1000))
+    monkeypatch.setattr(openvino_worker.time, "monotonic", lambda: next(clock))
+
+
+def reported_steps(worker: Worker, steps: int) -> list[tuple[int, list]]:
+    """(step number, its report's (id, tokens, times, state) entries) of each step that sent one."""
+    return [(n, report[1]) for n in range(1, steps + 1) if (report := worker.step()) is not None]
+
+
+def test_a_sequence_read_whole_is_reported_every_quiet_steps_and_when_it_ends(steady_steps):
+    sent = reported_steps(worker_with((1, QUIET_STEPS + 3, False)), QUIET_STEPS + 3)
+    assert [n for n, _ in sent] == [QUIET_STEPS, QUIET_STEPS + 3]
+    (_, [(_, tokens, made_at, state)]), (_, [(_, rest, _, last)]) = sent
+    assert (tokens, state, last, rest) == ([1] * QUIET_STEPS, "running", "done", [1] * 3)
+    assert made_at == [STEP_S * n for n in range(1, QUIET_STEPS + 1)]  # the time of each step that gave a token
+
+
+def test_a_watched_sequence_gets_its_first_token_at_once_then_its_tokens_every_interval(steady_steps):
+    every = math.ceil(WATCHED_INTERVAL_S / STEP_S)  # steps
+    sent = reported_steps(worker_with((1, 40, False), (2, 40, True)), 2 * every + 1)
+    assert [n for n, _ in sent] == [1, 1 + every, 1 + 2 * every]
+    assert [(i, tokens) for i, tokens, _, _ in sent[1][1]] == [(1, [1] * every), (2, [2] * every)]  # both go
+
+
+def test_a_sequence_the_server_removed_is_not_reported(steady_steps):
+    worker = worker_with((1, 10, False), (2, 3, False))
+    worker.step()
+    worker.apply(("remove", 1))
+    worker.step()
+    assert [(i, tokens, state) for i, tokens, _, state in worker.step()[1]] == [(2, [2, 2, 2], "done")]

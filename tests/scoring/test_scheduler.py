@@ -260,3 +260,17 @@ def test_the_stopping_object_alone_names_the_finish_reason():
     assert stopping([1]) is None and stopping([1, 0]) == "eos"
     assert stopping([1, 2, 3]) == "stop"  # "bcd" holds "cd"
     assert stopping([4, 4, 4]) == "length"
+
+
+def test_only_a_streamed_or_stop_string_sequence_is_watched_as_it_grows():
+    whole, streamed = group(4), group(4, streaming=True)
+    stops = Sequence([5], GenerationParams(stop=("\n",)), Stopping(4, EOS, ("\n",), decode=str))
+    SequenceGroup([stops], time.monotonic() + 30)
+    assert [s.watched for s in (whole.sequences[0], streamed.sequences[0], stops)] == [False, True, True]
+
+
+def test_tokens_reported_steps_after_they_were_made_keep_the_time_of_each_step():
+    sequence = group(4).sequences[0]
+    sequence.extend([7, 8, 9], made_at=[1.0, 2.0, 3.0])
+    sequence.extend([10])  # reported by the step that made it: now
+    assert sequence.token_times[:3] == [1.0, 2.0, 3.0] and sequence.token_times[3] > 3.0

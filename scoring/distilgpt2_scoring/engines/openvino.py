@@ -135,7 +135,7 @@ class OpenVINOEngine:
 
     def add(self, sequence: Sequence) -> None:
         self._sequences[sequence.id] = sequence
-        self._send(("add", sequence.id, sequence.prompt_ids, sequence.params, sequence.seed))
+        self._send(("add", sequence.id, sequence.prompt_ids, sequence.params, sequence.seed, sequence.watched))
 
     def remove(self, sequence: Sequence) -> None:
         if self._sequences.pop(sequence.id, None) is not None:
@@ -157,7 +157,7 @@ class OpenVINOEngine:
                 raise EngineFailed(f"the OpenVINO pipeline failed a step:\n{message[1]}")
             _, reports, occupancy = message
             self._occupancy = Occupancy(*occupancy)
-            for sequence_id, new, state in reports:
+            for sequence_id, new, made_at, state in reports:
                 sequence = self._sequences.get(sequence_id)
                 if sequence is None:  # removed after the worker made this report
                     continue
@@ -166,7 +166,7 @@ class OpenVINOEngine:
                 if state == "ignored":  # the pipeline could not schedule it
                     events.on_failed(sequence)
                 else:
-                    events.on_tokens(sequence, new, state == "done")
+                    events.on_tokens(sequence, new, state == "done", made_at)
 
     def occupancy(self) -> Occupancy:
         # With nothing held, the last step's figures would name requests since gone.

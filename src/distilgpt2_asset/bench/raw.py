@@ -23,6 +23,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 NEW_TOKENS = 100
@@ -104,13 +105,15 @@ class OpenVINORuns:
         config.ignore_eos = True
         return self.pipeline.add_request(next(self.request_ids), self.ids, config)
 
-    def run(self, batch: int, sampling: str = "greedy") -> float:
-        """tokens/s of one batch of `batch` sequences of NEW_TOKENS each."""
+    def run(self, batch: int, sampling: str = "greedy", count: Callable[[list[int]], int] = len) -> float:
+        """tokens/s of one batch of `batch` sequences of NEW_TOKENS each, each sequence's tokens
+        counted by `count` (its ids; RawEngine's: as the servers' answers are counted)."""
         started = time.perf_counter()
         handles = [self.add(self.params(sampling, i), i) for i in range(batch)]
         while self.pipeline.has_non_finished_requests():
             self.pipeline.step()
-        return sum(len(h.read_all()[0].generated_ids) for h in handles) / (time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        return sum(count(list(h.read_all()[0].generated_ids)) for h in handles) / seconds
 
     def short_latency(self, clients: int, requests: int) -> dict[str, list]:
         """One part of (d) on the raw engine: the short requests of the first 16 of the mixed traffic
@@ -238,7 +241,8 @@ class RawEngine:
         self._answer()  # {"ready": true} once the pipeline is built and warm
 
     def run(self, batch: int, sampling: str = "greedy") -> float:
-        """tokens/s of one batch of `batch` sequences (sampling: SAMPLINGS), 100 new tokens each."""
+        """tokens/s of one batch of `batch` sequences (sampling: SAMPLINGS), 100 new tokens each,
+        counted as the servers' answers are (clients.Counter.of_ids)."""
         assert self.process.stdin is not None
         self.process.stdin.write(json.dumps({"batch": batch, "sampling": sampling}) + "\n")
         return self._answer()["tokens_per_s"]
@@ -263,9 +267,12 @@ class RawEngine:
 
 
 def _serve(mlflow_dir: Path, cache_dir: Path) -> int:
-    """RawEngine's process: one JSON line in, one out: {"batch", "sampling"} -> {"tokens_per_s"};
+    """RawEngine's process: one JSON line in, one out: {"batch", "sampling"} -> {"tokens_per_s"} (tokens
+    counted as the servers' answers are);
     {"short_latency": [clients, requests]} -> OpenVINORuns.short_latency's timings."""
-    runs = OpenVINORuns(mlflow_dir, cache_dir)
+    from .clients import Counter
+
+    runs, count = OpenVINORuns(mlflow_dir, cache_dir), Counter(mlflow_dir).of_ids
     runs.run(8, "mixed")  # warm-up
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
@@ -274,7 +281,7 @@ def _serve(mlflow_dir: Path, cache_dir: Path) -> int:
         if "short_latency" in asked:
             answer = runs.short_latency(*asked["short_latency"])
         else:
-            answer = {"tokens_per_s": runs.run(asked["batch"], asked["sampling"])}
+            answer = {"tokens_per_s": runs.run(asked["batch"], asked["sampling"], count)}
         print(json.dumps(answer), flush=True)
     return 0
 

@@ -193,8 +193,9 @@ def short_seconds(short: dict) -> str:
     return f"{short['p95_s']:.2f} ({' / '.join(f'{s:.2f}' for s in short['alone_s'].values())})"
 
 
-def short_requests(results: dict) -> str:
-    """(d)'s short requests in the last run, ours beside the raw engine's, with the target's verdict."""
+def short_requests(results: dict, speeds: dict | None = None) -> str:
+    """(d)'s short requests in the last run, ours beside the raw engine's, with the target's verdict;
+    with the engine speeds, what a batch-8 step costs against a batch-1 step on the run's class."""
     r, ours, raw_engine = results["ratios"], results["ours"], results["raw_engine"]
     target = SHORT_SLOWDOWN_TARGET
     met = meets(r["d_short_slowdown_p95"], target, higher=False)
@@ -211,6 +212,13 @@ def short_requests(results: dict) -> str:
             f" The raw engine, given the same requests from 8 closed loops with no server at all: "
             f"{r['d_raw_short_slowdown_p95']:.2f}x at p95, "
             f"{raw_engine['short_requests']['slowdown_p50']:.2f}x at the median."
+        )
+    measured = (speeds or {}).get("classes", {}).get(results["config"]["cpu_class"], {})
+    if rates := measured.get("engines", {}).get("openvino"):
+        text += (
+            f" On this class the engine's step with 8 sequences takes {8 * rates['1'] / rates['8']:.1f}x its step with "
+            f"one (engine-speeds.json: {rates['8']:.0f} tokens/s over 8 sequences, {rates['1']:.0f} over one): a short "
+            "request sharing its steps with seven others is about that much slower, whatever serves it."
         )
     return text + "\n"
 
@@ -302,7 +310,7 @@ def readme_blocks(results: dict, by_class: dict, speeds: dict) -> dict[str, str]
     return {
         "headline": headline(results),
         "benchmark": benchmark,
-        "short requests": short_requests(results),
+        "short requests": short_requests(results, speeds),
         "engine speeds": engine_speeds_block(speeds),
     }
 

@@ -21,10 +21,12 @@ it) come from the same run, in runs that alternate with ours: one before each of
 one of each batch before each of SEGMENTS parts of (b) and (d). Every raw figure is the median of
 its runs; ours are the median (a) and the parts of (b) and (d) taken together, so that a change in
 the machine's load falls on both alike; (a)'s, (b)'s and (d)'s throughput ratios to the raw engine
-pair each request or part of ours with the raw run taken just before it (report.paired). Stock = azmlinfsrv + the MLflow
-transformers pipeline (stock_score.py), 1 sync worker; ours = azmlinfsrv + scoring/score.py, gthread. Writes
-results.json (this run, with the CPU's model and class) and results.png, and files the run under
-its CPU class in results-by-class.json; prints every ratio against the targets. A benchmark, not a
+pair each request or part of ours with the raw run taken just before it (report.paired). Every
+side's tokens are counted alike: the answer's text re-tokenized (clients.Counter; the raw engine's
+ids are decoded first). Stock = azmlinfsrv + the MLflow transformers pipeline (stock_score.py),
+1 sync worker; ours = azmlinfsrv + scoring/score.py, gthread. Writes results.json (this run, with
+the CPU's model and class) and results.png, and files the run under its CPU class in
+results-by-class.json; prints every ratio against the targets. A benchmark, not a
 test: the numbers depend on the machine and on what else runs on it.
 """
 
