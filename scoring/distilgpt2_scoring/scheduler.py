@@ -8,9 +8,10 @@ past it, 429 at once) and sleep on their group; each loop of the engine thread
   3. runs one engine step: every running sequence advances by a token (a static engine runs a
      whole batch, still reporting each token as it is made), and each token goes through the
      sequence's Stopping object at once. OpenVINO steps in a worker process of its own: its
-     step() takes the reports of the worker's steps (tokens come a few steps at a time: a
-     streamed sequence's first at once, then every 20 ms; one read whole's when it ends), and returns early when
-     sequences arrive (`arrivals`), so that they join before the worker's next step.
+     step() takes the reports of the worker's steps (a few steps' tokens at a time: a streamed
+     sequence's first at once, then every 20 ms; a sequence read whole's when it ends), and
+     returns early when sequences arrive (`arrivals`), so that they join before the worker's
+     next step.
 """
 
 from __future__ import annotations
