@@ -27,6 +27,14 @@ def test_no_speed_figure_is_typed_outside_the_generated_blocks():
     assert not figures, f"speed figures outside the generated blocks: {figures}"
 
 
+def test_the_workers_report_cadence_is_the_one_it_runs():
+    from distilgpt2_scoring.engines.openvino_worker import QUIET_STEPS, WATCHED_INTERVAL_S
+
+    said = " ".join(README.read_text().split())
+    assert f"the next ones every {WATCHED_INTERVAL_S * 1000:g} ms" in said
+    assert f"when it ends (or every {QUIET_STEPS} steps)" in said
+
+
 def _folder_table() -> set[str]:
     text = README.read_text()
     table = text[text.index("## Folders") : text.index("## Serving")]
