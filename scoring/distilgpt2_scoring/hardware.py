@@ -9,6 +9,12 @@ never clearly faster on an AMD EPYC with bf16, and computes with other numbers t
 (on the Intel CPU a seeded request's text then depended on what shared its batch). A class
 nobody measured is marked so, and its choice names the class it borrows from. Any TEXTGEN_*
 setting the deployment sets wins over the table.
+
+With f32 activations and int8 weights, the plugin quantizes each matmul's activations to int8 on
+the fly (DYNAMIC_QUANTIZATION_GROUP_SIZE, groups of 32 by default) so that the int8 kernels run.
+On the Intel Xeon with AMX, groups of 128 were faster than the default's 32 in every round at
+batch 8 (engine-speeds.json: "f32/q128" against "f32") and kept greedy parity; a class's choice
+names its group where one was measured faster.
 """
 
 from __future__ import annotations
@@ -34,6 +40,17 @@ class ClassChoice:
     precision: Precision
     measured_on: str | None  # the CPU the choice was measured on; None: unmeasured
     borrowed_from: str | None = None  # an unmeasured class takes this measured class's choice
+    quantization_group: int | None = None  # DYNAMIC_QUANTIZATION_GROUP_SIZE; None: the plugin's default
+
+    @property
+    def openvino_variant(self) -> str:
+        """Its OpenVINO configuration as bench's engine-speeds names it."""
+        return openvino_variant(self.precision, self.quantization_group)
+
+
+def openvino_variant(precision: str, quantization_group: int | None) -> str:
+    """An OpenVINO configuration's name: the precision hint, and the activation group when one is set."""
+    return precision if quantization_group is None else f"{precision}/q{quantization_group}"
 
 
 # Most specific first: a CPU belongs to the first class whose flags it has.
@@ -46,10 +63,10 @@ CPU_CLASSES: dict[str, frozenset[str]] = {
 }
 OLDER = "older"  # none of the above
 
-# Each measured class's fastest engine and precision at batch 8 (the f32 hint with the int8 weights
-# everywhere so far: bf16 was slower wherever it was measured, and breaks greedy parity).
+# Each measured class's fastest engine and OpenVINO configuration at batch 8 (the f32 hint with the
+# int8 weights everywhere so far: bf16 was slower wherever it was measured, and breaks greedy parity).
 CLASS_CHOICES: dict[str, ClassChoice] = {
-    "amx": ClassChoice("openvino", "f32", "Intel(R) Xeon(R) Processor"),
+    "amx": ClassChoice("openvino", "f32", "Intel(R) Xeon(R) Processor", quantization_group=128),
     "avx512_bf16": ClassChoice("openvino", "f32", "AMD EPYC"),
     "avx512_vnni": ClassChoice("openvino", "f32", "AMD EPYC"),
     "avx512": ClassChoice("openvino", "f32", None, borrowed_from="avx512_vnni"),
@@ -103,6 +120,7 @@ class EngineConfig:
     engine: EngineName
     device: Literal["cpu", "cuda"]
     precision: Precision | None  # activations (the weights stay int8); None only in bench: the plugin's default
+    quantization_group: int | None  # activations quantized to int8 in groups of this many; None: the plugin's default
     threads: int
     kv_cache_gb: int
     max_batch_size: int
@@ -111,7 +129,9 @@ class EngineConfig:
 
     @property
     def openvino_properties(self) -> dict:
-        hint = {} if self.precision is None else {"INFERENCE_PRECISION_HINT": self.precision}
+        hint: dict[str, str | int] = {} if self.precision is None else {"INFERENCE_PRECISION_HINT": self.precision}
+        if self.quantization_group is not None:
+            hint["DYNAMIC_QUANTIZATION_GROUP_SIZE"] = self.quantization_group
         # Unpinned: the server's threads share these CPUs, and a compute thread pinned to a CPU where
         # one of them runs waits there while its partner idles at the step's barrier. The plugin pins
         # by default on Linux; in four A/B runs on 2 vCPUs, unpinned was never worse (short requests'
@@ -121,9 +141,19 @@ class EngineConfig:
     def describe(self) -> str:
         return (
             f"CPU {self.cpu.model} (class {self.cpu.cpu_class}): engine {self.engine} on {self.device}, precision "
-            f"{self.precision}, {self.threads} threads, up to {self.max_batch_size} sequences, KV cache <= "
+            f"{self.activations}, {self.threads} threads, up to {self.max_batch_size} sequences, KV cache <= "
             f"{self.kv_cache_gb} GB ({self.why})"
         )
+
+    @property
+    def activations(self) -> str:
+        """The activations' precision, and how OpenVINO's meet its int8 weights where the plugin's
+        default is not kept."""
+        if self.engine != "openvino" or self.quantization_group is None:
+            return str(self.precision)
+        if self.quantization_group == 0:
+            return f"{self.precision}, activations not quantized"
+        return f"{self.precision}, activations quantized in groups of {self.quantization_group}"
 
 
 def class_choice(cpu_class: str) -> ClassChoice:
@@ -142,6 +172,7 @@ def decide(settings: ServingSettings, cpu: Cpu | None = None, device: Literal["c
     chosen = {
         "engine": settings.engine != "auto",
         "precision": settings.precision != "auto",
+        "quantization_group": settings.quantization_group != "auto",
         "threads": settings.threads,
     }
     overridden = sorted(name for name, by_setting in chosen.items() if by_setting)
@@ -151,6 +182,9 @@ def decide(settings: ServingSettings, cpu: Cpu | None = None, device: Literal["c
         engine=settings.engine_on(device, choice.engine),
         device=device,
         precision=choice.precision if settings.precision == "auto" else settings.precision,
+        quantization_group=(
+            choice.quantization_group if settings.quantization_group == "auto" else settings.quantization_group
+        ),
         threads=settings.threads or available_cpus(),
         kv_cache_gb=settings.kv_cache_gb,
         max_batch_size=settings.max_batch_size,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +34,11 @@ class ServingSettings(BaseSettings):
     precision: Literal["auto"] | Precision = "auto"
     """The OpenVINO engine's activation precision (INFERENCE_PRECISION_HINT; the weights stay int8):
     `auto` is the CPU class's measured choice (f32 so far), `f32`, `bf16` or `f16`."""
+
+    quantization_group: Literal["auto"] | Annotated[int, Field(ge=0)] = "auto"
+    """How many of the OpenVINO engine's f32 activations share a scale when they are quantized to
+    int8 for the int8 weights' matmuls (DYNAMIC_QUANTIZATION_GROUP_SIZE): `auto` is the CPU class's
+    measured choice (128 on Intel AMX, else the plugin's default of 32); 0 turns it off."""
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where the engine runs: `auto` picks CUDA when a GPU is visible, else the CPU."""

@@ -58,6 +58,27 @@ def test_every_class_runs_f32_activations_with_the_int8_weights_unless_told_othe
     assert config.openvino_properties["INFERENCE_PRECISION_HINT"] == "f32"  # pinned, never the plugin's default
 
 
+def test_amx_quantizes_the_activations_for_the_int8_kernels_in_groups_of_128_and_others_keep_the_plugins():
+    assert decide("amx").openvino_properties["DYNAMIC_QUANTIZATION_GROUP_SIZE"] == 128
+    for cpu_class in set(FLAGS) - {"amx"}:
+        assert "DYNAMIC_QUANTIZATION_GROUP_SIZE" not in decide(cpu_class).openvino_properties
+
+
+@pytest.mark.parametrize(("value", "described"), [("64", "groups of 64"), ("0", "activations not quantized")])
+def test_the_deployment_sets_the_activation_groups_or_turns_them_off(monkeypatch, value, described):
+    monkeypatch.setenv("TEXTGEN_QUANTIZATION_GROUP", value)
+    config = decide("avx512_bf16")
+    assert config.openvino_properties["DYNAMIC_QUANTIZATION_GROUP_SIZE"] == int(value)
+    assert described in config.describe()
+    assert "set by TEXTGEN_QUANTIZATION_GROUP" in config.why
+
+
+def test_a_negative_activation_group_is_refused(monkeypatch):
+    monkeypatch.setenv("TEXTGEN_QUANTIZATION_GROUP", "-1")
+    with pytest.raises(ValueError, match="quantization_group"):
+        ServingSettings()
+
+
 def test_the_engine_threads_are_not_pinned_to_cpus_the_server_shares():
     assert decide("avx512_bf16").openvino_properties["ENABLE_CPU_PINNING"] is False
 
@@ -78,7 +99,11 @@ def test_any_textgen_setting_wins_over_the_class_choice(monkeypatch):
 
 def test_the_start_up_line_names_cpu_class_engine_precision_and_threads():
     line = decide("amx", threads=2).describe()
-    assert line.startswith("CPU Some CPU (class amx): engine openvino on cpu, precision f32, 2 threads")
+    assert line.startswith(
+        "CPU Some CPU (class amx): engine openvino on cpu, precision f32, activations quantized in groups of 128, "
+        "2 threads"
+    )
+    assert ", precision f32, 2 threads" in decide("avx512_bf16", threads=2).describe()
 
 
 def test_a_cuda_device_gets_ctranslate2_whatever_the_cpu():
@@ -107,16 +132,16 @@ def test_no_configuration_measured_on_a_class_is_faster_than_its_choice_at_batch
     keeps f32, the reference arithmetic); a file without rounds compares the figures themselves."""
     figures = measured_classes()[cpu_class]  # engines.openvino: the precision served (the choice's)
     choice = CLASS_CHOICES[cpu_class]
-    served = choice.engine if choice.engine != "openvino" else f"openvino/{choice.precision}"
+    served = choice.engine if choice.engine != "openvino" else f"openvino/{choice.openvino_variant}"
     chosen_rounds = figures.get("rounds", {}).get(served, {}).get("8") or [figures["engines"][choice.engine]["8"]]
     at_batch_8 = [rates["8"] for rates in figures["engines"].values() if "8" in rates]
     at_batch_8 += [rates["8"] for rates in figures.get("openvino_precision", {}).values()]
     assert max(at_batch_8) <= max(chosen_rounds)
     if choice.engine == "openvino" and "openvino_precision" in figures:
-        assert figures["openvino_precision"][choice.precision] == figures["engines"]["openvino"]
+        assert figures["openvino_precision"][choice.openvino_variant] == figures["engines"]["openvino"]
 
 
 def test_the_deployments_auto_values_leave_the_choice_to_the_class(monkeypatch):
-    for name, value in {"ENGINE": "auto", "PRECISION": "auto", "THREADS": "0"}.items():
+    for name, value in {"ENGINE": "auto", "PRECISION": "auto", "QUANTIZATION_GROUP": "auto", "THREADS": "0"}.items():
         monkeypatch.setenv(f"TEXTGEN_{name}", value)
     assert "set by" not in decide("avx512_bf16").why

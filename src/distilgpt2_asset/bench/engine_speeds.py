@@ -3,8 +3,9 @@ timeouts rest on.
 
     python -m distilgpt2_asset.bench engine-speeds     -> benchmarks/engine-speeds.json
 
-Measures OpenVINO GenAI with each activation precision (the served one, the f32 and bf16 hints,
-the CPU plugin's default) at batch 1, 8 and 16, CTranslate2 at 1 and 8 and transformers at 1,
+Measures OpenVINO GenAI as served (its precision hint, and its activation groups where the class
+sets them; named like "f32/q128") and with each precision hint alone (f32, bf16, the CPU plugin's
+default) at batch 1, 8 and 16, CTranslate2 at 1 and 8 and transformers at 1,
 alternating over ROUNDS rounds, so that a load that changes during the run falls on every
 configuration; each figure is the median of its rounds (every round's is kept beside it, `rounds`).
 The figures go under this CPU's class, with its model name, replacing only that class's entry: each
@@ -21,7 +22,7 @@ import time
 from pathlib import Path
 
 from distilgpt2_scoring.engines import engine_class
-from distilgpt2_scoring.hardware import EngineName
+from distilgpt2_scoring.hardware import EngineName, openvino_variant
 
 from . import raw
 from .machine import machine
@@ -42,38 +43,41 @@ def _batches(engine: EngineName) -> list[int]:
 def measure_class(mlflow_dir: Path, cache_dir: Path) -> dict[str, dict]:
     """{class: figures} for this CPU's class and, where engines can be held to them, AVX2 kernels."""
     here = machine()
-    runs: dict[
-        tuple[str, EngineName, str], dict[str, list[float]]
-    ] = {}  # (class, engine, precision) -> rounds per batch
-    plan: list[tuple[str, EngineName, str, dict[str, str] | None]] = [
-        (here["cpu_class"], "openvino", precision, None) for precision in raw.PRECISIONS[1:]
+    served_config = raw.served_config(cache_dir)
+    served = openvino_variant(str(served_config.precision), served_config.quantization_group)
+    # OpenVINO's configurations by name: the served one, and each precision hint alone (one of
+    # them is the served one where the class keeps the plugin's activation groups).
+    openvino = {served: raw.SERVED} | {precision: precision for precision in raw.PRECISIONS[1:] if precision != served}
+    runs: dict[tuple[str, EngineName, str], dict[str, list[float]]] = {}  # (class, engine, name) -> rounds per batch
+    plan: list[tuple[str, EngineName, str, str, dict[str, str] | None]] = [
+        (here["cpu_class"], "openvino", name, precision, None) for name, precision in openvino.items()
     ]
-    plan += [(here["cpu_class"], engine, raw.SERVED, None) for engine in ("ctranslate2", "transformers")]
+    plan += [(here["cpu_class"], engine, engine, raw.SERVED, None) for engine in ("ctranslate2", "transformers")]
     if here["cpu_class"] != "avx2":
-        plan += [("avx2", e, raw.SERVED, raw.AVX2_SWITCH[e]) for e in ("ctranslate2", "transformers")]
+        plan += [("avx2", e, e, raw.SERVED, raw.AVX2_SWITCH[e]) for e in ("ctranslate2", "transformers")]
     load_before = os.getloadavg()
     for round_number in range(1, ROUNDS + 1):
-        for cpu_class, engine, precision, env in plan:
-            print(f"raw {engine} {precision} ({cpu_class}), round {round_number} of {ROUNDS}", flush=True)
+        for cpu_class, engine, name, precision, env in plan:
+            label = engine if name == engine else f"{engine} {name}"
+            print(f"raw {label} ({cpu_class}), round {round_number} of {ROUNDS}", flush=True)
             rates = raw.measure(engine, mlflow_dir, cache_dir, _batches(engine), env=env, precision=precision)
-            rounds = runs.setdefault((cpu_class, engine, precision), {})
+            rounds = runs.setdefault((cpu_class, engine, name), {})
             for batch, rate in rates.items():
                 rounds.setdefault(batch, []).append(rate)
-    served = raw.served_config(cache_dir).precision
     measured = {
         "cpu": here["cpu"], "cpus": here["cpus"], "cpu_features": here["cpu_features"],
         "when": time.strftime("%Y-%m-%d %H:%M"), "load_average": [load_before[0], os.getloadavg()[0]],
-        "how": f"the median of {ROUNDS} alternating rounds; engines.openvino is the served precision ({served})",
+        "how": f"the median of {ROUNDS} alternating rounds; engines.openvino is the served configuration ({served})",
         "under_load": load_before[0] > here["cpus"],  # figures of a busy machine size no timeouts (azure/profile.py)
     }  # fmt: skip
     classes: dict[str, dict] = {}
-    for (cpu_class, engine, precision), rounds in runs.items():
+    for (cpu_class, engine, name), rounds in runs.items():
         rates = {batch: statistics.median(rates) for batch, rates in rounds.items()}
         entry = classes.setdefault(cpu_class, {**measured, "engines": {}, "rounds": {}})
-        entry["rounds"][engine if engine != "openvino" else f"openvino/{precision}"] = rounds
+        entry["rounds"][engine if engine != "openvino" else f"openvino/{name}"] = rounds
         if engine == "openvino":
-            entry.setdefault("openvino_precision", {})[precision] = rates
-            if precision == served:
+            entry.setdefault("openvino_precision", {})[name] = rates
+            if name == served:
                 entry["engines"]["openvino"] = rates
         else:
             entry["engines"][engine] = rates

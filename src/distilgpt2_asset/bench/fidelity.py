@@ -44,7 +44,7 @@ def served_tokens(mlflow_dir: Path, cache_dir: Path, prompts: list[list[int]]) -
     generation.max_new_tokens, generation.ignore_eos, generation.do_sample = NEW_TOKENS, True, False
     inputs = [openvino.Tensor(numpy.array([ids], dtype=numpy.int64)) for ids in prompts]
     results = pipeline.generate(inputs, [generation] * len(inputs))
-    return [list(result.m_generation_ids[0]) for result in results], str(config.precision)
+    return [list(result.m_generation_ids[0]) for result in results], config.activations
 
 
 def reference_tokens(mlflow_dir: Path, prompts: list[list[int]]) -> list[list[int]]:
@@ -84,9 +84,9 @@ def agreement(served: list[list[int]], reference: list[list[int]]) -> dict:
 
 def measure(mlflow_dir: Path, cache_dir: Path, prompts: int = PROMPTS) -> dict:
     ids = prompt_ids(mlflow_dir, prompts)
-    served, precision = served_tokens(mlflow_dir, cache_dir, ids)
+    served, activations = served_tokens(mlflow_dir, cache_dir, ids)
     return {
-        "what": f"{prompts} prompts, greedy, {NEW_TOKENS} new tokens: served int8 OpenVINO ({precision} activations) "
+        "what": f"{prompts} prompts, greedy, {NEW_TOKENS} new tokens: served int8 OpenVINO (precision {activations}) "
         "vs transformers fp32, positions equal up to the first difference",
         **agreement(served, reference_tokens(mlflow_dir, ids)),
     }

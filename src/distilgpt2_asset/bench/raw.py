@@ -53,15 +53,16 @@ def prompt_ids(mlflow_dir: Path) -> list[int]:
 
 
 def served_config(cache_dir: Path, precision: str = SERVED):
-    """The engine configuration the server decides on this CPU, with another precision if asked
-    (`default`: no hint at all, the CPU plugin's own choice)."""
+    """The engine configuration the server decides on this CPU, or another precision hint alone if
+    asked (the plugin's own activation groups; `default`: no hint at all, the plugin's own choice)."""
     from distilgpt2_scoring.hardware import decide
     from distilgpt2_scoring.settings import ServingSettings
 
     config = decide(ServingSettings(device="cpu", cache_dir=cache_dir))
     if precision == SERVED:
         return config
-    return dataclasses.replace(config, precision=None if precision == PLUGIN_DEFAULT else precision)
+    hint = None if precision == PLUGIN_DEFAULT else precision
+    return dataclasses.replace(config, precision=hint, quantization_group=None)
 
 
 class OpenVINORuns:

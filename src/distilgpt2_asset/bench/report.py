@@ -271,6 +271,13 @@ def serving_tables(results: dict) -> str:
     )  # fmt: skip
 
 
+def _in_words(variant: str) -> str:
+    """An OpenVINO configuration's name (hardware.openvino_variant) for a reader: "f32/q128" ->
+    "f32 precision, activations quantized in groups of 128"."""
+    precision, _, group = variant.partition("/q")
+    return f"{precision} precision" + (f", activations quantized in groups of {group}" if group else "")
+
+
 def engine_speeds_block(speeds: dict) -> str:
     """A table per measured CPU class, then every class's choice (hardware.py), unmeasured ones included."""
     from distilgpt2_scoring.hardware import CLASS_CHOICES, CPU_CLASSES
@@ -279,7 +286,7 @@ def engine_speeds_block(speeds: dict) -> str:
     for cpu_class, measured in speeds["classes"].items():
         rows = ["| configuration | batch 1 | batch 8 | batch 16 |", "| --- | --- | --- | --- |"]
         named = {**{n: r for n, r in measured["engines"].items() if n != "openvino"}}
-        named |= {f"openvino, {p} precision": r for p, r in measured.get("openvino_precision", {}).items()}
+        named |= {f"openvino, {_in_words(v)}": r for v, r in measured.get("openvino_precision", {}).items()}
         if "openvino_precision" not in measured and "openvino" in measured["engines"]:
             named["openvino"] = measured["engines"]["openvino"]
         for name, rates in named.items():
@@ -288,7 +295,7 @@ def engine_speeds_block(speeds: dict) -> str:
         loaded = "; measured under load, so it sizes no timeouts" if measured.get("under_load") else ""
         where = f"{measured['cpus']} vCPUs of an {measured['cpu']}, {measured['when']}"
         parts.append(f"**{cpu_class}** ({where}; {measured['how']}{loaded}):\n\n" + "\n".join(rows) + "\n")
-    choices = ["| CPU class | needs | engine, precision | from |", "| --- | --- | --- | --- |"]
+    choices = ["| CPU class | needs | engine, configuration | from |", "| --- | --- | --- | --- |"]
     for cpu_class, choice in CLASS_CHOICES.items():
         needs = ", ".join(sorted(CPU_CLASSES.get(cpu_class, ()))) or "none of these"
         source = (
@@ -296,7 +303,7 @@ def engine_speeds_block(speeds: dict) -> str:
             if choice.measured_on
             else f"unmeasured: {choice.borrowed_from}'s choice"
         )
-        choices.append(f"| {cpu_class} | {needs} | {choice.engine}, {choice.precision} | {source} |")
+        choices.append(f"| {cpu_class} | {needs} | {choice.engine}, {_in_words(choice.openvino_variant)} | {source} |")
     parts.append(
         "What the server runs per class (`scoring/distilgpt2_scoring/hardware.py`):\n\n" + "\n".join(choices) + "\n"
     )
