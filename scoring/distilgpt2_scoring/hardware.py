@@ -53,6 +53,15 @@ def openvino_variant(precision: str, quantization_group: int | None) -> str:
     return precision if quantization_group is None else f"{precision}/q{quantization_group}"
 
 
+def in_words(precision: str, quantization_group: int | None) -> str:
+    """The same for a reader: "f32, activations quantized in groups of 128"."""
+    if quantization_group is None:
+        return precision
+    if quantization_group == 0:
+        return f"{precision}, activations not quantized"
+    return f"{precision}, activations quantized in groups of {quantization_group}"
+
+
 # Most specific first: a CPU belongs to the first class whose flags it has.
 CPU_CLASSES: dict[str, frozenset[str]] = {
     "amx": frozenset({"amx_int8"}),  # Intel Sapphire Rapids and later (also avx512_bf16, avx512_vnni)
@@ -149,11 +158,7 @@ class EngineConfig:
     def activations(self) -> str:
         """The activations' precision, and how OpenVINO's meet its int8 weights where the plugin's
         default is not kept."""
-        if self.engine != "openvino" or self.quantization_group is None:
-            return str(self.precision)
-        if self.quantization_group == 0:
-            return f"{self.precision}, activations not quantized"
-        return f"{self.precision}, activations quantized in groups of {self.quantization_group}"
+        return in_words(str(self.precision), self.quantization_group if self.engine == "openvino" else None)
 
 
 def class_choice(cpu_class: str) -> ClassChoice:

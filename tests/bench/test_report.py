@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from distilgpt2_asset.bench.report import ratios, short_requests, shown
+from distilgpt2_asset.bench.report import engine_speeds_block, ratios, short_requests, shown
 
 
 def run(streamed_parts: list[float], whole_parts: list[float]) -> dict:
@@ -65,3 +65,21 @@ def test_the_short_requests_paragraph_names_what_a_batched_step_costs_on_the_run
     speeds = {"classes": {"amx": {"engines": {"openvino": {"1": 350.0, "8": 1400.0}}}}}
     assert "step with 8 sequences takes 2.0x its step with one" in short_requests(run, speeds)
     assert "step with 8" not in short_requests(run, {"classes": {}})  # a class never measured says nothing
+
+
+def test_each_openvino_configuration_is_named_in_words_where_it_is_measured_and_where_it_is_chosen():
+    measured = {"f32/q128": {"1": 370.0, "8": 1445.0}, "f32/q0": {"1": 150.0}, "bf16": {"1": 150.0}}
+    speeds = {
+        "what": "raw decode tokens/s",
+        "classes": {
+            "amx": {
+                "cpu": "Some CPU", "cpus": 2, "when": "2026-12-04 20:22", "how": "5 rounds",
+                "engines": {"openvino": measured["f32/q128"]}, "openvino_precision": measured,
+            }
+        },
+    }  # fmt: skip
+    block = engine_speeds_block(speeds)
+    assert "| openvino, f32 precision, activations quantized in groups of 128 | 370 | 1445 |  |" in block
+    assert "| openvino, f32 precision, activations not quantized | 150 |" in block
+    assert "| openvino, bf16 precision | 150 |" in block
+    assert "| amx | amx_int8 | openvino, f32 precision, activations quantized in groups of 128 | measured on" in block

@@ -274,8 +274,10 @@ def serving_tables(results: dict) -> str:
 def _in_words(variant: str) -> str:
     """An OpenVINO configuration's name (hardware.openvino_variant) for a reader: "f32/q128" ->
     "f32 precision, activations quantized in groups of 128"."""
+    from distilgpt2_scoring.hardware import in_words
+
     precision, _, group = variant.partition("/q")
-    return f"{precision} precision" + (f", activations quantized in groups of {group}" if group else "")
+    return in_words(f"{precision} precision", int(group) if group else None)
 
 
 def engine_speeds_block(speeds: dict) -> str:
