@@ -53,6 +53,12 @@ def openvino_variant(precision: str, quantization_group: int | None) -> str:
     return precision if quantization_group is None else f"{precision}/q{quantization_group}"
 
 
+def parse_variant(name: str) -> tuple[str, int | None]:
+    """openvino_variant's inverse: "f32/q128" -> ("f32", 128)."""
+    precision, _, group = name.partition("/q")
+    return precision, int(group) if group else None
+
+
 def in_words(precision: str, quantization_group: int | None) -> str:
     """The same for a reader: "f32, activations quantized in groups of 128"."""
     if quantization_group is None:

@@ -4,13 +4,14 @@ timeouts rest on.
     python -m distilgpt2_asset.bench engine-speeds     -> benchmarks/engine-speeds.json
 
 Measures OpenVINO GenAI as served (its precision hint, and its activation groups where the class
-sets them; named like "f32/q128") and with each precision hint alone (f32, bf16, the CPU plugin's
-default) at batch 1, 8 and 16, CTranslate2 at 1 and 8 and transformers at 1,
-alternating over ROUNDS rounds, so that a load that changes during the run falls on every
-configuration; each figure is the median of its rounds (every round's is kept beside it, `rounds`).
-The figures go under this CPU's class, with its model name, replacing only that class's entry: each
-class's figures come from a machine of that class. CTranslate2 and transformers are also measured
-held to AVX2 kernels, filed as the avx2 class with how they were made.
+sets them; named like "f32/q128"), with each precision hint alone (f32, bf16, the CPU plugin's
+default) and with f32 activations quantized in groups of each of raw.GROUPS, at batch 1, 8 and 16;
+CTranslate2 at 1 and 8 and transformers at 1; alternating over ROUNDS rounds, so that a load that
+changes during the run falls on every configuration; each figure is the median of its rounds
+(every round's is kept beside it, `rounds`). The figures go under this CPU's class, with its model
+name, replacing only that class's entry: each class's figures come from a machine of that class.
+CTranslate2 and transformers are also measured held to AVX2 kernels, filed as the avx2 class with
+how they were made.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ ROUNDS = 5
 OPENVINO_BATCHES = [1, 8, 16]
 WHAT = (
     f"raw decode tokens/s summed over the batch, distilgpt2-shaped model, {raw.NEW_TOKENS} new tokens, greedy; "
-    "OpenVINO GenAI with the pipeline the server builds, int8 weights, per activation precision"
+    "OpenVINO GenAI with the pipeline the server builds, int8 weights, per configuration (precision, activation groups)"
 )
 
 
@@ -45,9 +46,9 @@ def measure_class(mlflow_dir: Path, cache_dir: Path) -> dict[str, dict]:
     here = machine()
     served_config = raw.served_config(cache_dir)
     served = openvino_variant(str(served_config.precision), served_config.quantization_group)
-    # OpenVINO's configurations by name: the served one, and each precision hint alone (one of
-    # them is the served one where the class keeps the plugin's activation groups).
-    openvino = {served: raw.SERVED} | {precision: precision for precision in raw.PRECISIONS[1:] if precision != served}
+    # OpenVINO's configurations by name: the served one, then the others (raw.variants; the served
+    # one is among them under its own name).
+    openvino = {served: raw.SERVED} | {name: name for name in raw.variants()[1:] if name != served}
     runs: dict[tuple[str, EngineName, str], dict[str, list[float]]] = {}  # (class, engine, name) -> rounds per batch
     plan: list[tuple[str, EngineName, str, str, dict[str, str] | None]] = [
         (here["cpu_class"], "openvino", name, precision, None) for name, precision in openvino.items()

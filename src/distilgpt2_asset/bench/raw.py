@@ -26,15 +26,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from distilgpt2_scoring.hardware import openvino_variant, parse_variant
+
 NEW_TOKENS = 100
 REPEATS = 3  # the best of a few runs: raw figures are ceilings
 # The card's four sampling settings, for "8 prompts with 4 sampling settings" (do_sample, temperature, top_p).
 SETTINGS = [(False, 1.0, 1.0), (True, 0.2, 0.9), (True, 0.7, 0.95), (True, 1.0, 1.0)]
 SAMPLINGS = ("greedy", "card", "mixed")  # card: every sequence the card's request (SETTINGS[1]), as in (b)
-# OpenVINO's activation precisions measured: the served one (hardware.decide's), each hint, and the
-# CPU plugin's own default (bf16 on a CPU with bf16, else f32).
+# OpenVINO's configurations measured: the served one (hardware.decide's), each precision hint alone,
+# the CPU plugin's own default (bf16 on a CPU with bf16, else f32), and f32 with its activations
+# quantized in groups of each of GROUPS (named as hardware.openvino_variant names them: "f32/q128").
 SERVED, PLUGIN_DEFAULT = "served", "default"
 PRECISIONS = (SERVED, PLUGIN_DEFAULT, "f32", "bf16")
+GROUPS = (64, 128, 256)
 # What forces each engine down to AVX2 kernels (None: no switch exists).
 AVX2_SWITCH = {
     "ctranslate2": {"CT2_FORCE_CPU_ISA": "AVX2"},
@@ -52,17 +56,23 @@ def prompt_ids(mlflow_dir: Path) -> list[int]:
     return tokenizer.encode(load_spec().sample_request["input_data"][0], add_special_tokens=False).ids
 
 
+def variants() -> tuple[str, ...]:
+    """Every OpenVINO configuration bench measures by name (PRECISIONS, then f32 with GROUPS)."""
+    return PRECISIONS + tuple(openvino_variant("f32", group) for group in GROUPS)
+
+
 def served_config(cache_dir: Path, precision: str = SERVED):
-    """The engine configuration the server decides on this CPU, or another precision hint alone if
-    asked (the plugin's own activation groups; `default`: no hint at all, the plugin's own choice)."""
+    """The engine configuration the server decides on this CPU, or another OpenVINO configuration if
+    asked: a precision hint alone (the plugin's own activation groups), "f32/q128" (groups of 128),
+    or `default` (no hint at all, the plugin's own choice)."""
     from distilgpt2_scoring.hardware import decide
     from distilgpt2_scoring.settings import ServingSettings
 
     config = decide(ServingSettings(device="cpu", cache_dir=cache_dir))
     if precision == SERVED:
         return config
-    hint = None if precision == PLUGIN_DEFAULT else precision
-    return dataclasses.replace(config, precision=hint, quantization_group=None)
+    hint, group = parse_variant(precision)
+    return dataclasses.replace(config, precision=None if hint == PLUGIN_DEFAULT else hint, quantization_group=group)
 
 
 class OpenVINORuns:
@@ -296,7 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sampling", choices=SAMPLINGS, default="greedy", help="greedy, the card's request, or 4 settings (mixed)"
     )
-    parser.add_argument("--precision", choices=PRECISIONS, default=SERVED, help="OpenVINO's activation precision")
+    parser.add_argument(
+        "--precision", choices=variants(), default=SERVED, help="OpenVINO's configuration (precision, groups)"
+    )
     parser.add_argument("--serve", action="store_true", help="OpenVINO: answer runs asked on stdin (RawEngine)")
     args = parser.parse_args(argv)
     if args.serve:

@@ -274,10 +274,10 @@ def serving_tables(results: dict) -> str:
 def _in_words(variant: str) -> str:
     """An OpenVINO configuration's name (hardware.openvino_variant) for a reader: "f32/q128" ->
     "f32 precision, activations quantized in groups of 128"."""
-    from distilgpt2_scoring.hardware import in_words
+    from distilgpt2_scoring.hardware import in_words, parse_variant
 
-    precision, _, group = variant.partition("/q")
-    return in_words(f"{precision} precision", int(group) if group else None)
+    precision, group = parse_variant(variant)
+    return in_words(f"{precision} precision", group)
 
 
 def engine_speeds_block(speeds: dict) -> str:
