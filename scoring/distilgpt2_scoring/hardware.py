@@ -60,7 +60,7 @@ def parse_variant(name: str) -> tuple[str, int | None]:
 
 
 def in_words(precision: str, quantization_group: int | None) -> str:
-    """The same for a reader: "f32, activations quantized in groups of 128"."""
+    """An OpenVINO configuration for a reader: "f32, activations quantized in groups of 128"."""
     if quantization_group is None:
         return precision
     if quantization_group == 0:

@@ -184,6 +184,14 @@ REFUSALS = {
         ["environment_variables.TEXTGEN_MAX_BATCH_SIZE=0"],
         "TEXTGEN_MAX_BATCH_SIZE: Input should be greater than or equal to 1",
     ),
+    "a value no member of its union takes": (
+        ["environment_variables.TEXTGEN_QUANTIZATION_GROUP=-1"],
+        "TEXTGEN_QUANTIZATION_GROUP: Input should be 'auto' or Input should be greater than or equal to 0",
+    ),
+    "an unknown precision": (
+        ["environment_variables.TEXTGEN_PRECISION=fp8"],
+        "TEXTGEN_PRECISION: Input should be 'auto' or Input should be 'f32', 'bf16' or 'f16'",
+    ),
     "settings that contradict": (
         ["environment_variables.TEXTGEN_MAX_QUEUE=8"],
         "TEXTGEN_*: Value error, max_prompts (32) cannot exceed max_queue (8)",
