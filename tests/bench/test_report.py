@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from distilgpt2_asset.bench.report import engine_speeds_block, ratios, short_requests, shown
+from distilgpt2_asset.bench.report import engine_speeds_block, ratios, raw_mixed, short_requests, shown
 
 
 def run(streamed_parts: list[float], whole_parts: list[float]) -> dict:
     """One run's figures, as serving.run files them (only what ratios() reads)."""
-    single = {"tokens_per_s": 100.0, "runs": [100.0]}
+    single = {"tokens_per_s": 100.0, "runs": [100.0]}  # one request, between two raw runs
     load = {"tokens_per_s": 500.0, "p50_s": 1.0, "p95_s": 2.0, "failures": 0, "parts_tokens_per_s": [500.0]}
     ours = {
         "single": single,
@@ -22,10 +22,10 @@ def run(streamed_parts: list[float], whole_parts: list[float]) -> dict:
     }
     raw = {
         "runs": {
-            "batch_1": [100.0],
-            "card_8": [500.0] * len(whole_parts),
-            "batch_8": [500.0] * len(whole_parts),
-            "mixed_8": [500.0],
+            "batch_1": [100.0] * 2,
+            "card_8": [500.0] * (len(whole_parts) + 1),
+            "batch_8": [500.0] * (len(whole_parts) + 1),
+            "mixed_traffic": [500.0] * 2,
         }
     }
     stock = {"single": single, "uniform": load, "mixed": load}
@@ -83,3 +83,16 @@ def test_each_openvino_configuration_is_named_in_words_where_it_is_measured_and_
     assert "| openvino, f32 precision, activations not quantized | 150 |" in block
     assert "| openvino, bf16 precision | 150 |" in block
     assert "| amx | amx_int8 | openvino, f32 precision, activations quantized in groups of 128 | measured on" in block
+
+
+def test_mixed_traffic_is_compared_with_the_raw_engine_given_the_same_traffic_around_each_part():
+    figures = run(streamed_parts=[500.0], whole_parts=[500.0])
+    figures["ours"]["mixed"] = {**figures["ours"]["mixed"], "parts_tokens_per_s": [450.0, 675.0, 900.0]}
+    figures["raw_engine"]["runs"]["mixed_traffic"] = [500.0, 500.0, 1000.0, 1000.0]
+    assert ratios(figures)["d_ours_vs_raw_traffic"] == pytest.approx(0.9)
+
+
+def test_the_raw_engines_mixed_traffic_figure_says_what_it_ran():
+    assert raw_mixed({"mixed_traffic_tokens_per_s": 900.0, "mixed_8_tokens_per_s": 1.0}) == (900.0, "the same traffic")
+    filed_before = {"mixed_8_tokens_per_s": 1197.3}  # runs filed before the raw engine was given (d)'s traffic
+    assert raw_mixed(filed_before) == (1197.3, "8 prompts, 4 settings")

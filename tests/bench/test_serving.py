@@ -19,11 +19,16 @@ class CountingEngine:
         self.asked.append((batch, sampling))
         return next(self.rates)
 
-    def short_latency(self, clients: int, requests: int) -> dict[str, list]:
-        """A part of (d) whose short requests take twice their time alone, its long one ten times."""
-        self.asked.append((clients, f"short latency, {requests} requests"))
+    def mixed_traffic(self, clients: int, rounds: int) -> dict:
+        """A part of (d) whose short requests take twice their time alone, its long one ten times, at
+        1000 tokens/s over the seconds of its short request alone."""
+        self.asked.append((clients, f"mixed traffic, {rounds} rounds"))
         seconds = next(self.rates)
-        return {"alone": [(16, seconds), (32, 2 * seconds)], "loaded": [(16, 2 * seconds), (128, 10 * seconds)]}
+        return {
+            "alone": [(16, seconds), (32, 2 * seconds)],
+            "loaded": [(16, 2 * seconds), (128, 10 * seconds)],
+            "tokens_per_s": 1000 / seconds,
+        }
 
 
 def test_each_raw_figure_is_the_median_of_its_runs_and_every_run_is_kept():
@@ -40,15 +45,17 @@ def test_each_raw_figure_is_the_median_of_its_runs_and_every_run_is_kept():
     }
 
 
-def test_the_raw_engines_short_requests_are_pooled_over_its_parts():
-    engine = CountingEngine([0.1, 0.3, 0.2])
+def test_the_raw_engines_short_requests_are_pooled_over_its_parts_and_each_parts_throughput_is_kept():
+    engine = CountingEngine([0.1, 0.4, 0.2])
     runs = RawRuns(engine)  # type: ignore[arg-type]
     for _ in range(3):
-        runs.take_short_latency(8, 128)
-    assert engine.asked == [(8, "short latency, 128 requests")] * 3
-    short = runs.figures()["short_requests"]
-    assert short["slowdown_p95"] == pytest.approx(2.0)
-    assert short["alone_s"] == pytest.approx({"16": 0.2, "32": 0.4})
+        runs.take_mixed_traffic(8, 16)
+    assert engine.asked == [(8, "mixed traffic, 16 rounds")] * 3
+    figures = runs.figures()
+    assert figures["short_requests"]["slowdown_p95"] == pytest.approx(2.0)
+    assert figures["short_requests"]["alone_s"] == pytest.approx({"16": 0.2, "32": 0.4})
+    assert figures["runs"]["mixed_traffic"] == pytest.approx([10000.0, 2500.0, 5000.0])  # for report.bracketed
+    assert figures["mixed_traffic_tokens_per_s"] == pytest.approx(5000.0)
 
 
 def test_a_short_request_is_compared_with_requests_of_its_length_alone_in_the_same_part():
@@ -89,21 +96,36 @@ def test_loads_run_one_after_another_count_as_one():
     assert both.wall_s == 5.0
 
 
-def test_a_ratio_to_the_raw_engine_pairs_each_part_with_the_raw_run_just_before_it():
-    from distilgpt2_asset.bench.report import paired
+def test_a_ratio_to_the_raw_engine_pairs_each_part_with_the_raw_runs_on_either_side_of_it():
+    from distilgpt2_asset.bench.report import bracketed
 
-    # The machine ran twice as fast during the second part, for both: each part is 0.9 of its raw run.
-    assert paired([90.0, 180.0, 90.0], [100.0, 200.0, 100.0]) == pytest.approx(0.9)
-
-
-def test_a_part_without_its_raw_run_is_an_error():
-    from distilgpt2_asset.bench.report import paired
-
-    with pytest.raises(ValueError):
-        paired([90.0, 180.0], [100.0])
+    # The machine sped up during the second part and stayed fast: each part is 0.9 of the runs around it.
+    assert bracketed([90.0, 135.0, 180.0], [100.0, 100.0, 200.0, 200.0]) == pytest.approx(0.9)
 
 
-def test_each_single_request_after_the_warm_up_follows_its_own_raw_run(monkeypatch):
+@pytest.mark.parametrize("raw_runs", [[100.0, 100.0], [100.0] * 4])
+def test_parts_without_a_raw_run_on_either_side_are_an_error(raw_runs):
+    from distilgpt2_asset.bench.report import bracketed
+
+    with pytest.raises(ValueError, match="2 parts need 3 raw runs"):
+        bracketed([90.0, 180.0], raw_runs)
+
+
+def test_each_part_of_ours_lies_between_two_raw_runs():
+    from distilgpt2_asset.bench.clients import between_raw_runs
+
+    order: list[str] = []
+    parts = iter([10.0, 20.0])
+
+    def measure() -> float:
+        order.append("ours")
+        return next(parts)
+
+    assert between_raw_runs(2, lambda: order.append("raw"), measure) == [10.0, 20.0]
+    assert order == ["raw", "ours", "raw", "ours", "raw"]
+
+
+def test_each_single_request_after_the_warm_up_lies_between_two_raw_runs(monkeypatch):
     from distilgpt2_asset.bench import clients
 
     order: list[str] = []
@@ -115,7 +137,7 @@ def test_each_single_request_after_the_warm_up_follows_its_own_raw_run(monkeypat
 
     monkeypatch.setattr(clients, "request_rate", request_rate)
     single = clients.single_requests("http://127.0.0.1:1/score", {}, None, 3, lambda: order.append("raw"))  # type: ignore[arg-type]
-    assert order == ["ours"] + ["raw", "ours"] * 3
+    assert order == ["ours"] + ["raw", "ours"] * 3 + ["raw"]
     assert single == {"tokens_per_s": 20.0, "runs": [10.0, 30.0, 20.0]}
 
 

@@ -11,10 +11,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from ..event_stream import StreamCut, events
 from ..spec import load_spec
 
+T = TypeVar("T")
 NEW_TOKENS = 100
 # Mixed traffic as real callers differ: temperature, top_p, a quarter greedy, lengths, prompt echoed or not.
 MIXED_TEMPERATURES, MIXED_TOP_P, MIXED_LENGTHS = (0.2, 0.7, 1.0), (0.9, 0.95, 1.0), (16, 32, 64, 128)
@@ -142,18 +144,23 @@ def request_rate(url: str, body: dict, count: Counter) -> float:
     return count(outcome.text) / outcome.seconds
 
 
-def single_requests(
-    url: str, body: dict, count: Counter, repeats: int, before: Callable[[], None] | None = None
-) -> dict:
-    """tokens/s of one request at a time, `repeats` requests after a warm-up: their median, and each
-    one's (runs). `before` runs just before each measured request, so that a measurement it takes on a
-    shared, noisy machine pairs with that request (report.paired)."""
+def between_raw_runs(parts: int, take_raw: Callable[[], None], measure: Callable[[], T]) -> list[T]:
+    """`parts` measurements of ours, each between two runs of the raw engine (take_raw before each and
+    once after the last), so that on a shared, noisy machine each pairs with the runs on either side
+    of it (report.bracketed)."""
+    measured = []
+    for _ in range(parts):
+        take_raw()
+        measured.append(measure())
+    take_raw()
+    return measured
+
+
+def single_requests(url: str, body: dict, count: Counter, repeats: int, take_raw: Callable[[], None]) -> dict:
+    """tokens/s of one request at a time, `repeats` requests after a warm-up, each between two runs of
+    the raw engine (between_raw_runs): their median, and each one's (runs)."""
     request_rate(url, body, count)  # warm-up
-    rates = []
-    for _ in range(repeats):
-        if before:
-            before()
-        rates.append(request_rate(url, body, count))
+    rates = between_raw_runs(repeats, take_raw, lambda: request_rate(url, body, count))
     return {"tokens_per_s": statistics.median(rates), "runs": rates}
 
 

@@ -6,7 +6,8 @@ precision), so the raw engine is measured as it is served; --precision measures 
 Each measurement runs in a subprocess, so that an instruction-set limit can be set before the
 engine's library loads: CTranslate2 honours CT2_FORCE_CPU_ISA and PyTorch ATEN_CPU_CAPABILITY,
 which run the kernels an AVX2-only CPU runs on this host's cores. OpenVINO has no such switch, so
-its AVX2 figure can only come from an AVX2 machine.
+its AVX2 figure can only come from an AVX2 machine (ONEDNN_MAX_CPU_ISA=AVX2 reaches only the oneDNN
+primitives inside its CPU plugin, which then fails to build its int8 FullyConnected: 2026.4, amx).
 
     python -m distilgpt2_asset.bench.raw ENGINE MLFLOW_DIR CACHE_DIR [--batches 1 8] [--sampling card] [--precision f32]
 prints {"tokens_per_s": {batch: tokens/s}} as JSON. RawEngine keeps one OpenVINO process up instead
@@ -30,9 +31,8 @@ from distilgpt2_scoring.hardware import openvino_variant, parse_variant
 
 NEW_TOKENS = 100
 REPEATS = 3  # the best of a few runs: raw figures are ceilings
-# The card's four sampling settings, for "8 prompts with 4 sampling settings" (do_sample, temperature, top_p).
-SETTINGS = [(False, 1.0, 1.0), (True, 0.2, 0.9), (True, 0.7, 0.95), (True, 1.0, 1.0)]
-SAMPLINGS = ("greedy", "card", "mixed")  # card: every sequence the card's request (SETTINGS[1]), as in (b)
+# (do_sample, temperature, top_p) of each batch's sequences: greedy, or the card's request, as (b) sends it.
+SETTINGS = {"greedy": (False, 1.0, 1.0), "card": (True, 0.2, 0.9)}
 # OpenVINO's configurations measured: the served one (hardware.decide's), each precision hint alone,
 # the CPU plugin's own default (bf16 on a CPU with bf16, else f32), and f32 with its activations
 # quantized in groups of each of GROUPS (named as hardware.openvino_variant names them: "f32/q128").
@@ -93,10 +93,10 @@ class OpenVINORuns:
         self.model_config = json.loads((mlflow_dir / "model" / "config.json").read_text())
         self.request_ids = iter(range(1 << 62))
 
-    def params(self, sampling: str, i: int):
-        """The i-th sequence's GenerationParams: greedy, the card's request, or one of the 4 settings
-        (mixed), on the served defaults (top_k, repetition_penalty from the model's files)."""
-        sample, temperature, top_p = SETTINGS[{"greedy": 0, "card": 1}.get(sampling, i % 4)]
+    def params(self, sampling: str):
+        """A sequence's GenerationParams, greedy or the card's request (SETTINGS), on the served
+        defaults (top_k, repetition_penalty from the model's files)."""
+        sample, temperature, top_p = SETTINGS[sampling]
         return dataclasses.replace(
             self.defaults, do_sample=sample, temperature=temperature, top_p=top_p, max_new_tokens=NEW_TOKENS
         )
@@ -120,17 +120,19 @@ class OpenVINORuns:
         """tokens/s of one batch of `batch` sequences of NEW_TOKENS each, each sequence's tokens
         counted by `count` (its ids; RawEngine's: as the servers' answers are counted)."""
         started = time.perf_counter()
-        handles = [self.add(self.params(sampling, i), i) for i in range(batch)]
+        handles = [self.add(self.params(sampling), i) for i in range(batch)]
         while self.pipeline.has_non_finished_requests():
             self.pipeline.step()
         seconds = time.perf_counter() - started
         return sum(count(list(h.read_all()[0].generated_ids)) for h in handles) / seconds
 
-    def short_latency(self, clients: int, requests: int) -> dict[str, list]:
+    def mixed_traffic(self, clients: int, rounds: int, count: Callable[[list[int]], int]) -> dict:
         """One part of (d) on the raw engine: the short requests of the first 16 of the mixed traffic
-        alone (each ALONE_REPEATS times, as on the server), then `requests` of it from `clients` closed
-        loops; (max_new_tokens, seconds from add_request to the sequence's end) of each, as
-        clients.ShortRequests takes them."""
+        alone (each ALONE_REPEATS times, as on the server), then the traffic from `clients` closed
+        loops of `rounds` requests each, the n-th request sent being mixed_request's n-th (as
+        clients.closed_loop sends them to a server). (max_new_tokens, seconds from add_request to the
+        sequence's end) of each request, as clients.ShortRequests takes them ("alone", "loaded"), and
+        the loops' tokens/s, each sequence's tokens counted by `count` ("tokens_per_s")."""
         from openvino_genai import GenerationStatus
 
         from .clients import ALONE_REPEATS, SHORT_OF_16
@@ -142,17 +144,26 @@ class OpenVINORuns:
             while handle.get_status() == GenerationStatus.RUNNING:
                 self.pipeline.step()
             alone.append((params(n).max_new_tokens, time.perf_counter() - started))
-        sent, loaded = iter(range(requests)), []
-        in_flight = [(n, time.perf_counter(), self.add(params(n), n)) for n in itertools.islice(sent, clients)]
+        sent, left, loaded, made = itertools.count(), [rounds] * clients, [], []
+
+        def send(loop: int) -> tuple:
+            left[loop] -= 1
+            n = next(sent)
+            return loop, n, time.perf_counter(), self.add(params(n), n)
+
+        began = time.perf_counter()
+        in_flight = [send(loop) for loop in range(clients)]
         while in_flight:
             self.pipeline.step()
-            for entry in [e for e in in_flight if e[2].get_status() != GenerationStatus.RUNNING]:
+            for entry in [e for e in in_flight if e[3].get_status() != GenerationStatus.RUNNING]:
                 in_flight.remove(entry)
-                n, started, _ = entry
+                loop, n, started, handle = entry
                 loaded.append((params(n).max_new_tokens, time.perf_counter() - started))
-                if (following := next(sent, None)) is not None:
-                    in_flight.append((following, time.perf_counter(), self.add(params(following), following)))
-        return {"alone": alone, "loaded": loaded}
+                made.append(list(handle.read_all()[0].generated_ids))
+                if left[loop]:
+                    in_flight.append(send(loop))
+        seconds = time.perf_counter() - began
+        return {"alone": alone, "loaded": loaded, "tokens_per_s": sum(map(count, made)) / seconds}
 
 
 def _openvino(mlflow_dir: Path, cache_dir: Path, batch: int, sampling: str, precision: str) -> float:
@@ -162,7 +173,6 @@ def _openvino(mlflow_dir: Path, cache_dir: Path, batch: int, sampling: str, prec
 
 
 def _ctranslate2(mlflow_dir: Path, cache_dir: Path, batch: int, sampling: str, precision: str) -> float:
-    mixed = sampling == "mixed"
     from distilgpt2_scoring.engines.ctranslate2 import CTranslate2Engine
     from distilgpt2_scoring.model_files import open_model
     from distilgpt2_scoring.settings import ServingSettings
@@ -170,18 +180,15 @@ def _ctranslate2(mlflow_dir: Path, cache_dir: Path, batch: int, sampling: str, p
     settings = ServingSettings(device="cpu", cache_dir=cache_dir)
     engine = CTranslate2Engine.load(open_model(mlflow_dir), mlflow_dir / "model", settings, served_config(cache_dir))
     tokens = [engine.vocabulary[t] for t in prompt_ids(mlflow_dir)]
-    groups = [[i for i in range(batch) if i % 4 == s] for s in range(4)] if mixed else [list(range(batch))]
+    sample, temperature, top_p = SETTINGS[sampling]
 
     def run() -> float:
-        started, made = time.perf_counter(), 0
-        for group in filter(None, groups):  # CTranslate2 takes one sampling setting per call
-            sample, temperature, top_p = SETTINGS[group[0] % 4] if mixed else SETTINGS[0]
-            results = engine.generator.generate_batch(
-                [tokens] * len(group), max_length=NEW_TOKENS, min_length=NEW_TOKENS, include_prompt_in_result=False,
-                sampling_topk=0 if sample else 1, sampling_topp=top_p, sampling_temperature=temperature,
-            )  # fmt: skip
-            made += sum(len(r.sequences_ids[0]) for r in results)
-        return made / (time.perf_counter() - started)
+        started = time.perf_counter()
+        results = engine.generator.generate_batch(
+            [tokens] * batch, max_length=NEW_TOKENS, min_length=NEW_TOKENS, include_prompt_in_result=False,
+            sampling_topk=0 if sample else 1, sampling_topp=top_p, sampling_temperature=temperature,
+        )  # fmt: skip
+        return sum(len(r.sequences_ids[0]) for r in results) / (time.perf_counter() - started)
 
     run()
     return max(run() for _ in range(REPEATS))
@@ -252,16 +259,16 @@ class RawEngine:
         self._answer()  # {"ready": true} once the pipeline is built and warm
 
     def run(self, batch: int, sampling: str = "greedy") -> float:
-        """tokens/s of one batch of `batch` sequences (sampling: SAMPLINGS), 100 new tokens each,
+        """tokens/s of one batch of `batch` sequences (sampling: a SETTINGS key), 100 new tokens each,
         counted as the servers' answers are (clients.Counter.of_ids)."""
         assert self.process.stdin is not None
         self.process.stdin.write(json.dumps({"batch": batch, "sampling": sampling}) + "\n")
         return self._answer()["tokens_per_s"]
 
-    def short_latency(self, clients: int, requests: int) -> dict[str, list]:
-        """OpenVINORuns.short_latency, in the engine's process."""
+    def mixed_traffic(self, clients: int, rounds: int) -> dict:
+        """OpenVINORuns.mixed_traffic in the engine's process, tokens counted as the servers' answers are."""
         assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps({"short_latency": [clients, requests]}) + "\n")
+        self.process.stdin.write(json.dumps({"mixed_traffic": [clients, rounds]}) + "\n")
         return self._answer()
 
     def _answer(self) -> dict:
@@ -280,17 +287,18 @@ class RawEngine:
 def _serve(mlflow_dir: Path, cache_dir: Path) -> int:
     """RawEngine's process: one JSON line in, one out: {"batch", "sampling"} -> {"tokens_per_s"} (tokens
     counted as the servers' answers are);
-    {"short_latency": [clients, requests]} -> OpenVINORuns.short_latency's timings."""
+    {"mixed_traffic": [clients, rounds]} -> OpenVINORuns.mixed_traffic's timings and tokens/s."""
     from .clients import Counter
 
     runs, count = OpenVINORuns(mlflow_dir, cache_dir), Counter(mlflow_dir).of_ids
-    runs.run(8, "mixed")  # warm-up
+    runs.run(8, "card")  # warm-up
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         asked = json.loads(line)
         answer: dict
-        if "short_latency" in asked:
-            answer = runs.short_latency(*asked["short_latency"])
+        if "mixed_traffic" in asked:
+            clients, rounds = asked["mixed_traffic"]
+            answer = runs.mixed_traffic(clients, rounds, count)
         else:
             answer = {"tokens_per_s": runs.run(asked["batch"], asked["sampling"], count)}
         print(json.dumps(answer), flush=True)
@@ -304,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("cache_dir", type=Path)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     parser.add_argument(
-        "--sampling", choices=SAMPLINGS, default="greedy", help="greedy, the card's request, or 4 settings (mixed)"
+        "--sampling", choices=SETTINGS, default="greedy", help="every sequence greedy, or the card's request"
     )
     parser.add_argument(
         "--precision", choices=variants(), default=SERVED, help="OpenVINO's configuration (precision, groups)"

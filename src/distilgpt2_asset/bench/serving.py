@@ -10,18 +10,20 @@
 (d) mixed traffic, 8 closed-loop clients whose requests differ as real callers' do (temperature,
     top_p, a quarter greedy, 16-128 new tokens, prompt echoed or not): aggregate tokens/s, and how
     much slower short requests (<= 32 tokens) are than the same requests alone on the server, timed
-    before each part of (d) (clients.ShortRequests: the p95 of each one's slowdown), beside the same
-    on the raw engine (the same requests from 8 closed loops, and alone);
+    before each part of (d) (clients.ShortRequests: the p95 of each one's slowdown), beside both on
+    the raw engine given the same traffic (the same requests from 8 closed loops, and alone);
 (e) streaming: time to first token at 8 concurrent streaming clients against the stock server's
     time to the whole answer, and streamed tokens/s against (b): a streamed part follows each of
     our (b)'s parts, and the ratio pairs the two;
 fidelity: greedy token agreement of the served int8 engine with transformers fp32 (fidelity.py).
 Raw engine figures (OpenVINO GenAI in a process of its own, no server, built as the server builds
-it) come from the same run, in runs that alternate with ours: one before each of our (a) requests,
-one of each batch before each of SEGMENTS parts of (b) and (d). Every raw figure is the median of
+it) come from the same run, in runs that alternate with ours (clients.between_raw_runs): one before
+each of our (a) requests and after the last, one of each batch before each of SEGMENTS parts of (b)
+and after the last, and (d)'s traffic likewise around its parts. Every raw figure is the median of
 its runs; ours are the median (a) and the parts of (b) and (d) taken together, so that a change in
 the machine's load falls on both alike; (a)'s, (b)'s and (d)'s throughput ratios to the raw engine
-pair each request or part of ours with the raw run taken just before it (report.paired). Every
+pair each request or part of ours with the mean of the raw runs on either side of it
+(report.bracketed). Every
 side's tokens are counted alike: the answer's text re-tokenized (clients.Counter; the raw engine's
 ids are decoded first). Stock = azmlinfsrv + the MLflow transformers pipeline (stock_score.py),
 1 sync worker; ours = azmlinfsrv + scoring/score.py, gthread. Writes results.json (this run, with
@@ -52,6 +54,7 @@ from .clients import (
     Load,
     PeakRss,
     ShortRequests,
+    between_raw_runs,
     card_request,
     closed_loop,
     greedy_request,
@@ -82,10 +85,13 @@ class RawRuns:
         if self.engine is not None:
             self.runs[key].append(self.engine.run(batch, sampling))
 
-    def take_short_latency(self, clients: int, requests: int) -> None:
-        """A part of (d)'s short requests on the raw engine: alone, then from `clients` closed loops."""
+    def take_mixed_traffic(self, clients: int, rounds: int) -> None:
+        """A part of (d) on the raw engine: its short requests alone, then the traffic from `clients`
+        closed loops of `rounds` requests (its tokens/s, under "mixed_traffic", and its short requests' times)."""
         if self.engine is not None:
-            self.short.add_part(**self.engine.short_latency(clients, requests))
+            part = self.engine.mixed_traffic(clients, rounds)
+            self.runs["mixed_traffic"].append(part["tokens_per_s"])
+            self.short.add_part(part["alone"], part["loaded"])
 
     def figures(self) -> dict:
         """The median of each rate's runs ({key}_tokens_per_s), every run, and (d)'s short requests."""
@@ -95,7 +101,7 @@ class RawRuns:
 
 
 def parts(loads: list[Load], count: Counter) -> dict:
-    """Each part's tokens/s, for the ratios that pair it with the raw run taken just before it."""
+    """Each part's tokens/s, for the ratios that pair it with the raw runs taken on either side of it."""
     return {"parts_tokens_per_s": [load.summary(count)["tokens_per_s"] for load in loads]}
 
 
@@ -123,26 +129,36 @@ def measure_server(
             then_streamed = ", each part whole, then streamed (e)" if streams else ""
             print(f"{name}: (b) {args.clients} clients, the card's request{then_streamed}", flush=True)
             streamed = {**card, "params": {**card["params"], "stream": True}}
-            uniform, streaming = [], []
-            for _ in range(segments):
+
+            def take_raw_b() -> None:
                 raw_runs.take("card_8", 8, "card")
                 raw_runs.take("batch_8", 8)
-                uniform.append(closed_loop(url, lambda n: card, args.clients, args.rounds, "uniform"))
-                if streams:  # (e): each part right after a whole one, for its ratio to pair them
-                    streaming.append(closed_loop(url, lambda n: streamed, args.clients, args.rounds, "streaming"))
+
+            def uniform_part() -> list[Load]:
+                loads = [closed_loop(url, lambda n: card, args.clients, args.rounds, "uniform")]
+                if streams:  # (e): a streamed part right after each whole one, for its ratio to pair them
+                    loads.append(closed_loop(url, lambda n: streamed, args.clients, args.rounds, "streaming"))
+                return loads
+
+            b_parts = between_raw_runs(segments, take_raw_b, uniform_part)
+            uniform = [loads[0] for loads in b_parts]
             result["uniform"] = merged(uniform).summary(count) | parts(uniform, count)
             if streams:
+                streaming = [loads[1] for loads in b_parts]
                 result["streaming"] = merged(streaming).summary(count) | parts(streaming, count)
             print(f"{name}: (d) {args.clients} clients, mixed traffic; its short requests alone", flush=True)
-            mixed, short = [], ShortRequests()
-            for _ in range(segments):
-                raw_runs.take("mixed_8", 8, "mixed")
-                raw_runs.take_short_latency(args.clients, args.clients * args.rounds * 2)
+            short = ShortRequests()
+
+            def mixed_part() -> Load:
                 alone = [post(url, mixed_request(prompt, n)) for n in SHORT_OF_16 * ALONE_REPEATS]
-                mixed.append(
-                    closed_loop(url, lambda n: mixed_request(prompt, n), args.clients, args.rounds * 2, "mixed")
-                )
-                short.add_part(timings(alone), timings(mixed[-1].outcomes))
+                load = closed_loop(url, lambda n: mixed_request(prompt, n), args.clients, args.rounds * 2, "mixed")
+                short.add_part(timings(alone), timings(load.outcomes))
+                return load
+
+            def take_raw_d() -> None:
+                raw_runs.take_mixed_traffic(args.clients, args.rounds * 2)
+
+            mixed = between_raw_runs(segments, take_raw_d, mixed_part)
             result["mixed"] = merged(mixed).summary(count) | parts(mixed, count)
             result["short_requests"] = short.summary()
         finally:
