@@ -170,7 +170,7 @@ def plot(results: dict, path: Path) -> None:
             ours["mixed"]["short_" + key],
         ]
         axes[3].bar([i + offset for i in range(4)], values, width, label=key[:3])
-    axes[3].set_xticks(range(4), ["stock (b)", "ours (b)", "stock short (d)", "ours short (d)"])
+    axes[3].set_xticks(range(4), ["stock\n(b)", "ours\n(b)", "stock\nshort (d)", "ours\nshort (d)"])
     axes[3].set_yscale("log")
     axes[3].set_title("latency (log scale)")
     axes[3].set_ylabel("seconds")
