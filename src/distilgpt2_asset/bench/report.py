@@ -260,6 +260,7 @@ def serving_tables(results: dict) -> str:
         if "card_8_tokens_per_s" in raw_engine
         else ""
     )
+    raw_mixed_rate, raw_mixed_ran = raw_mixed(raw_engine)
     figures = [
         "| | stock | raw engine | ours |", "| --- | --- | --- | --- |",
         (f"| (a) one request, tokens/s | {stock['single']['tokens_per_s']:.1f} | "
@@ -269,7 +270,7 @@ def serving_tables(results: dict) -> str:
         (f"| (b) p50 / p95 latency, s | {stock['uniform']['p50_s']:.1f} / {stock['uniform']['p95_s']:.1f} | | "
          f"{ours['uniform']['p50_s']:.2f} / {ours['uniform']['p95_s']:.2f} |"),
         (f"| (d) mixed traffic, tokens/s | {stock['mixed']['tokens_per_s']:.1f} | "
-         f"{raw_mixed(raw_engine)[0]:.1f} ({raw_mixed(raw_engine)[1]}) | {ours['mixed']['tokens_per_s']:.1f} |"),
+         f"{raw_mixed_rate:.1f} ({raw_mixed_ran}) | {ours['mixed']['tokens_per_s']:.1f} |"),
         *([f"| (d) short requests p95 (alone: 16 / 32 tokens), s | {stock['mixed']['short_p95_s']:.1f} | "
            + (short_seconds(raw_engine["short_requests"]) if "short_requests" in raw_engine else "")
            + f" | {short_seconds(ours['short_requests'])} |"] if "short_requests" in ours else []),
